@@ -1,0 +1,31 @@
+// Module boundaries, checked in CI: a module may import another module only through its contract.ts.
+module.exports = {
+  forbidden: [
+    {
+      name: 'module-boundary',
+      comment: 'Import another module only through its contract.ts (see DESIGN.md, "The module contract").',
+      severity: 'error',
+      from: { path: '^modules/([^/]+)/' },
+      to: { path: '^modules/([^/]+)/', pathNot: ['^modules/$1/', '^modules/[^/]+/contract\\.ts$'] },
+    },
+    {
+      name: 'plugins-not-into-modules',
+      comment: 'Shared plugins must not depend on a domain module (only on contracts).',
+      severity: 'error',
+      from: { path: '^(plugins|src)/' },
+      to: { path: '^modules/', pathNot: '^modules/[^/]+/contract\\.ts$' },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true, viaOnly: { pathNot: '^node_modules' } },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+  },
+}

@@ -1,0 +1,72 @@
+// Request id (a sane incoming x-request-id is honoured, else a UUIDv7), echoed on every response,
+// and one structured log line per request. Exports the logger options and id generator used
+// when the Fastify instance is created.
+import fp from 'fastify-plugin'
+import type { FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
+import { newId } from '../src/lib/ids.js'
+import type { Config } from '../src/config.js'
+
+const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+export function genReqId(req: RawRequestDefaultExpression): string {
+  const incoming = req.headers['x-request-id']
+  return typeof incoming === 'string' && SANE_ID.test(incoming) ? incoming : newId()
+}
+
+export const redactPaths = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'req.headers["idempotency-key"]',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.newPassword',
+  '*.currentPassword',
+  '*.token',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.apiKey',
+  '*.key',
+  '*.secret',
+  '*.cardNumber',
+  'body.password',
+  'body.refreshToken',
+]
+
+export function loggerOptions(config: Pick<Config, 'LOG_LEVEL'>): FastifyServerOptions['logger'] {
+  return {
+    level: config.LOG_LEVEL,
+    redact: { paths: redactPaths, censor: '[REDACTED]' },
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Fields added to this request's closing log line (e.g. userId by the auth plugin). */
+    logFields: Record<string, unknown>
+  }
+}
+
+export default fp(
+  async (fastify) => {
+    fastify.decorateRequest('logFields', null as unknown as Record<string, unknown>)
+    fastify.addHook('onRequest', async (request, reply) => {
+      request.logFields = {}
+      reply.header('x-request-id', request.id)
+    })
+    fastify.addHook('onResponse', async (request, reply) => {
+      request.log.info(
+        {
+          method: request.method,
+          route: request.routeOptions.url ?? 'unmatched',
+          url: request.url,
+          statusCode: reply.statusCode,
+          durationMs: Math.round(reply.elapsedTime * 100) / 100,
+          ...request.logFields,
+        },
+        'request completed',
+      )
+    })
+  },
+  { fastify: '5.x', name: 'request-context' },
+)

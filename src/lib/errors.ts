@@ -1,0 +1,33 @@
+// Typed HTTP errors: each carries `code` and `statusCode`, so one handler maps them all.
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
+
+export interface ErrorDetail {
+  field?: string
+  message: string
+  [key: string]: unknown
+}
+
+/** Build an error class: `new X(message?)`, with `code` and `statusCode`; see withDetails for details. */
+export function defineError(code: string, statusCode: number, defaultMessage: string) {
+  const Base: FastifyErrorConstructor<{ code: string; statusCode: number }, [string]> = createError(code, '%s', statusCode)
+  return class extends Base {
+    constructor(message: string = defaultMessage) {
+      super(message)
+    }
+  }
+}
+
+export const BadRequestError = defineError('BAD_REQUEST', 400, 'Bad request')
+export const ValidationError = defineError('VALIDATION_ERROR', 400, 'Validation failed')
+export const UnauthorizedError = defineError('UNAUTHORIZED', 401, 'Authentication required')
+export const ForbiddenError = defineError('FORBIDDEN', 403, 'You do not have permission to do this')
+export const NotFoundError = defineError('NOT_FOUND', 404, 'Resource not found')
+export const ConflictError = defineError('CONFLICT', 409, 'Conflict')
+export const PreconditionFailedError = defineError('PRECONDITION_FAILED', 412, 'The resource has changed since you read it')
+export const UnprocessableError = defineError('UNPROCESSABLE_ENTITY', 422, 'The request is well-formed but cannot be processed')
+export const ServiceUnavailableError = defineError('SERVICE_UNAVAILABLE', 503, 'Service temporarily unavailable')
+
+/** Attach per-field details to an error before throwing it. */
+export function withDetails<E extends Error>(error: E, details: ErrorDetail[]): E & { details: ErrorDetail[] } {
+  return Object.assign(error, { details })
+}
