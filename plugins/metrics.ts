@@ -1,0 +1,91 @@
+// Prometheus metrics at GET /metrics: request durations by route and status, cache hits/misses,
+// jobs by queue and state, and database connections in use. Values that live elsewhere (cache
+// counters, pg-boss tables, pg_stat_activity) are read at scrape time, not on the hot path.
+import fp from 'fastify-plugin'
+import client from 'prom-client'
+
+interface CacheStats {
+  hits: number
+  misses: number
+  errors: number
+}
+
+export default fp(
+  async (fastify) => {
+    const registry = new client.Registry()
+    client.collectDefaultMetrics({ register: registry, prefix: 'keel_' })
+
+    const duration = new client.Histogram({
+      name: 'keel_http_request_duration_seconds',
+      help: 'HTTP request duration by method, route and status code',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    })
+    fastify.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url
+      if (!route || route === '/metrics') return
+      duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
+    })
+
+    const cacheStats = (): CacheStats | undefined =>
+      fastify.hasDecorator('cache') ? (fastify as unknown as { cache: { stats: () => CacheStats } }).cache.stats() : undefined
+    new client.Gauge({
+      name: 'keel_cache_operations_total',
+      help: 'Cache lookups by result (hit, miss, error) since start',
+      labelNames: ['result'],
+      registers: [registry],
+      collect() {
+        const stats = cacheStats()
+        if (!stats) return
+        this.set({ result: 'hit' }, stats.hits)
+        this.set({ result: 'miss' }, stats.misses)
+        this.set({ result: 'error' }, stats.errors)
+      },
+    })
+
+    new client.Gauge({
+      name: 'keel_jobs',
+      help: 'Jobs by queue and state (pg-boss)',
+      labelNames: ['queue', 'state'],
+      registers: [registry],
+      async collect() {
+        this.reset()
+        try {
+          const { rows } = await fastify.jobs.boss.getDb().executeSql('select name, state, count(*)::int as count from pgboss.job group by name, state', [])
+          for (const r of rows as { name: string; state: string; count: number }[]) this.set({ queue: r.name, state: r.state }, r.count)
+        } catch {
+          // queue unreachable: readiness reports it; metrics stay scrapeable
+        }
+      },
+    })
+
+    new client.Gauge({
+      name: 'keel_db_connections',
+      help: 'PostgreSQL connections of this application by state (pg_stat_activity), and the pool maximum',
+      labelNames: ['state'],
+      registers: [registry],
+      async collect() {
+        this.reset()
+        this.set({ state: 'max' }, fastify.config.DB_POOL_MAX)
+        try {
+          const rows = await fastify.sql<{ state: string | null; count: number }[]>`
+            select coalesce(state, 'unknown') as state, count(*)::int as count
+            from pg_stat_activity where application_name = 'keel' and pid <> pg_backend_pid() group by 1`
+          for (const r of rows) this.set({ state: r.state ?? 'unknown' }, r.count)
+        } catch {
+          // database unreachable
+        }
+      },
+    })
+
+    fastify.get('/metrics', {
+      config: { rateLimit: false },
+      schema: { tags: ['health'], summary: 'Prometheus metrics', produces: ['text/plain'], response: { 200: { type: 'string', description: 'Prometheus text exposition format' } } },
+    }, async (_request, reply) => {
+      reply.type(registry.contentType)
+      return registry.metrics()
+    })
+  },
+  { fastify: '5.x', name: 'metrics', dependencies: ['config', 'db', 'queue'] },
+)
