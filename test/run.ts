@@ -1,15 +1,11 @@
 // `npm test`: runs tap against DATABASE_URL, or against an embedded PostgreSQL started here when
 // it is unset (a fresh machine needs nothing installed). Redis-only tests need REDIS_URL.
 import { spawn } from 'node:child_process'
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded.js'
+import { ensureDatabaseServer } from './helpers/database-server.js'
 
-let embedded: EmbeddedDatabase | undefined
 const env = { ...process.env }
-if (!env.DATABASE_URL) {
-  console.log('DATABASE_URL not set: starting an embedded PostgreSQL for the tests in .data/test-postgres (port 54329)')
-  embedded = await startEmbeddedPostgres({ dir: '.data/test-postgres', port: 54329, database: 'postgres' })
-  env.DATABASE_URL = embedded.url
-}
+const server = await ensureDatabaseServer(env)
+env.DATABASE_URL = server.url
 if (!env.REDIS_URL) console.log('REDIS_URL not set: tests that need a real Redis are skipped and say so (set REDIS_URL=redis://127.0.0.1:6379 to run them)')
 
 // tap's own summary counts assertions as `# { total, pass, fail, skip }`; repeat it as one plain line.
@@ -26,7 +22,7 @@ child.stdout.on('data', (chunk: Buffer) => {
   }
 })
 const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)))
-await embedded?.stop()
+await server.stop()
 if (summary) {
   const skipped = (summary.skip ?? 0) + (summary.todo ?? 0)
   console.log(`\nassertions: ${summary.pass ?? 0} passed, ${summary.fail ?? 0} failed${skipped ? `, ${skipped} skipped` : ''}`)
