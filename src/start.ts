@@ -1,0 +1,51 @@
+// Starting a process: read config, start the embedded PostgreSQL when no DATABASE_URL is given,
+// build the app, listen, and shut down gracefully on SIGTERM/SIGINT. Used by server.ts and worker.ts.
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js'
+
+export async function start(overrides: Record<string, string> = {}): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig({ ...process.env, ...overrides })
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message)
+      process.exit(1)
+    }
+    throw err
+  }
+
+  let embedded: EmbeddedDatabase | undefined
+  if (!config.DATABASE_URL) {
+    console.log(`No DATABASE_URL: starting the embedded PostgreSQL in ${config.EMBEDDED_PG_DIR} (port ${config.EMBEDDED_PG_PORT})...`)
+    embedded = await startEmbeddedPostgres({ dir: config.EMBEDDED_PG_DIR, port: config.EMBEDDED_PG_PORT })
+    config = { ...config, DATABASE_URL: embedded.url, SEED_DEMO_DATA: config.SEED_DEMO_DATA ?? true }
+  }
+
+  const app = await buildApp({ config })
+  if (!config.REDIS_URL) app.log.warn('No REDIS_URL: cache and rate-limit counters are in-process (per instance, not shared)')
+
+  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down: draining requests and jobs')
+    await app.close()
+    await embedded?.stop()
+  })
+
+  await app.listen({ host: config.HOST, port: config.PORT })
+  await app.ready()
+  const seed = config.SEED_DEMO_DATA ? (await import('./cli/seed.js')).seedDemoData : undefined
+  if (seed) await seed(app)
+
+  const base = config.PUBLIC_URL ?? `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${(app.server.address() as { port: number }).port}`
+  console.log(`\nKeel is running (ROLE=${config.ROLE})\n  API:        ${base}/api/v1\n  Swagger UI: ${base}/docs\n  Health:     ${base}/health/ready\n`)
+}
+
+export function run(overrides?: Record<string, string>): void {
+  start(overrides).catch((err: unknown) => {
+    console.error('Keel failed to start:', err)
+    process.exit(1)
+  })
+}
