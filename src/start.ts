@@ -18,6 +18,10 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
   }
 
   let embedded: EmbeddedDatabase | undefined
+  if (!config.DATABASE_URL && config.ROLE !== 'all') {
+    console.error(`Invalid configuration:\n  DATABASE_URL="": required with ROLE=${config.ROLE} (the embedded database belongs to a single ROLE=all process)`)
+    process.exit(1)
+  }
   if (!config.DATABASE_URL) {
     console.log(`No DATABASE_URL: starting the embedded PostgreSQL in ${config.EMBEDDED_PG_DIR} (port ${config.EMBEDDED_PG_PORT})...`)
     embedded = await startEmbeddedPostgres({ dir: config.EMBEDDED_PG_DIR, port: config.EMBEDDED_PG_PORT })
