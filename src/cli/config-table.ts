@@ -9,7 +9,7 @@ export function configTable(): string {
   const rows = Object.entries(ConfigSchema.properties).map(([name, schema]) => {
     const s = schema as { default?: unknown; description?: string; anyOf?: { const: string }[] }
     const def = s.default === undefined ? '—' : `\`${String(s.default)}\``
-    const choices = s.anyOf ? ` One of ${s.anyOf.map((c) => `\`${c.const}\``).join(', ')}.` : ''
+    const choices = s.anyOf ? `. One of ${s.anyOf.map((c) => `\`${c.const}\``).join(', ')}.` : ''
     return `| \`${name}\` | ${def} | ${(s.description ?? '').replace(/\|/g, '\\|')}${choices} |`
   })
   return [
