@@ -41,4 +41,4 @@ console.log(`created modules/${name}/ and test/modules/${name}/${name}.test.ts`)
 
 execSync(`npx drizzle-kit generate --name add_${names.__table__}`, { cwd: projectRoot, stdio: 'inherit' })
 execSync('npm run --silent openapi', { cwd: projectRoot, stdio: 'inherit' })
-console.log(`\nDone: /api/v1/${name} is served on the next start. Run \`npm test -- test/modules/${name}\`.`)
+console.log(`\nDone: /api/v1/${name} is served on the next start. Run \`npm test -- test/modules/${name}/*.test.ts\`.`)

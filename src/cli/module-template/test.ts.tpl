@@ -1,12 +1,12 @@
 import t from 'tap'
 import { build } from '../../helpers/build.js'
-import { loginAs } from '../../helpers/auth.js'
+import { createUser } from '../../helpers/auth.js'
 
 const base = '/api/v1/__name__'
 
 t.test('a user creates, reads, lists, changes and deletes its own __name__', async (t) => {
   const app = await build(t)
-  const alice = await loginAs(app, 'user')
+  const alice = await createUser(app)
   const created = await app.inject({ method: 'POST', url: base, headers: alice.headers, payload: { name: 'First', description: 'hello' } })
   t.equal(created.statusCode, 201)
   const item = created.json().data
@@ -34,8 +34,8 @@ t.test('a user creates, reads, lists, changes and deletes its own __name__', asy
 
 t.test('bad input is a 400 with the field named, no token a 401, another owner a 403', async (t) => {
   const app = await build(t)
-  const alice = await loginAs(app, 'user')
-  const bob = await loginAs(app, 'user')
+  const alice = await createUser(app)
+  const bob = await createUser(app)
   const bad = await app.inject({ method: 'POST', url: base, headers: alice.headers, payload: { name: '' } })
   t.equal(bad.statusCode, 400)
   t.equal(bad.json().details[0].field, 'name')

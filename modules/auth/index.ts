@@ -1,0 +1,23 @@
+// The auth module: register, login, refresh (rotating, with reuse detection), logout, me.
+import type { FastifyPluginAsync } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { createUsersContract } from '../users/contract.js'
+import { createAuthRepository } from './repository.js'
+import { authRoutes } from './routes.js'
+import { createAuthService } from './service.js'
+
+const auth: FastifyPluginAsync = async (fastify) => {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const { config } = app
+  const users = createUsersContract({ db: app.db, cache: app.cache, authStateTtlSeconds: config.AUTH_STATE_CACHE_TTL_SECONDS })
+  const service = createAuthService({
+    repo: createAuthRepository(app.db),
+    users,
+    signAccessToken: app.signAccessToken,
+    refreshTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
+    now: () => app.clock.now(),
+  })
+  await app.register(authRoutes, { service })
+}
+
+export default auth

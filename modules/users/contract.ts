@@ -1,0 +1,66 @@
+// What other modules and plugins may use from users: accounts, credentials, the cached auth state
+// (role, status, token version) and the demo seed. Nothing here exposes the table itself.
+import { randomBytes } from 'node:crypto'
+import type { Db } from '../../src/db/client.js'
+import { createUsersRepository } from './repository.js'
+import { createUsersService, type UsersCache } from './service.js'
+import type { UserDto } from './schemas.js'
+
+export type { AuthState, NewUser } from './service.js'
+export type { UserDto as User } from './schemas.js'
+export { UserSchema } from './schemas.js'
+export { EmailSchema, NameSchema, PasswordSchema } from './schemas.js'
+export { EmailTakenError } from './errors.js'
+export { verifyPassword, verifyDummy, passwordProblem } from './passwords.js'
+
+export interface UsersContractDeps {
+  db: Db
+  cache: UsersCache
+  authStateTtlSeconds: number
+}
+
+export function createUsersContract({ db, cache, authStateTtlSeconds }: UsersContractDeps) {
+  const service = createUsersService({ repo: createUsersRepository(db), cache, authStateTtlSeconds })
+  return {
+    /** Create an account (password policy enforced; EMAIL_TAKEN when the email is in use). */
+    create: service.create,
+    findById: service.findById,
+    /** Id, email, password hash, role, status and token version by email (for login only). */
+    findCredentials: service.findCredentials,
+    /** Role, status and token version by id; cached, so cheap enough for every request. */
+    getAuthState: service.getAuthState,
+    /** Make every live access token of the user invalid (logout everywhere). */
+    bumpTokenVersion: service.bumpTokenVersion,
+
+    /**
+     * First start only: when there are no users, create an admin with a generated password and
+     * three demo users sharing one generated password. Returns what was created (passwords in clear, once).
+     */
+    async seedDemoUsers(): Promise<SeededUsers | undefined> {
+      if ((await service.count()) > 0) return undefined
+      const adminPassword = generatePassword()
+      const demoPassword = generatePassword()
+      const admin = await service.create({ email: 'admin@keel.local', name: 'Admin', password: adminPassword, role: 'admin' })
+      const demo = [
+        await service.create({ email: 'moderator@keel.local', name: 'Morgan Moderator', password: demoPassword, role: 'moderator' }),
+        await service.create({ email: 'alice@keel.local', name: 'Alice Seller', password: demoPassword }),
+        await service.create({ email: 'bob@keel.local', name: 'Bob Buyer', password: demoPassword }),
+      ]
+      return { admin, adminPassword, demo, demoPassword }
+    },
+  }
+}
+
+export type UsersContract = ReturnType<typeof createUsersContract>
+
+export interface SeededUsers {
+  admin: UserDto
+  adminPassword: string
+  demo: UserDto[]
+  demoPassword: string
+}
+
+/** 24 random characters from four classes, so it always passes the password policy. */
+function generatePassword(): string {
+  return `Kp9-${randomBytes(15).toString('base64url')}`
+}

@@ -1,0 +1,174 @@
+// Authentication: JWT access tokens (HS256 pinned, issuer/audience checked, per-user token version)
+// and API keys (`X-API-Key`, owner's role narrowed by the key's scopes). Decorates `authenticate`,
+// `authenticateOptional`, `requirePermission(perm)`, `signAccessToken` and `request.user`.
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import fp from 'fastify-plugin'
+import jwt from '@fastify/jwt'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import { can, rolePermissions, type Permission, type Principal, type Role } from './rbac.js'
+import { ForbiddenError, UnauthorizedError } from '../src/lib/errors.js'
+import { projectRoot } from '../src/lib/paths.js'
+import type { Config } from '../src/config.js'
+import { createUsersContract } from '../modules/users/contract.js'
+import { API_KEY_HEADER, createApiKeyVerifier, type VerifiedApiKey } from '../modules/api-keys/contract.js'
+
+/** The claims of an access token (iss, aud, iat and exp are added and checked by the signer/verifier). */
+export interface AccessClaims {
+  sub: string
+  role: Role
+  /** The user's token version when the token was issued; a bump invalidates the token. */
+  ver: number
+}
+
+export type AuthHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+/** An audit event line (`event` plus fields); never pass secrets. */
+export type Audit = (event: string, fields?: Record<string, unknown>) => void
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AccessClaims
+    user: Principal | null
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: 401 unless a valid bearer token or API key is sent; sets request.user. */
+    authenticate: AuthHook
+    /** preHandler: sets request.user when credentials are sent (401 if they are invalid), else null. */
+    authenticateOptional: AuthHook
+    /** preHandler factory: authenticates, then 403 unless the caller has the permission. */
+    requirePermission: (permission: Permission) => AuthHook
+    /** A signed access token for the user and its lifetime in seconds. */
+    signAccessToken: (user: { id: string; role: Role; tokenVersion: number }) => { accessToken: string; expiresIn: number }
+    /** Milliseconds since the epoch; tests replace `clock.now` to move time (API key grace periods). */
+    clock: { now: () => number }
+  }
+  interface FastifyRequest {
+    /** The API key the caller authenticated with (its rate limit included), else null. */
+    apiKey: VerifiedApiKey | null
+  }
+}
+
+/** The OpenAPI security requirement of a protected route: a bearer token or an API key. */
+export const authSecurity: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
+
+/** An audit logger bound to the request: one info line per event, with the request id and caller. */
+export const auditFor = (request: FastifyRequest): Audit => (event, fields = {}) => {
+  request.log.info({ event, requestId: request.id, ...(request.user ? { actorId: request.user.id } : {}), ...fields }, event)
+}
+
+const REALM = 'Bearer realm="keel"'
+
+/**
+ * JWT_SECRET, or (outside production only) a random secret kept in .data/jwt-secret so tokens
+ * survive restarts of the embedded default. Production refuses to start without JWT_SECRET (src/config.ts).
+ */
+export function resolveJwtSecret(config: Pick<Config, 'JWT_SECRET' | 'NODE_ENV'>, log: FastifyBaseLogger, file = join(projectRoot, '.data', 'jwt-secret')): string {
+  if (config.JWT_SECRET) return config.JWT_SECRET
+  if (config.NODE_ENV === 'production') throw new Error('JWT_SECRET is required in production')
+  const read = () => {
+    try {
+      const secret = readFileSync(file, 'utf8').trim()
+      return secret.length >= 32 ? secret : undefined
+    } catch {
+      return undefined
+    }
+  }
+  const existing = read()
+  if (existing) return existing
+  mkdirSync(dirname(file), { recursive: true })
+  try {
+    writeFileSync(file, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' })
+    log.warn({ file }, 'JWT_SECRET is not set: generated a development secret (set JWT_SECRET in production)')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error // another process wrote it first
+  }
+  const secret = read()
+  if (!secret) throw new Error(`Could not read the generated JWT secret in ${file}`)
+  return secret
+}
+
+export default fp(
+  async (fastify) => {
+    const { config } = fastify
+    await fastify.register(jwt, {
+      secret: resolveJwtSecret(config, fastify.log),
+      sign: { algorithm: 'HS256', iss: config.JWT_ISSUER, aud: config.JWT_AUDIENCE, expiresIn: config.JWT_ACCESS_TTL_SECONDS }, // seconds: @fastify/jwt converts numbers to ms
+      verify: { algorithms: ['HS256'], allowedIss: config.JWT_ISSUER, allowedAud: config.JWT_AUDIENCE, requiredClaims: ['sub', 'exp', 'iat'] },
+    })
+
+    const clock = { now: () => Date.now() }
+    fastify.decorate('clock', clock)
+    fastify.decorateRequest('apiKey', null)
+
+    const users = createUsersContract({ db: fastify.db, cache: fastify.cache, authStateTtlSeconds: config.AUTH_STATE_CACHE_TTL_SECONDS })
+    const verifyApiKey = createApiKeyVerifier({ db: fastify.db, now: () => clock.now(), lastUsedIntervalMs: config.API_KEY_LAST_USED_INTERVAL_SECONDS * 1000 })
+
+    const invalid = (reply: FastifyReply, description: string) => {
+      reply.header('www-authenticate', `${REALM}, error="invalid_token", error_description="${description}"`)
+      return new UnauthorizedError(description === 'expired' ? 'The access token has expired' : 'Invalid or expired credentials')
+    }
+
+    /** The principal for the request's credentials, null when there are none; throws 401 when they are invalid. */
+    async function principalOf(request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {
+      const authorization = request.headers.authorization
+      const apiKey = request.headers[API_KEY_HEADER]
+      if (authorization) {
+        const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1]
+        if (!token) throw invalid(reply, 'malformed')
+        let claims: AccessClaims
+        try {
+          claims = fastify.jwt.verify<AccessClaims>(token)
+        } catch (error) {
+          throw invalid(reply, (error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'expired' : 'invalid')
+        }
+        if (typeof claims.sub !== 'string' || typeof claims.ver !== 'number') throw invalid(reply, 'invalid')
+        const state = await users.getAuthState(claims.sub)
+        if (!state || state.status !== 'active' || state.tokenVersion !== claims.ver) throw invalid(reply, 'revoked')
+        return { id: state.id, role: state.role, permissions: rolePermissions[state.role] }
+      }
+      if (typeof apiKey === 'string' && apiKey !== '') {
+        const key = await verifyApiKey(apiKey)
+        if (!key) throw invalid(reply, 'invalid')
+        const state = await users.getAuthState(key.ownerId)
+        if (!state || state.status !== 'active') throw invalid(reply, 'revoked')
+        request.apiKey = key
+        return { id: state.id, role: state.role, permissions: rolePermissions[state.role].filter((p) => key.scopes.includes(p)), apiKeyId: key.id }
+      }
+      return null
+    }
+
+    const authenticateOptional: AuthHook = async (request, reply) => {
+      if (request.user) return // already authenticated by an earlier hook
+      const user = await principalOf(request, reply)
+      request.user = user
+      if (user) {
+        request.logFields.userId = user.id
+        if (user.apiKeyId) request.logFields.apiKeyId = user.apiKeyId
+      }
+    }
+
+    const authenticate: AuthHook = async (request, reply) => {
+      await authenticateOptional(request, reply)
+      if (!request.user) {
+        reply.header('www-authenticate', REALM)
+        throw new UnauthorizedError('Authentication required: send a bearer access token or an X-API-Key')
+      }
+    }
+
+    fastify.decorate('authenticate', authenticate)
+    fastify.decorate('authenticateOptional', authenticateOptional)
+    fastify.decorate('requirePermission', (permission: Permission): AuthHook => async (request, reply) => {
+      await authenticate(request, reply)
+      if (!can(request.user, permission)) throw new ForbiddenError(`This action needs the '${permission}' permission`)
+    })
+    fastify.decorate('signAccessToken', (user: { id: string; role: Role; tokenVersion: number }) => ({
+      accessToken: fastify.jwt.sign({ sub: user.id, role: user.role, ver: user.tokenVersion }),
+      expiresIn: config.JWT_ACCESS_TTL_SECONDS,
+    }))
+  },
+  { fastify: '5.x', name: 'auth', dependencies: ['config', 'db', 'redis', 'cache', 'rbac'] },
+)

@@ -1,0 +1,47 @@
+// Test helpers for anything behind authentication: create users of any role and log them in.
+import { createHmac } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { createUsersContract } from '../../modules/users/contract.js'
+import type { Role } from '../../plugins/rbac.js'
+
+export interface TestUser {
+  id: string
+  email: string
+  password: string
+  role: Role
+  accessToken: string
+  refreshToken: string
+  /** `{ authorization: 'Bearer ...' }` for app.inject. */
+  headers: { authorization: string }
+}
+
+let counter = 0
+
+/** Create a user (any role, straight through the users contract) and log it in over HTTP. */
+export async function createUser(app: FastifyInstance, options: { role?: Role; email?: string; password?: string; name?: string } = {}): Promise<TestUser> {
+  const role = options.role ?? 'user'
+  const email = options.email ?? `${role}-${process.pid}-${++counter}@example.test`
+  const password = options.password ?? 'Correct-Horse-9-Battery'
+  const users = createUsersContract({ db: app.db, cache: app.cache, authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS })
+  const user = await users.create({ email, password, name: options.name ?? `Test ${role} ${counter}`, role })
+  const tokens = await login(app, email, password)
+  return { id: user.id, email, password, role, ...tokens, headers: { authorization: `Bearer ${tokens.accessToken}` } }
+}
+
+export async function login(app: FastifyInstance, email: string, password: string): Promise<{ accessToken: string; refreshToken: string }> {
+  const res = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password } })
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
+  const { accessToken, refreshToken } = res.json().data
+  return { accessToken, refreshToken }
+}
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+
+/** A JWT signed by hand (HS256 with `secret`, or unsigned with alg none), for tampering tests. */
+export function handMadeJwt(payload: Record<string, unknown>, secret: string | null, header: Record<string, unknown> = { alg: secret ? 'HS256' : 'none', typ: 'JWT' }): string {
+  const head = `${b64(header)}.${b64(payload)}`
+  if (secret === null) return `${head}.`
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`
+}
+
+export const decodeJwt = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>

@@ -1,0 +1,216 @@
+import t from 'tap'
+import { build as buildApp } from '../../helpers/build.js'
+import { createUser } from '../../helpers/auth.js'
+
+// Many logins from one address: lift the login rate limit (its own test is in auth.test.ts).
+const build = (t: Parameters<typeof buildApp>[0], overrides: Parameters<typeof buildApp>[1] = {}) => buildApp(t, { RATE_LIMIT_AUTH_MAX: 1000, ...overrides })
+
+type App = Awaited<ReturnType<typeof build>>
+const createKey = (app: App, headers: Record<string, string>, payload: Record<string, unknown> = {}) =>
+  app.inject({ method: 'POST', url: '/api/v1/api-keys', headers, payload })
+const me = (app: App, key: string) => app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { 'x-api-key': key } })
+
+t.test('creating a key', async (t) => {
+  const app = await build(t)
+  const user = await createUser(app)
+
+  t.test('returns the key once, with a Location', async (t) => {
+    const res = await createKey(app, user.headers, { name: 'ci', rateLimit: { max: 50, windowSeconds: 60 } })
+    t.equal(res.statusCode, 201)
+    const data = res.json().data
+    t.equal(res.headers.location, `/api/v1/api-keys/${data.id}`)
+    t.match(data.key, /^keel_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/)
+    t.ok(data.key.startsWith(data.prefix))
+    t.match(data, { ownerId: user.id, name: 'ci', scopes: ['read', 'write'], rateLimit: { max: 50, windowSeconds: 60 }, expiresAt: null, lastUsedAt: null })
+    const list = await app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: user.headers })
+    t.notOk(list.body.includes(data.key), 'never shown again')
+    t.notOk('key' in list.json().data[0])
+  })
+
+  t.test('refuses scopes the owner does not have (403)', async (t) => {
+    const res = await createKey(app, user.headers, { scopes: ['read', 'admin'] })
+    t.equal(res.statusCode, 403)
+    t.match(res.json().error, /admin/)
+  })
+
+  t.test('validates the body', async (t) => {
+    t.equal((await createKey(app, user.headers, { scopes: ['root'] })).statusCode, 400)
+    t.equal((await createKey(app, user.headers, { ownerId: user.id })).statusCode, 400, 'unknown property')
+    const past = await createKey(app, user.headers, { expiresAt: '2000-01-01T00:00:00Z' })
+    t.equal(past.statusCode, 400)
+    t.match(past.json().details, [{ field: 'expiresAt' }])
+  })
+
+  t.test('needs authentication', async (t) => {
+    t.equal((await createKey(app, {})).statusCode, 401)
+  })
+})
+
+t.test('a key authenticates as its owner, narrowed by its scopes', async (t) => {
+  const app = await build(t)
+  const user = await createUser(app)
+  const other = await createUser(app)
+  const full = (await createKey(app, user.headers)).json().data
+  const readOnly = (await createKey(app, user.headers, { scopes: ['read'] })).json().data
+
+  const res = await me(app, full.key)
+  t.equal(res.statusCode, 200)
+  t.match(res.json().data, { id: user.id, permissions: ['read', 'write'], apiKeyId: full.id })
+
+  t.test('a protected route works with the key', async (t) => {
+    const res = await app.inject({ method: 'GET', url: `/api/v1/users/${user.id}`, headers: { 'x-api-key': readOnly.key } })
+    t.equal(res.statusCode, 200)
+    t.equal(res.json().data.id, user.id)
+    t.equal((await app.inject({ method: 'GET', url: `/api/v1/users/${other.id}`, headers: { 'x-api-key': full.key } })).statusCode, 404, 'and only for what the owner may see')
+  })
+
+  t.test('a read-only key cannot write', async (t) => {
+    t.match((await me(app, readOnly.key)).json().data, { permissions: ['read'] })
+    const res = await app.inject({ method: 'PATCH', url: `/api/v1/users/${user.id}`, headers: { 'x-api-key': readOnly.key }, payload: { name: 'x' } })
+    t.equal(res.statusCode, 403)
+    t.equal((await createKey(app, { 'x-api-key': readOnly.key })).statusCode, 403)
+  })
+
+  t.test('unknown, malformed and altered keys are 401 with a challenge', async (t) => {
+    const altered = full.key.slice(0, -3) + (full.key.endsWith('aaa') ? 'bbb' : 'aaa')
+    for (const key of ['nope', 'keel_0000000000000000_' + 'a'.repeat(43), altered]) {
+      const res = await me(app, key)
+      t.equal(res.statusCode, 401, key)
+      t.match(res.headers['www-authenticate'], /error="invalid_token"/)
+    }
+  })
+
+  t.test("a disabled owner's keys stop working", async (t) => {
+    const admin = await createUser(app, { role: 'admin' })
+    const key = (await createKey(app, other.headers)).json().data.key
+    t.equal((await me(app, key)).statusCode, 200)
+    await app.inject({ method: 'PATCH', url: `/api/v1/users/${other.id}`, headers: admin.headers, payload: { status: 'disabled' } })
+    t.equal((await me(app, key)).statusCode, 401)
+  })
+})
+
+t.test('listing keys', async (t) => {
+  const app = await build(t)
+  const admin = await createUser(app, { role: 'admin' })
+  const alice = await createUser(app)
+  const bob = await createUser(app)
+  await createKey(app, alice.headers, { name: 'a1' })
+  await createKey(app, alice.headers, { name: 'a2' })
+  await createKey(app, bob.headers, { name: 'b1' })
+  const list = (query: string, headers: Record<string, string>) => app.inject({ method: 'GET', url: `/api/v1/api-keys${query}`, headers })
+
+  const own = await list('?sort=name', alice.headers)
+  t.equal(own.statusCode, 200)
+  t.same(own.json().data.map((k: { name: string }) => k.name), ['a1', 'a2'])
+  t.same(own.json().meta, { total: 2, page: 1, limit: 20, offset: 0 })
+  t.same((await list(`?ownerId=${bob.id}`, admin.headers)).json().data.map((k: { name: string }) => k.name), ['b1'], 'admins see anyone')
+  t.equal((await list(`?ownerId=${bob.id}`, alice.headers)).statusCode, 403, "others' keys are for admins only")
+  t.equal((await list('?sort=secretHash', alice.headers)).statusCode, 400)
+  t.equal((await list('', {})).statusCode, 401)
+})
+
+t.test('revoking a key', async (t) => {
+  const app = await build(t)
+  const alice = await createUser(app)
+  const bob = await createUser(app)
+  const key = (await createKey(app, alice.headers)).json().data
+  t.equal((await me(app, key.key)).statusCode, 200)
+
+  t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${key.id}`, headers: bob.headers })).statusCode, 404, "BOLA: not bob's key")
+  t.equal((await me(app, key.key)).statusCode, 200)
+
+  const res = await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${key.id}`, headers: alice.headers })
+  t.equal(res.statusCode, 204)
+  t.equal((await me(app, key.key)).statusCode, 401, 'a revoked key is refused at once')
+  t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${key.id}`, headers: alice.headers })).statusCode, 404)
+})
+
+t.test('rotating a key: the old one works for the grace period only', async (t) => {
+  const app = await build(t, { API_KEY_GRACE_SECONDS: 3600 })
+  const alice = await createUser(app)
+  const bob = await createUser(app)
+  const original = (await createKey(app, alice.headers)).json().data
+
+  t.equal((await app.inject({ method: 'POST', url: `/api/v1/api-keys/${original.id}/rotate`, headers: bob.headers })).statusCode, 404, "BOLA: not bob's key")
+
+  const res = await app.inject({ method: 'POST', url: `/api/v1/api-keys/${original.id}/rotate`, headers: alice.headers })
+  t.equal(res.statusCode, 200)
+  const rotated = res.json().data
+  t.equal(rotated.id, original.id, 'same key id')
+  t.not(rotated.key, original.key)
+  t.ok(rotated.rotatedAt)
+  const graceEnd = Date.parse(rotated.previousKeyValidUntil)
+  t.ok(Math.abs(graceEnd - (Date.now() + 3600_000)) < 60_000, 'grace period of API_KEY_GRACE_SECONDS')
+
+  t.equal((await me(app, rotated.key)).statusCode, 200, 'new key works')
+  t.equal((await me(app, original.key)).statusCode, 200, 'old key works during the grace period')
+
+  const realNow = app.clock.now
+  t.teardown(() => {
+    app.clock.now = realNow
+  })
+  app.clock.now = () => graceEnd + 1
+  t.equal((await me(app, original.key)).statusCode, 401, 'old key refused after the grace period')
+  t.equal((await me(app, rotated.key)).statusCode, 200, 'new key still works')
+
+  t.equal((await app.inject({ method: 'POST', url: `/api/v1/api-keys/01900000-0000-7000-8000-000000000000/rotate`, headers: alice.headers })).statusCode, 404)
+})
+
+t.test('rotating with no grace period retires the old key at once', async (t) => {
+  const app = await build(t, { API_KEY_GRACE_SECONDS: 0 })
+  const alice = await createUser(app)
+  const original = (await createKey(app, alice.headers)).json().data
+  const rotated = (await app.inject({ method: 'POST', url: `/api/v1/api-keys/${original.id}/rotate`, headers: alice.headers })).json().data
+  t.equal(rotated.previousKeyValidUntil, null)
+  t.equal((await me(app, original.key)).statusCode, 401)
+  t.equal((await me(app, rotated.key)).statusCode, 200)
+})
+
+t.test('an expiring key stops at expiresAt', async (t) => {
+  const app = await build(t)
+  const alice = await createUser(app)
+  const expiresAt = new Date(Date.now() + 3600_000).toISOString()
+  const key = (await createKey(app, alice.headers, { expiresAt })).json().data
+  t.equal(key.expiresAt, expiresAt)
+  t.equal((await me(app, key.key)).statusCode, 200)
+  const realNow = app.clock.now
+  t.teardown(() => {
+    app.clock.now = realNow
+  })
+  app.clock.now = () => Date.parse(expiresAt) + 1
+  t.equal((await me(app, key.key)).statusCode, 401)
+})
+
+t.test('lastUsedAt is recorded, at most once a minute', async (t) => {
+  const app = await build(t)
+  const alice = await createUser(app)
+  const key = (await createKey(app, alice.headers)).json().data
+  const lastUsed = async () => (await app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: alice.headers })).json().data[0].lastUsedAt as string | null
+
+  const start = Date.now()
+  const realNow = app.clock.now
+  t.teardown(() => {
+    app.clock.now = realNow
+  })
+  app.clock.now = () => start
+  await me(app, key.key)
+  t.equal(await lastUsed(), new Date(start).toISOString())
+  app.clock.now = () => start + 30_000
+  await me(app, key.key)
+  t.equal(await lastUsed(), new Date(start).toISOString(), 'not written again within the minute')
+  app.clock.now = () => start + 61_000
+  await me(app, key.key)
+  t.equal(await lastUsed(), new Date(start + 61_000).toISOString())
+})
+
+t.test("a key's own rate limit applies to requests made with it", async (t) => {
+  const app = await build(t)
+  const alice = await createUser(app)
+  const key = (await createKey(app, alice.headers, { rateLimit: { max: 2, windowSeconds: 60 } })).json().data
+  const first = await me(app, key.key)
+  t.equal(first.headers['x-ratelimit-limit'], '2')
+  await me(app, key.key)
+  const third = await me(app, key.key)
+  t.equal(third.statusCode, 429)
+  t.equal((await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: alice.headers })).statusCode, 200, 'the owner with a token is not limited by the key')
+})

@@ -1,0 +1,33 @@
+import t from 'tap'
+import { build } from '../../helpers/build.js'
+import { login } from '../../helpers/auth.js'
+import { seedDemoData } from '../../../src/cli/seed.js'
+
+
+t.test('first start seeds an admin and demo users, printing their passwords once', async (t) => {
+  const app = await build(t)
+  const printed: string[] = []
+  const log = console.log
+  console.log = (...args: unknown[]) => void printed.push(args.join(' '))
+  t.teardown(() => {
+    console.log = log
+  })
+
+  await seedDemoData(app)
+  const output = printed.join('\n')
+  const admin = /admin\s+admin@keel\.local\s+password: (\S+)/.exec(output)
+  const demo = /user\s+alice@keel\.local\s+password: (\S+)/.exec(output)
+  t.ok(admin, 'the admin password is printed')
+  t.ok(demo, 'the demo password is printed')
+
+  const session = await login(app, 'admin@keel.local', admin![1]!)
+  const me = await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${session.accessToken}` } })
+  t.match(me.json().data, { role: 'admin', permissions: ['read', 'write', 'delete', 'admin'] })
+  t.ok(await login(app, 'bob@keel.local', demo![1]!))
+
+  printed.length = 0
+  await seedDemoData(app)
+  t.notMatch(printed.join('\n'), /password:/, 'a second start prints no password and creates nothing')
+  const users = await app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: `Bearer ${session.accessToken}` } })
+  t.equal(users.json().meta.total, 4)
+})
