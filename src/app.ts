@@ -11,6 +11,10 @@ import security from '../plugins/security.js'
 import swagger from '../plugins/swagger.js'
 import db from '../plugins/db.js'
 import redis from '../plugins/redis.js'
+import cache from '../plugins/cache.js'
+import rbac from '../plugins/rbac.js'
+import auth from '../plugins/auth.js'
+import rateLimit from '../plugins/rate-limit/index.js'
 import queue from '../plugins/queue.js'
 import health from '../plugins/health.js'
 import metrics from '../plugins/metrics.js'
@@ -49,6 +53,10 @@ export async function buildApp({ config, logger, offline = false }: BuildOptions
   await app.register(swagger)
   await app.register(db, { offline })
   await app.register(redis)
+  await app.register(cache)
+  await app.register(rbac)
+  await app.register(auth)
+  await app.register(rateLimit)
   await app.register(queue, { offline })
   await app.register(health)
   await app.register(metrics)

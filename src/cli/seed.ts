@@ -1,6 +1,39 @@
-// Demo data for the embedded default, written on first start only. (Filled in by the modules that own the data.)
+// Demo data for the embedded default, written on first start only (each part checks that its
+// data is missing). Each module's data goes in through that module's contract.
 import type { FastifyInstance } from 'fastify'
+import { createUsersContract } from '../../modules/users/contract.js'
+import { seedDemoProducts } from '../../modules/products/contract.js'
+import { createOrdersContract } from '../../modules/orders/contract.js'
 
 export async function seedDemoData(app: FastifyInstance): Promise<void> {
-  app.log.debug('no demo data to seed yet')
+  const users = createUsersContract({ db: app.db, cache: app.cache, authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS })
+  const seeded = await users.seedDemoUsers()
+  if (!seeded) {
+    app.log.debug('users exist already: demo users not seeded')
+    return
+  }
+  // Printed once, on the first start: the passwords are not stored anywhere in clear.
+  const line = '='.repeat(72)
+  console.log(
+    [
+      '',
+      line,
+      '  Demo accounts created (first start only; these passwords are shown ONCE):',
+      `    admin      ${seeded.admin.email.padEnd(24)} password: ${seeded.adminPassword}`,
+      ...seeded.demo.map((u) => `    ${u.role.padEnd(10)} ${u.email.padEnd(24)} password: ${seeded.demoPassword}`),
+      '  Log in with POST /api/v1/auth/login, then use "Authorize" in Swagger UI.',
+      line,
+      '',
+    ].join('\n'),
+  )
+
+  // A catalog sold by Alice and the moderator, and two orders placed by Bob.
+  const [moderator, alice, bob] = seeded.demo
+  if (!moderator || !alice || !bob) return
+  const catalog = await seedDemoProducts(app.db, [alice.id, moderator.id])
+  const orders = createOrdersContract({ db: app.db, cache: app.cache, idempotencyTtlHours: app.config.IDEMPOTENCY_TTL_HOURS })
+  const byName = (name: string) => catalog.find((p) => p.name === name)!.id
+  await orders.placeFor(bob.id, [{ productId: byName('Walnut desk lamp'), quantity: 1 }, { productId: byName('Desk mat'), quantity: 2 }])
+  await orders.placeFor(bob.id, [{ productId: byName('Mechanical keyboard'), quantity: 1 }])
+  app.log.info({ products: catalog.length, orders: 2 }, 'demo catalog and orders seeded')
 }

@@ -1,6 +1,6 @@
 // The list query language shared by every list route: limit/offset/page, sort, fields, cursor.
 import { Type, type TProperties, type TObject } from '@sinclair/typebox'
-import { and, asc, desc, eq, gt, lt, or, type AnyColumn, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, lt, lte, or, type AnyColumn, type SQL } from 'drizzle-orm'
 import { ValidationError, withDetails } from './errors.js'
 import type { PageMeta } from './envelope.js'
 
@@ -124,7 +124,11 @@ export function keysetWhere(sort: SortKey[], columns: Columns, id: AnyColumn, va
     const after = key.desc ? lt(key.col, values[i]) : gt(key.col, values[i])
     return and(...equalPrefix, after)
   })
-  return or(...branches)
+  // Every branch implies this bound on the first key; stated on its own, PostgreSQL can use it as an
+  // index condition, so a deep cursor page starts at the cursor instead of filtering its way there.
+  const first = keys[0]!
+  const bound = first.desc ? lte(first.col, values[0]) : gte(first.col, values[0])
+  return and(bound, or(...branches))
 }
 
 /** The cursor for the row after `last`, read with the same sort. */

@@ -45,7 +45,13 @@ export function testConfig(databaseUrl: string, overrides: Overrides = {}): Conf
     REDIS_KEY_PREFIX: `keel-test:${new URL(databaseUrl).pathname.slice(1)}:`,
     JWT_SECRET: 'test-secret-that-is-at-least-32-characters-long',
     WEBHOOK_ALLOW_PRIVATE: 'true',
+    JOB_RETRY_DELAY_SECONDS: '1',
+    JOB_POLL_INTERVAL_SECONDS: '0.5',
     DB_POOL_MAX: '5',
+    // Every inject comes from 127.0.0.1: generous limits so tests of other features never meet a 429.
+    // Tests of rate limiting pass their own (e.g. build(t, { RATE_LIMIT_AUTH_MAX: 3 })).
+    RATE_LIMIT_MAX: '100000',
+    RATE_LIMIT_AUTH_MAX: '1000',
   }
   for (const [k, v] of Object.entries(overrides)) env[k] = v === undefined ? undefined : String(v)
   return loadConfig(env)

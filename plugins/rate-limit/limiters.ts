@@ -1,0 +1,219 @@
+// The three rate-limit strategies, each twice: an atomic Redis Lua script (shared by every instance)
+// and an in-process twin with the same arithmetic (used without REDIS_URL). Time is Redis TIME in
+// the scripts, Date.now() in memory; both take an injectable clock so tests cross windows instantly.
+import type { Redis } from 'ioredis'
+
+export const STRATEGIES = ['sliding', 'fixed', 'token-bucket'] as const
+export type Strategy = (typeof STRATEGIES)[number]
+
+/** One request counted against a key. */
+export interface Hit {
+  allowed: boolean
+  /** Requests (tokens) left after this one. */
+  remaining: number
+  /** Milliseconds until `remaining` grows again (fixed: until the window ends; token bucket: until it is full again, or until the next token when refused). */
+  resetMs: number
+}
+
+export interface Limiter {
+  /** Count one request for `key` against `max` per `windowMs`; resolves the verdict atomically. */
+  hit(key: string, max: number, windowMs: number): Promise<Hit>
+}
+
+export interface LimiterOptions {
+  /** Token bucket: tokens added per second; default max / window (refills completely in one window). */
+  refillPerSecond?: number
+  /** Milliseconds since the epoch; default Redis TIME (redis) or Date.now (memory). For tests. */
+  clock?: () => number
+}
+
+const refillPerMs = (max: number, windowMs: number, opts: LimiterOptions) =>
+  opts.refillPerSecond !== undefined ? opts.refillPerSecond / 1000 : max / Math.max(1, windowMs)
+
+// ---------------------------------------------------------------------------------------------
+// Redis. Each script returns {allowed (0|1), remaining, resetMs}; ARGV[now] empty = use TIME.
+
+const NOW = `
+local now = tonumber(ARGV[3])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end`
+
+/** Fixed window: the window opens at a key's first request; count admitted requests until it closes. */
+const fixedLua = `
+local max = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+${NOW}
+local state = redis.call('HMGET', KEYS[1], 's', 'c')
+local start = tonumber(state[1])
+local count = tonumber(state[2])
+if not start or now >= start + window or now < start then
+  start = now
+  count = 0
+end
+local allowed = 0
+if count < max then
+  count = count + 1
+  allowed = 1
+  redis.call('HSET', KEYS[1], 's', start, 'c', count)
+  redis.call('PEXPIRE', KEYS[1], window + 1000)
+end
+return {allowed, max - count, start + window - now}`
+
+/** Sliding log: a sorted set of admitted request times; exact at every instant, O(max) memory per key. */
+const slidingLua = `
+local max = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local allowed = 0
+if count < max then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], window + 1000)
+  count = count + 1
+  allowed = 1
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local reset = window
+if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+return {allowed, max - count, reset}`
+
+/** Token bucket: capacity max (the burst), refilled continuously at ARGV[4] tokens per ms. */
+const tokenBucketLua = `
+local max = tonumber(ARGV[1])
+local rate = tonumber(ARGV[4])
+${NOW}
+local state = redis.call('HMGET', KEYS[1], 't', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if not tokens then
+  tokens = max
+  ts = now
+end
+tokens = math.min(max, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+local full = math.ceil((max - tokens) / rate)
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], full + 1000)
+local reset = full
+if allowed == 0 then reset = math.ceil((1 - tokens) / rate) end
+return {allowed, math.floor(tokens), reset}`
+
+type ScriptResult = [number, number, number]
+type LimiterCommand = (key: string, max: number, windowMs: number, now: string, extra: string) => Promise<ScriptResult>
+
+const commands = { keelRateFixed: fixedLua, keelRateSliding: slidingLua, keelRateTokenBucket: tokenBucketLua } as const
+const commandFor: Record<Strategy, keyof typeof commands> = { fixed: 'keelRateFixed', sliding: 'keelRateSliding', 'token-bucket': 'keelRateTokenBucket' }
+
+/** Defines the scripts on the client once (ioredis runs them by EVALSHA, loading them on NOSCRIPT). */
+function defineCommands(redis: Redis): void {
+  for (const [name, lua] of Object.entries(commands)) {
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 1, lua })
+  }
+}
+
+const toHit = ([allowed, remaining, resetMs]: ScriptResult): Hit => ({ allowed: allowed === 1, remaining: Math.max(0, remaining), resetMs: Math.max(0, resetMs) })
+
+let sequence = 0
+const instanceTag = Math.random().toString(36).slice(2, 10)
+
+export function redisLimiter(redis: Redis, strategy: Strategy, opts: LimiterOptions = {}): Limiter {
+  defineCommands(redis)
+  const command = (redis as unknown as Record<string, LimiterCommand>)[commandFor[strategy]]!.bind(redis)
+  return {
+    hit(key, max, windowMs) {
+      const now = opts.clock ? String(opts.clock()) : ''
+      // sliding: a unique member per request; token bucket: the refill rate.
+      const extra = strategy === 'sliding' ? `${instanceTag}:${(sequence = (sequence + 1) % Number.MAX_SAFE_INTEGER)}`
+        : strategy === 'token-bucket' ? String(refillPerMs(max, windowMs, opts)) : ''
+      return command(key, max, windowMs, now, extra).then(toHit)
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-process twins. A Map bounded to maxKeys (the least recently used key is dropped first).
+
+function boundedMap<V>(maxKeys: number) {
+  const map = new Map<string, V>()
+  return {
+    get(key: string): V | undefined {
+      const value = map.get(key)
+      if (value !== undefined) {
+        map.delete(key)
+        map.set(key, value)
+      }
+      return value
+    },
+    set(key: string, value: V) {
+      map.delete(key)
+      map.set(key, value)
+      if (map.size > maxKeys) map.delete(map.keys().next().value as string)
+    },
+  }
+}
+
+export function memoryLimiter(strategy: Strategy, opts: LimiterOptions = {}, maxKeys = 100_000): Limiter {
+  const clock = opts.clock ?? Date.now
+  if (strategy === 'fixed') {
+    const windows = boundedMap<{ start: number; count: number }>(maxKeys)
+    return {
+      async hit(key, max, windowMs) {
+        const now = clock()
+        let w = windows.get(key)
+        if (!w || now >= w.start + windowMs || now < w.start) {
+          w = { start: now, count: 0 }
+          windows.set(key, w)
+        }
+        const allowed = w.count < max
+        if (allowed) w.count++
+        return { allowed, remaining: max - w.count, resetMs: w.start + windowMs - now }
+      },
+    }
+  }
+  if (strategy === 'sliding') {
+    // Admitted request times in order; `head` skips expired ones without shifting the array.
+    const logs = boundedMap<{ times: number[]; head: number }>(maxKeys)
+    return {
+      async hit(key, max, windowMs) {
+        const now = clock()
+        let log = logs.get(key)
+        if (!log) {
+          log = { times: [], head: 0 }
+          logs.set(key, log)
+        }
+        while (log.head < log.times.length && log.times[log.head]! <= now - windowMs) log.head++
+        if (log.head > 64 && log.head * 2 > log.times.length) {
+          log.times = log.times.slice(log.head)
+          log.head = 0
+        }
+        const allowed = log.times.length - log.head < max
+        if (allowed) log.times.push(now)
+        const count = log.times.length - log.head
+        const oldest = log.times[log.head]
+        return { allowed, remaining: max - count, resetMs: oldest === undefined ? windowMs : oldest + windowMs - now }
+      },
+    }
+  }
+  const buckets = boundedMap<{ tokens: number; ts: number }>(maxKeys)
+  return {
+    async hit(key, max, windowMs) {
+      const now = clock()
+      const rate = refillPerMs(max, windowMs, opts)
+      const b = buckets.get(key) ?? { tokens: max, ts: now }
+      b.tokens = Math.min(max, b.tokens + Math.max(0, now - b.ts) * rate)
+      b.ts = now
+      const allowed = b.tokens >= 1
+      if (allowed) b.tokens -= 1
+      buckets.set(key, b)
+      const resetMs = allowed ? Math.ceil((max - b.tokens) / rate) : Math.ceil((1 - b.tokens) / rate)
+      return { allowed, remaining: Math.floor(b.tokens), resetMs }
+    },
+  }
+}
