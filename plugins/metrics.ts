@@ -1,14 +1,8 @@
 // Prometheus metrics at GET /metrics: request durations by route and status, cache hits/misses,
-// jobs by queue and state, and database connections in use. Values that live elsewhere (cache
+// rate-limit store failures, jobs by queue and state, and database connections in use. Values that live elsewhere (cache
 // counters, pg-boss tables, pg_stat_activity) are read at scrape time, not on the hot path.
 import fp from 'fastify-plugin'
 import client from 'prom-client'
-
-interface CacheStats {
-  hits: number
-  misses: number
-  errors: number
-}
 
 export default fp(
   async (fastify) => {
@@ -28,19 +22,28 @@ export default fp(
       duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
     })
 
-    const cacheStats = (): CacheStats | undefined =>
-      fastify.hasDecorator('cache') ? (fastify as unknown as { cache: { stats: () => CacheStats } }).cache.stats() : undefined
     new client.Gauge({
       name: 'keel_cache_operations_total',
       help: 'Cache lookups by result (hit, miss, error) since start',
       labelNames: ['result'],
       registers: [registry],
       collect() {
-        const stats = cacheStats()
-        if (!stats) return
+        const stats = fastify.cache.stats()
         this.set({ result: 'hit' }, stats.hits)
         this.set({ result: 'miss' }, stats.misses)
         this.set({ result: 'error' }, stats.errors)
+      },
+    })
+
+    new client.Gauge({
+      name: 'keel_rate_limit_store_failures_total',
+      help: 'Requests whose rate-limit check failed because Redis did, by outcome (let through = open, 503 = closed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        const stats = fastify.rateLimitStats()
+        this.set({ outcome: 'open' }, stats.failedOpen)
+        this.set({ outcome: 'closed' }, stats.failedClosed)
       },
     })
 
@@ -87,5 +90,5 @@ export default fp(
       return registry.metrics()
     })
   },
-  { fastify: '5.x', name: 'metrics', dependencies: ['config', 'db', 'queue'] },
+  { fastify: '5.x', name: 'metrics', dependencies: ['config', 'db', 'cache', 'rate-limit', 'queue'] },
 )

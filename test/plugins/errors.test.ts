@@ -118,4 +118,6 @@ t.test('metrics expose request durations, jobs and database connections', async 
   t.match(res.headers['content-type'], /text\/plain/)
   t.match(res.body, /keel_http_request_duration_seconds_count\{method="GET",route="\/health",status_code="200"\} 1/)
   t.match(res.body, /keel_db_connections\{state="max"\} 5/)
+  t.match(res.body, /keel_cache_operations_total\{result="hit"\} \d+/)
+  t.match(res.body, /keel_rate_limit_store_failures_total\{outcome="open"\} 0/)
 })
