@@ -1,5 +1,5 @@
 // The list query language shared by every list route: limit/offset/page, sort, fields, cursor.
-import { Type, type TProperties, type TObject } from '@sinclair/typebox'
+import { Type, type TInteger, type TObject, type TOptional, type TProperties, type TString } from '@sinclair/typebox'
 import { and, asc, desc, eq, gt, gte, lt, lte, or, type AnyColumn, type SQL } from 'drizzle-orm'
 import { ValidationError, withDetails } from './errors.js'
 import type { PageMeta } from './envelope.js'
@@ -17,8 +17,20 @@ export interface ListSpec {
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
 
-/** TypeBox schema for a list route's querystring: the shared keys plus the module's filters. */
-export function ListQuery<F extends TProperties>(spec: ListSpec, filters: F = {} as F): TObject<F & TProperties> {
+type SharedListProps = {
+  limit: TInteger
+  offset: TOptional<TInteger>
+  page: TOptional<TInteger>
+  sort: TString
+  fields: TOptional<TString>
+  cursor: TOptional<TString>
+}
+
+/**
+ * TypeBox schema for a list route's querystring: the shared keys plus the module's filters.
+ * `fields` and `cursor` are accepted only when the spec enables them (typed as optional either way).
+ */
+export function ListQuery<F extends TProperties>(spec: ListSpec, filters: F = {} as F): TObject<SharedListProps & F> {
   const shared: TProperties = {
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1..100' }),
     offset: Type.Optional(Type.Integer({ minimum: 0, description: 'Rows to skip (alternative to page)' })),
@@ -35,7 +47,7 @@ export function ListQuery<F extends TProperties>(spec: ListSpec, filters: F = {}
   if (spec.cursor) {
     shared.cursor = Type.Optional(Type.String({ maxLength: 512, description: 'Opaque cursor from meta.nextCursor; switches to keyset pagination (no total)' }))
   }
-  return Type.Object({ ...shared, ...filters }, { additionalProperties: false }) as TObject<F & TProperties>
+  return Type.Object({ ...shared, ...filters }, { additionalProperties: false }) as unknown as TObject<SharedListProps & F>
 }
 
 export interface SortKey {

@@ -1,13 +1,13 @@
 // __Name__ routes: HTTP only — schemas in, service call, envelope out.
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { authSecurity as security } from '../../plugins/auth.js'
 import { errorResponses, ok, page, Page, Success } from '../../src/lib/envelope.js'
 import { pageMeta, parseList } from '../../src/lib/pagination.js'
 import { Create__Item__Schema, IdParams, __Item__ListQuery, __Item__Schema, listSpec, Update__Item__Schema } from './schemas.js'
 import type { __Item__Service } from './service.js'
 
 const tags = ['__name__']
-const security = [{ bearerAuth: [] }, { apiKey: [] }]
 
 export function __camel__Routes(fastify: FastifyInstance, service: __Item__Service) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -16,8 +16,9 @@ export function __camel__Routes(fastify: FastifyInstance, service: __Item__Servi
     preHandler: app.requirePermission('read'),
     schema: { tags, security, summary: 'List __name__', querystring: __Item__ListQuery, response: { 200: Page(__Item__Schema), ...errorResponses(401, 403) } },
   }, async (request) => {
-    const list = parseList(request.query, listSpec)
-    const { items, total } = await service.list(list, { ownerId: request.query.ownerId as string | undefined, q: request.query.q as string | undefined })
+    const { ownerId, q, ...rest } = request.query
+    const list = parseList(rest, listSpec)
+    const { items, total } = await service.list(list, { ownerId, q })
     return page(items, pageMeta(list, total))
   })
 
