@@ -55,8 +55,9 @@ export default fp(
       async collect() {
         this.reset()
         try {
-          const { rows } = await fastify.jobs.boss.getDb().executeSql('select name, state, count(*)::int as count from pgboss.job group by name, state', [])
-          for (const r of rows as { name: string; state: string; count: number }[]) this.set({ queue: r.name, state: r.state }, r.count)
+          for (const [queue, states] of Object.entries(await fastify.jobs.stats())) {
+            for (const [state, count] of Object.entries(states)) this.set({ queue, state }, count)
+          }
         } catch {
           // queue unreachable: readiness reports it; metrics stay scrapeable
         }

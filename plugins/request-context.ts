@@ -1,6 +1,7 @@
 // Request id (a sane incoming x-request-id is honoured, else a UUIDv7), echoed on every response,
 // and one structured log line per request. Exports the logger options and id generator used
 // when the Fastify instance is created.
+import { AsyncLocalStorage } from 'node:async_hooks'
 import fp from 'fastify-plugin'
 import type { FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
 import { newId } from '../src/lib/ids.js'
@@ -40,6 +41,15 @@ export function loggerOptions(config: Pick<Config, 'LOG_LEVEL'>): FastifyServerO
   }
 }
 
+const store = new AsyncLocalStorage<{ requestId: string }>()
+
+/**
+ * The id of the request being handled, wherever the code runs (a service, a hook, a job sent from
+ * it) — so the request id travels into job payloads and outgoing webhooks without being threaded
+ * through every call. Undefined outside a request (jobs, scripts).
+ */
+export const currentRequestId = (): string | undefined => store.getStore()?.requestId
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Fields added to this request's closing log line (e.g. userId by the auth plugin). */
@@ -50,9 +60,10 @@ declare module 'fastify' {
 export default fp(
   async (fastify) => {
     fastify.decorateRequest('logFields', null as unknown as Record<string, unknown>)
-    fastify.addHook('onRequest', async (request, reply) => {
+    fastify.addHook('onRequest', (request, reply, done) => {
       request.logFields = {}
       reply.header('x-request-id', request.id)
+      store.run({ requestId: String(request.id) }, done)
     })
     fastify.addHook('onResponse', async (request, reply) => {
       request.log.info(

@@ -56,11 +56,11 @@ export const ConfigSchema = Type.Object({
 
   RATE_LIMIT_ENABLED: Bool(true, 'Turn rate limiting on or off'),
   RATE_LIMIT_FAIL_OPEN: Bool(true, 'When Redis fails: true = let requests through (logged), false = answer 503'),
-  RATE_LIMIT_STRATEGY: Type.Union([Type.Literal('sliding'), Type.Literal('fixed'), Type.Literal('token-bucket')], { default: 'sliding' }),
+  RATE_LIMIT_STRATEGY: Type.Union([Type.Literal('sliding'), Type.Literal('fixed'), Type.Literal('token-bucket')], { default: 'sliding', description: 'Default rate-limit strategy: sliding (exact sliding log), fixed (window counter) or token-bucket' }),
   RATE_LIMIT_MAX: Int(300, 0, Number.MAX_SAFE_INTEGER, 'Default requests per window per caller (IP, user or API key)'),
-  RATE_LIMIT_WINDOW_SECONDS: Int(60, 1),
+  RATE_LIMIT_WINDOW_SECONDS: Int(60, 1, 86_400, 'Default rate-limit window'),
   RATE_LIMIT_AUTH_MAX: Int(10, 1, Number.MAX_SAFE_INTEGER, 'Login/register attempts per window, per IP and per email'),
-  RATE_LIMIT_AUTH_WINDOW_SECONDS: Int(900, 1),
+  RATE_LIMIT_AUTH_WINDOW_SECONDS: Int(900, 1, 86_400, 'Window of the login/register limit (rateLimitPolicies.auth)'),
 
   JOB_RETRY_DELAY_SECONDS: Int(5, 1, 3600, 'Base delay before a failed job is retried (doubles each retry)'),
   JOB_POLL_INTERVAL_SECONDS: Type.Number({ default: 2, minimum: 0.5, maximum: 60, description: 'How often idle workers poll for jobs' }),

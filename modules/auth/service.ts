@@ -15,11 +15,13 @@ export interface AuthServiceDeps {
   signAccessToken: (user: { id: string; role: Role; tokenVersion: number }) => { accessToken: string; expiresIn: number }
   refreshTtlDays: number
   now?: () => number
+  /** After an account is created (the welcome email). Its failure is the hook's to handle: the account exists. */
+  onRegistered?: (user: User) => Promise<void>
 }
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
 
-export function createAuthService({ repo, users, signAccessToken, refreshTtlDays, now = Date.now }: AuthServiceDeps) {
+export function createAuthService({ repo, users, signAccessToken, refreshTtlDays, now = Date.now, onRegistered }: AuthServiceDeps) {
   async function issue(user: { id: string; role: Role; tokenVersion: number }, familyId: string): Promise<Tokens> {
     const refreshToken = randomBytes(32).toString('base64url')
     const expiresAt = new Date(now() + refreshTtlDays * 86_400_000)
@@ -32,6 +34,7 @@ export function createAuthService({ repo, users, signAccessToken, refreshTtlDays
       const name = input.name ?? input.email.split('@')[0] ?? input.email
       const user = await users.create({ email: input.email, password: input.password, name })
       audit('auth.registered', { userId: user.id })
+      await onRegistered?.(user)
       return user
     },
 

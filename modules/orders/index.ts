@@ -2,18 +2,32 @@
 // in one transaction with the order, its items and the Idempotency-Key record.
 import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { currentRequestId } from '../../plugins/request-context.js'
+import { sendOrderConfirmationEmail } from '../emails/contract.js'
+import { createUsersContract } from '../users/contract.js'
+import { publishEvent } from '../webhooks/contract.js'
 import { createOrderRepository } from './repository.js'
-import { createOrderService, type OnOrderCreated } from './service.js'
+import { createOrderService, type OnOrderCancelled, type OnOrderCreated } from './service.js'
 import { orderRoutes } from './routes.js'
 
 const orders: FastifyPluginAsync = async (fastify) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
-  // >>> CONFIRMATION EMAIL HOOK — runs inside the order's transaction, after the order and its
-  // items are written. Enqueue the email here with that transaction, e.g.
-  //   await app.jobs.send('<email queue>', { ... }, { tx })
-  // so the job exists exactly when the order commits (a throw rolls the order back).
-  const onOrderCreated: OnOrderCreated = async ({ tx: _tx, order: _order }) => {}
+  const users = createUsersContract({ db: app.db, cache: app.cache, authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS })
+
+  // Inside the order's transaction: the confirmation email and the webhook deliveries exist
+  // exactly when the order commits (a throw rolls the order back).
+  const onOrderCreated: OnOrderCreated = async ({ tx, order }) => {
+    const buyer = await users.findById(order.userId)
+    if (buyer) {
+      const items = order.items.map((i) => ({ name: i.productName, quantity: i.quantity, unitPriceCents: i.unitPriceCents }))
+      await sendOrderConfirmationEmail(app, buyer.email, { orderId: order.id, totalCents: order.totalCents, items }, tx)
+    }
+    await publishEvent(app, { type: 'order.created', data: order, requestId: currentRequestId() }, tx)
+  }
+  const onOrderCancelled: OnOrderCancelled = async ({ tx, order }) => {
+    await publishEvent(app, { type: 'order.cancelled', data: order, requestId: currentRequestId() }, tx)
+  }
 
   const service = createOrderService({
     db: app.db,
@@ -22,6 +36,7 @@ const orders: FastifyPluginAsync = async (fastify) => {
     repo: createOrderRepository(),
     idempotencyTtlHours: app.config.IDEMPOTENCY_TTL_HOURS,
     onOrderCreated,
+    onOrderCancelled,
     log: (event, fields) => app.log.info({ event, ...fields }, event),
   })
   orderRoutes(app, service)

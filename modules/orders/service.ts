@@ -29,6 +29,8 @@ const MAX_TOTAL_CENTS = 2_147_483_647
  * all back. `tx` is a Drizzle transaction, which `fastify.jobs.send(name, data, { tx })` accepts.
  */
 export type OnOrderCreated = (ctx: { tx: Tx; order: Order }) => Promise<void>
+/** Runs inside the cancellation's transaction, after the stock is restored; throwing rolls it back. */
+export type OnOrderCancelled = OnOrderCreated
 
 export interface OrderServiceDeps {
   db: Db
@@ -37,6 +39,7 @@ export interface OrderServiceDeps {
   repo: OrderRepository
   idempotencyTtlHours: number
   onOrderCreated?: OnOrderCreated
+  onOrderCancelled?: OnOrderCancelled
   /** Business events as log lines (after commit). */
   log?: (event: string, fields: Record<string, unknown>) => void
 }
@@ -83,7 +86,7 @@ function checkItems(input: CreateOrderInput) {
 
 const canSee = (principal: Principal, order: OrderRow) => order.userId === principal.id || actsOnAnything(principal)
 
-export function createOrderService({ db, dbRead, cache, repo, idempotencyTtlHours, onOrderCreated, log }: OrderServiceDeps) {
+export function createOrderService({ db, dbRead, cache, repo, idempotencyTtlHours, onOrderCreated, onOrderCancelled, log }: OrderServiceDeps) {
   async function afterCommit(event: string, order: Order) {
     await invalidateProducts(cache, order.items.map((i) => i.productId))
     await cache.invalidateCounts(ORDER_COUNT_NAMESPACE)
@@ -134,7 +137,6 @@ export function createOrderService({ db, dbRead, cache, repo, idempotencyTtlHour
         )
         const order = toOrder(row, items)
         if (idempotencyKey !== undefined) await repo.saveResponse(tx, principal.id, idempotencyKey, 201, order)
-        // Hook point: e.g. enqueue the confirmation email with `jobs.send(name, data, { tx })`.
         await onOrderCreated?.({ tx, order })
         return { order, replayed: false }
       })
@@ -168,7 +170,9 @@ export function createOrderService({ db, dbRead, cache, repo, idempotencyTtlHour
         if (row.status === 'cancelled') throw new OrderNotCancellableError('This order is already cancelled')
         const items = await repo.itemsOf(tx, [id])
         await restoreStock(tx, items)
-        return toOrder(await repo.setStatus(tx, id, 'cancelled'), items)
+        const cancelled = toOrder(await repo.setStatus(tx, id, 'cancelled'), items)
+        await onOrderCancelled?.({ tx, order: cancelled })
+        return cancelled
       })
       await afterCommit('order.cancelled', order)
       return order

@@ -110,7 +110,7 @@ t.test('readiness is 503 when the database is gone, and liveness stays up', asyn
   t.equal(again.statusCode, 200)
 })
 
-t.test('metrics expose request durations, jobs and database connections', async (t) => {
+t.test('metrics expose request durations, cache, rate-limit failures, jobs and database connections', async (t) => {
   const app = await appWithRoutes(t)
   await app.inject({ method: 'GET', url: '/health' })
   const res = await app.inject({ method: 'GET', url: '/metrics' })
@@ -120,4 +120,5 @@ t.test('metrics expose request durations, jobs and database connections', async 
   t.match(res.body, /keel_db_connections\{state="max"\} 5/)
   t.match(res.body, /keel_cache_operations_total\{result="hit"\} \d+/)
   t.match(res.body, /keel_rate_limit_store_failures_total\{outcome="open"\} 0/)
+  t.match(res.body, /keel_jobs\{queue="[a-z.-]+",state="completed"\} \d+/)
 })

@@ -1,0 +1,86 @@
+// Background jobs end to end (enqueue → worker → completed), in jobs per second: a no-op queue
+// (the cost of pg-boss and the queue plugin alone) and signed webhook deliveries to a local
+// receiver (the real worker: database reads/writes, HMAC, an HTTP POST). Bounded counts.
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { Type } from '@sinclair/typebox'
+import postgres from 'postgres'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { newId } from '../src/lib/ids.js'
+import { publishEvent } from '../modules/webhooks/contract.js'
+
+const JOBS = Number(process.env.BENCH_JOBS ?? 500)
+const SUBSCRIPTIONS = 10
+
+async function until(check: () => Promise<boolean>, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('benchmark timed out')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} })
+const dbName = `keel_bench_jobs_${process.pid}`
+await admin.unsafe(`create database "${dbName}"`)
+const url = new URL(process.env.DATABASE_URL!)
+url.pathname = `/${dbName}`
+
+let received = 0
+const receiver = createServer((req, res) => {
+  req.resume()
+  req.on('end', () => {
+    received++
+    res.writeHead(204).end()
+  })
+})
+await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
+
+const app = await buildApp({
+  config: loadConfig({
+    DATABASE_URL: url.toString(),
+    LOG_LEVEL: 'silent',
+    JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
+    REDIS_URL: process.env.REDIS_URL,
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    JOB_POLL_INTERVAL_SECONDS: '0.5',
+  }),
+  logger: false,
+})
+let noop = 0
+await app.jobs.define({ name: 'bench-noop', schema: Type.Object({ n: Type.Integer() }), batchSize: 50, handler: async () => void noop++ })
+await app.ready()
+
+try {
+  // 1. No-op jobs.
+  let started = Date.now()
+  await app.jobs.sendMany('bench-noop', Array.from({ length: JOBS }, (_, n) => ({ n })))
+  await until(async () => (await app.jobs.stats())['bench-noop']!.completed === JOBS)
+  const noopSeconds = (Date.now() - started) / 1000
+  console.log(`no-op jobs:         ${JOBS} in ${noopSeconds.toFixed(2)} s = ${(JOBS / noopSeconds).toFixed(0)} jobs/s (handled ${noop})`)
+
+  // 2. Webhook deliveries: SUBSCRIPTIONS subscribers × JOBS/SUBSCRIPTIONS events.
+  const ownerId = newId()
+  for (let i = 0; i < SUBSCRIPTIONS; i++) {
+    await app.sql`insert into webhook_subscriptions (id, owner_id, url, events, secret)
+      values (${newId()}, ${ownerId}, ${receiverUrl}, ${['order.created']}, ${'whsec_' + Buffer.from(`bench-secret-${i}`).toString('base64')})`
+  }
+  const events = Math.ceil(JOBS / SUBSCRIPTIONS)
+  started = Date.now()
+  for (let i = 0; i < events; i++) await publishEvent(app, { type: 'order.created', data: { orderId: `o-${i}`, totalCents: 100 } })
+  const enqueued = (Date.now() - started) / 1000
+  const total = events * SUBSCRIPTIONS
+  await until(async () => {
+    const [row] = await app.sql<{ n: number }[]>`select count(*)::int as n from webhook_deliveries where status = 'succeeded'`
+    return row!.n === total
+  })
+  const deliverSeconds = (Date.now() - started) / 1000
+  console.log(`webhook deliveries: ${total} in ${deliverSeconds.toFixed(2)} s = ${(total / deliverSeconds).toFixed(0)} deliveries/s (publishing took ${enqueued.toFixed(2)} s; receiver got ${received})`)
+} finally {
+  await app.close()
+  await new Promise<void>((resolve) => receiver.close(() => resolve()))
+  await admin.unsafe(`drop database if exists "${dbName}" with (force)`)
+  await admin.end()
+}

@@ -1,0 +1,47 @@
+// How an email leaves: nodemailer over SMTP when SMTP_URL is set, otherwise a log transport that
+// records the message as sent (one log line). Classifies SMTP failures as transient or permanent.
+import nodemailer from 'nodemailer'
+import type { FastifyBaseLogger } from 'fastify'
+import { newId } from '../../src/lib/ids.js'
+
+export interface OutgoingEmail {
+  from: string
+  to: string
+  subject: string
+  text: string
+}
+
+export interface EmailTransport {
+  kind: 'smtp' | 'log'
+  send: (email: OutgoingEmail) => Promise<{ messageId: string }>
+  close: () => void
+}
+
+export function createTransport(smtpUrl: string | undefined, log: FastifyBaseLogger): EmailTransport {
+  if (!smtpUrl) {
+    return {
+      kind: 'log',
+      send: async (email) => {
+        const messageId = `<${newId()}@log.keel>`
+        log.info({ event: 'email.sent', transport: 'log', to: email.to, subject: email.subject, messageId }, 'email recorded as sent (log transport)')
+        return { messageId }
+      },
+      close: () => {},
+    }
+  }
+  const transporter = nodemailer.createTransport(smtpUrl)
+  return {
+    kind: 'smtp',
+    send: async (email) => {
+      const info = await transporter.sendMail(email)
+      return { messageId: info.messageId }
+    },
+    close: () => transporter.close(),
+  }
+}
+
+/** A 5xx SMTP reply is permanent (bad address, rejected); 4xx replies and connection errors may pass on retry. */
+export function isPermanentSmtpError(err: unknown): boolean {
+  const code = (err as { responseCode?: unknown }).responseCode
+  return typeof code === 'number' && code >= 500 && code < 600
+}

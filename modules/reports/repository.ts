@@ -1,0 +1,69 @@
+// The only code touching the reports table: explicit columns, the caller's handle.
+import { and, eq, inArray } from 'drizzle-orm'
+import type { DbOrTx } from '../../src/db/client.js'
+import { reports } from './tables.js'
+
+const columns = {
+  id: reports.id,
+  requesterId: reports.requesterId,
+  type: reports.type,
+  format: reports.format,
+  periodFrom: reports.periodFrom,
+  periodTo: reports.periodTo,
+  scope: reports.scope,
+  status: reports.status,
+  progress: reports.progress,
+  rowCount: reports.rowCount,
+  error: reports.error,
+  createdAt: reports.createdAt,
+  startedAt: reports.startedAt,
+  completedAt: reports.completedAt,
+}
+export type ReportRow = Omit<typeof reports.$inferSelect, 'content'>
+export type NewReport = Pick<typeof reports.$inferInsert, 'id' | 'requesterId' | 'type' | 'format' | 'periodFrom' | 'periodTo' | 'scope'>
+
+export function createReportRepository() {
+  return {
+    async insert(db: DbOrTx, row: NewReport): Promise<ReportRow> {
+      const [created] = await db.insert(reports).values(row).returning(columns)
+      return created!
+    },
+
+    async get(db: DbOrTx, id: string): Promise<ReportRow | undefined> {
+      const [row] = await db.select(columns).from(reports).where(eq(reports.id, id))
+      return row
+    },
+
+    async content(db: DbOrTx, id: string): Promise<string | null> {
+      const [row] = await db.select({ content: reports.content }).from(reports).where(eq(reports.id, id))
+      return row?.content ?? null
+    },
+
+    /** queued|running → running; false when the report is gone or already finished. */
+    async start(db: DbOrTx, id: string): Promise<boolean> {
+      const rows = await db
+        .update(reports)
+        .set({ status: 'running', progress: 10, startedAt: new Date(), error: null })
+        .where(and(eq(reports.id, id), inArray(reports.status, ['queued', 'running'])))
+        .returning({ id: reports.id })
+      return rows.length > 0
+    },
+
+    async progress(db: DbOrTx, id: string, progress: number): Promise<void> {
+      await db.update(reports).set({ progress }).where(eq(reports.id, id))
+    },
+
+    async complete(db: DbOrTx, id: string, content: string, rowCount: number): Promise<void> {
+      await db.update(reports).set({ status: 'completed', progress: 100, content, rowCount, completedAt: new Date() }).where(eq(reports.id, id))
+    },
+
+    async fail(db: DbOrTx, id: string, error: string): Promise<void> {
+      await db
+        .update(reports)
+        .set({ status: 'failed', error: error.slice(0, 2000), completedAt: new Date() })
+        .where(and(eq(reports.id, id), inArray(reports.status, ['queued', 'running'])))
+    },
+  }
+}
+
+export type ReportRepository = ReturnType<typeof createReportRepository>

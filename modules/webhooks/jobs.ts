@@ -1,0 +1,43 @@
+// Webhooks' queues: deliver-webhook (one attempt per job; exponential backoff; WEBHOOK_MAX_ATTEMPTS
+// in all) and its dead-letter queue, which marks a delivery dead.
+import type { FastifyInstance } from 'fastify'
+import { defineJob, type JobDefinition } from '../../plugins/queue.js'
+import { createWebhookRepository } from './repository.js'
+import { DeliverJob } from './schemas.js'
+import { createWebhookDeliverer, DELIVER_DEAD_QUEUE, DELIVER_QUEUE } from './service.js'
+
+export default (app: FastifyInstance): JobDefinition[] => {
+  const { config } = app
+  const deliverer = createWebhookDeliverer({
+    db: app.db,
+    repo: createWebhookRepository(),
+    jobs: app.jobs,
+    maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    retryDelaySeconds: config.JOB_RETRY_DELAY_SECONDS,
+  })
+  return [
+    defineJob({
+      name: DELIVER_DEAD_QUEUE,
+      schema: DeliverJob,
+      queue: { retryLimit: 3 },
+      handler: async ({ deliveryId }, { log }) => {
+        if (await deliverer.giveUp(deliveryId)) log.warn({ event: 'webhook.dead', deliveryId }, 'webhook delivery dead-lettered')
+      },
+    }),
+    defineJob({
+      name: DELIVER_QUEUE,
+      schema: DeliverJob,
+      // Deliveries are I/O bound: take several per poll, each settles on its own.
+      batchSize: 20,
+      queue: {
+        retryLimit: config.WEBHOOK_MAX_ATTEMPTS - 1,
+        retryBackoff: true,
+        expireInSeconds: Math.ceil(config.WEBHOOK_TIMEOUT_MS / 1000) + 60,
+        deadLetter: DELIVER_DEAD_QUEUE,
+      },
+      handler: async ({ deliveryId }, ctx) => deliverer.attempt(deliveryId, ctx),
+    }),
+  ]
+}
