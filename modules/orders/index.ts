@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { currentRequestId } from '../../plugins/request-context.js'
 import { sendOrderConfirmationEmail } from '../emails/contract.js'
-import { createUsersContract } from '../users/contract.js'
+import { findUserEmail } from '../users/contract.js'
 import { publishEvent } from '../webhooks/contract.js'
 import { createOrderRepository } from './repository.js'
 import { createOrderService, type OnOrderCancelled, type OnOrderCreated } from './service.js'
@@ -13,15 +13,13 @@ import { orderRoutes } from './routes.js'
 const orders: FastifyPluginAsync = async (fastify) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
-  const users = createUsersContract({ db: app.db, cache: app.cache, authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS })
-
   // Inside the order's transaction: the confirmation email and the webhook deliveries exist
   // exactly when the order commits (a throw rolls the order back).
   const onOrderCreated: OnOrderCreated = async ({ tx, order }) => {
-    const buyer = await users.findById(order.userId)
-    if (buyer) {
+    const email = await findUserEmail(tx, order.userId)
+    if (email) {
       const items = order.items.map((i) => ({ name: i.productName, quantity: i.quantity, unitPriceCents: i.unitPriceCents }))
-      await sendOrderConfirmationEmail(app, buyer.email, { orderId: order.id, totalCents: order.totalCents, items }, tx)
+      await sendOrderConfirmationEmail(app, email, { orderId: order.id, totalCents: order.totalCents, items }, tx)
     }
     await publishEvent(app, { type: 'order.created', data: order, requestId: currentRequestId() }, tx)
   }

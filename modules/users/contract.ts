@@ -1,7 +1,7 @@
 // What other modules and plugins may use from users: accounts, credentials, the cached auth state
 // (role, status, token version) and the demo seed. Nothing here exposes the table itself.
 import { randomBytes } from 'node:crypto'
-import type { Db } from '../../src/db/client.js'
+import type { Db, DbOrTx } from '../../src/db/client.js'
 import { createUsersRepository } from './repository.js'
 import { createUsersService, type UsersCache } from './service.js'
 import type { UserDto } from './schemas.js'
@@ -12,6 +12,14 @@ export { UserSchema } from './schemas.js'
 export { EmailSchema, NameSchema, PasswordSchema } from './schemas.js'
 export { EmailTakenError } from './errors.js'
 export { verifyPassword, verifyDummy, passwordProblem } from './passwords.js'
+
+/**
+ * A user's email address read through the caller's handle — inside another module's transaction
+ * pass its `tx`, so the lookup uses the transaction's connection instead of waiting for a second one.
+ */
+export async function findUserEmail(db: DbOrTx, id: string): Promise<string | undefined> {
+  return (await createUsersRepository(db).findById(id))?.email
+}
 
 export interface UsersContractDeps {
   db: Db

@@ -1,11 +1,10 @@
 // The cache: cache-aside with single-flight, cached list totals, both backends, and what a user
 // sees when Redis stops (a redis-server of its own on a free port, killed and restarted).
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { build, redisUrl, needsRedis } from '../helpers/build.js'
+import { freePort, startRedis, stopRedis } from '../helpers/redis-server.js'
 import { waitFor } from '../helpers/wait.js'
 import { account, product } from '../helpers/marketplace.js'
 import { createCache, memoryStore, type Cache } from '../../plugins/cache.js'
@@ -122,39 +121,6 @@ for (const backend of ['redis', 'memory'] as const) t.test(`${backend}: a produc
   const metrics = await app.inject({ method: 'GET', url: '/metrics' })
   t.match(metrics.body, /keel_cache_operations_total\{result="hit"\} [1-9]/)
 })
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-    server.on('error', reject)
-  })
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
-  probe.on('error', () => {})
-  await waitFor(async () => {
-    try {
-      await probe.connect()
-      return (await probe.ping()) === 'PONG'
-    } catch {
-      probe.disconnect()
-      return false
-    }
-  }, { what: 'redis-server to listen' })
-  probe.disconnect()
-  return proc
-}
-
-const stopRedis = (proc: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (proc.exitCode !== null) return resolve()
-    proc.once('exit', () => resolve())
-    proc.kill('SIGKILL')
-  })
 
 t.test('Redis stops: reads answer from the database, readiness is degraded, and the cache comes back by itself', async (t) => {
   const port = await freePort()

@@ -2,24 +2,14 @@
 // counted) or closed (503 SERVICE_UNAVAILABLE), as configured; limiting resumes when Redis returns.
 // Runs its own redis-server on a free port and kills it.
 import t from 'tap'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
+import { spawnSync } from 'node:child_process'
 import { Writable } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
-import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { createTestDatabase, testConfig } from '../helpers/build.js'
+import { freePort, startRedis, stopRedis } from '../helpers/redis-server.js'
 import { loggerOptions } from '../../plugins/request-context.js'
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-    server.on('error', reject)
-  })
 
 /** Polls `check` every 50 ms until it is true; fails after `ms`. */
 async function until(check: () => boolean | Promise<boolean>, ms = 10_000) {
@@ -29,30 +19,6 @@ async function until(check: () => boolean | Promise<boolean>, ms = 10_000) {
     await delay(50)
   }
 }
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
-  probe.on('error', () => {}) // refused until the server listens
-  await until(async () => {
-    try {
-      await probe.connect()
-      return (await probe.ping()) === 'PONG'
-    } catch {
-      probe.disconnect()
-      return false
-    }
-  })
-  probe.disconnect()
-  return proc
-}
-
-const stopRedis = (proc: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (proc.exitCode !== null) return resolve()
-    proc.once('exit', () => resolve())
-    proc.kill('SIGKILL')
-  })
 
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0
 
