@@ -39,7 +39,7 @@ const DATE_FIELDS = new Set(['createdAt', 'updatedAt'])
 
 /** Cursor values back to the column types (timestamps as Dates); a tampered cursor is a 400. */
 function cursorValues(list: ParsedList): unknown[] | undefined {
-  if (!list.cursor) return undefined
+  if (!list.cursor?.length) return undefined // no cursor, or an empty one: from the first row
   const fields = [...list.sort.map((k) => k.field), 'id']
   return list.cursor.map((value, i) => {
     const field = fields[i]!
@@ -95,7 +95,8 @@ export function createProductService({ db, dbRead, cache, repo, cacheTtlSeconds,
       })
       // A cursor page has no total: counting is what keyset pagination exists to avoid.
       const total = list.cursor ? undefined : await cache.count(PRODUCT_COUNT_NAMESPACE, { ...filters }, () => repo.count(dbRead, filters))
-      return { items, meta: pageMeta(list, total, cursor) }
+      // Offset pages: {total, page, limit, offset}; keyset pages: nextCursor instead of total.
+      return { items, meta: pageMeta(list, total, list.cursor ? cursor : undefined) }
     },
 
     /** One product, cache-aside (removed and unknown products are 404 and not cached). */

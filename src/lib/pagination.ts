@@ -45,7 +45,7 @@ export function ListQuery<F extends TProperties>(spec: ListSpec, filters: F = {}
     shared.fields = Type.Optional(Type.String({ pattern: '^[A-Za-z_]+(,[A-Za-z_]+)*$', description: `Only these fields. Allowed: ${spec.fields.join(', ')}` }))
   }
   if (spec.cursor) {
-    shared.cursor = Type.Optional(Type.String({ maxLength: 512, description: 'Opaque cursor from meta.nextCursor; switches to keyset pagination (no total)' }))
+    shared.cursor = Type.Optional(Type.String({ maxLength: 512, description: 'Keyset pagination: empty to start, then meta.nextCursor; pages carry nextCursor instead of total' }))
   }
   return Type.Object({ ...shared, ...filters }, { additionalProperties: false }) as unknown as TObject<SharedListProps & F>
 }
@@ -102,7 +102,8 @@ export function parseList(query: RawList, spec: ListSpec): ParsedList {
   let cursor: unknown[] | undefined
   if (query.cursor !== undefined) {
     if (query.offset !== undefined || query.page !== undefined) throw invalid('cursor', 'cannot be combined with page or offset')
-    cursor = decodeCursor(query.cursor, sort.length + 1)
+    // An empty cursor starts a keyset walk at the first row; after that, meta.nextCursor leads on.
+    cursor = query.cursor === '' ? [] : decodeCursor(query.cursor, sort.length + 1)
   }
   return { limit, offset: cursor ? 0 : offset, page: cursor ? 1 : page, sort, fields, cursor }
 }

@@ -54,8 +54,8 @@ async function walkCursor(app: FastifyInstance, query: string, limit: number) {
   const seen: Item[] = []
   let cursor: string | null | undefined
   for (let pages = 0; pages < 100; pages++) {
-    const body = await getJson(app, `/api/v1/products?${query}&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`)
-    if (cursor) t.equal(body.meta.total, undefined, 'a cursor page carries no total')
+    const body = await getJson(app, `/api/v1/products?${query}&limit=${limit}&cursor=${cursor ?? ''}`)
+    t.equal(body.meta.total, undefined, 'a cursor page carries no total')
     seen.push(...body.data)
     cursor = body.meta.nextCursor
     if (!cursor) return seen
@@ -116,7 +116,7 @@ t.test('filters narrow the list and its total', async (t) => {
 t.test('fields= returns only the id and the fields asked for, also on cursor pages', async (t) => {
   const app = await build(t)
   await seed(app)
-  const body = await getJson(app, '/api/v1/products?fields=name,priceCents&sort=-createdAt&limit=5')
+  const body = await getJson(app, '/api/v1/products?fields=name,priceCents&sort=-createdAt&limit=5&cursor=')
   t.same(Object.keys(body.data[0]!).sort(), ['id', 'name', 'priceCents'])
   const next = await getJson(app, `/api/v1/products?fields=name&sort=-createdAt&limit=5&cursor=${body.meta.nextCursor}`)
   t.same(Object.keys(next.data[0]!).sort(), ['id', 'name'])
@@ -137,4 +137,15 @@ t.test('bad list parameters are a 400 naming the parameter', async (t) => {
     t.equal(res.json().code, 'VALIDATION_ERROR')
     t.ok(res.json().details.some((d: { field: string }) => d.field.includes(field)), `${query} names ${field}`)
   }
+})
+
+t.test('offset pages carry exactly {total, page, limit, offset}; an empty cursor starts a keyset walk', async (t) => {
+  const app = await build(t)
+  await seed(app)
+  const offset = await getJson(app, '/api/v1/products?limit=5&page=2')
+  t.same(Object.keys(offset.meta).sort(), ['limit', 'offset', 'page', 'total'])
+  t.match(offset.meta, { page: 2, limit: 5, offset: 5 })
+  const keyset = await getJson(app, '/api/v1/products?limit=5&cursor=')
+  t.same(Object.keys(keyset.meta).sort(), ['limit', 'nextCursor', 'offset', 'page'])
+  t.type(keyset.meta.nextCursor, 'string')
 })
