@@ -95,7 +95,8 @@ export function parseList(query: RawList, spec: ListSpec): ParsedList {
   let fields: string[] | undefined
   if (query.fields && spec.fields) {
     fields = [...new Set(query.fields.split(',').map(camel))]
-    const unknown = fields.filter((f) => !spec.fields!.includes(f))
+    // The id always comes back, so naming it (fields=id,name) is fine too.
+    const unknown = fields.filter((f) => f !== 'id' && !spec.fields!.includes(f))
     if (unknown.length > 0) throw invalid('fields', `unknown field(s) ${unknown.join(', ')}; allowed: ${spec.fields.join(', ')}`)
   }
 

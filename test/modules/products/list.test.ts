@@ -149,3 +149,10 @@ t.test('offset pages carry exactly {total, page, limit, offset}; an empty cursor
   t.same(Object.keys(keyset.meta).sort(), ['limit', 'nextCursor', 'offset', 'page'])
   t.type(keyset.meta.nextCursor, 'string')
 })
+
+t.test('fields may name the id too (fields=id,name)', async (t) => {
+  const app = await build(t)
+  await seed(app)
+  const body = await getJson(app, '/api/v1/products?fields=id,name&limit=3')
+  t.same(Object.keys(body.data[0]!).sort(), ['id', 'name'])
+})
