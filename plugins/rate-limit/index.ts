@@ -141,6 +141,7 @@ export default fp(
         clearTimeout(timer)
       })
       fastify.addHook('onClose', async () => {
+        await Store.close() // hits answered locally (fast path) are sent before the connection goes
         redis.disconnect()
       })
     }
@@ -158,6 +159,10 @@ export default fp(
           { err: { message: err.message }, failOpen: config.RATE_LIMIT_FAIL_OPEN },
           config.RATE_LIMIT_FAIL_OPEN ? 'rate limiter: Redis unavailable, requests are let through unchecked' : 'rate limiter: Redis unavailable, requests are refused with 503',
         )
+      },
+      onFlushError(err) {
+        // The hits are kept and retried; the outage itself is reported by the next failing check.
+        if (!stats.degraded) fastify.log.warn({ err: { message: err.message } }, 'rate limiter: sending locally counted hits to Redis failed; kept for retry')
       },
       onOk() {
         if (!stats.degraded) return

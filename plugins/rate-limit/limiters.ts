@@ -32,6 +32,9 @@ const refillPerMs = (max: number, windowMs: number, opts: LimiterOptions) =>
 
 // ---------------------------------------------------------------------------------------------
 // Redis. Each script returns {allowed (0|1), remaining, resetMs}; ARGV[now] empty = use TIME.
+// ARGV[5] = hits (default 1): how many requests this call counts at once (the store's fast path
+// flushes requests it answered locally in one call). Records as many as fit (never past max) and
+// answers allowed only if all of them fit: with hits = n, allowed is the verdict on the n-th request.
 
 const NOW = `
 local now = tonumber(ARGV[3])
@@ -44,6 +47,7 @@ end`
 const fixedLua = `
 local max = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local hits = tonumber(ARGV[5]) or 1
 ${NOW}
 local state = redis.call('HMGET', KEYS[1], 's', 'c')
 local start = tonumber(state[1])
@@ -52,10 +56,12 @@ if not start or now >= start + window or now < start then
   start = now
   count = 0
 end
+local room = max - count
 local allowed = 0
-if count < max then
-  count = count + 1
-  allowed = 1
+if hits <= room then allowed = 1 end
+local add = math.min(hits, math.max(0, room))
+if add > 0 then
+  count = count + add
   redis.call('HSET', KEYS[1], 's', start, 'c', count)
   redis.call('PEXPIRE', KEYS[1], window + 1000)
 end
@@ -65,15 +71,29 @@ return {allowed, max - count, start + window - now}`
 const slidingLua = `
 local max = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local hits = tonumber(ARGV[5]) or 1
 ${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
+local room = max - count
 local allowed = 0
-if count < max then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
+if hits <= room then allowed = 1 end
+local add = math.min(hits, math.max(0, room))
+if add > 0 then
+  -- one member per request: ARGV[4] (unique per call), then ARGV[4]:2, ARGV[4]:3, ... in chunks
+  local i = 1
+  while i <= add do
+    local args = {}
+    local last = math.min(add, i + 499)
+    for j = i, last do
+      args[#args + 1] = now
+      if j == 1 then args[#args + 1] = ARGV[4] else args[#args + 1] = ARGV[4] .. ':' .. j end
+    end
+    redis.call('ZADD', KEYS[1], unpack(args))
+    i = last + 1
+  end
   redis.call('PEXPIRE', KEYS[1], window + 1000)
-  count = count + 1
-  allowed = 1
+  count = count + add
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local reset = window
@@ -84,6 +104,7 @@ return {allowed, max - count, reset}`
 const tokenBucketLua = `
 local max = tonumber(ARGV[1])
 local rate = tonumber(ARGV[4])
+local hits = tonumber(ARGV[5]) or 1
 ${NOW}
 local state = redis.call('HMGET', KEYS[1], 't', 'ts')
 local tokens = tonumber(state[1])
@@ -94,10 +115,8 @@ if not tokens then
 end
 tokens = math.min(max, tokens + math.max(0, now - ts) * rate)
 local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
+if tokens >= hits then allowed = 1 end
+tokens = tokens - math.min(hits, math.floor(tokens))
 local full = math.ceil((max - tokens) / rate)
 redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', now)
 redis.call('PEXPIRE', KEYS[1], full + 1000)
@@ -106,7 +125,7 @@ if allowed == 0 then reset = math.ceil((1 - tokens) / rate) end
 return {allowed, math.floor(tokens), reset}`
 
 type ScriptResult = [number, number, number]
-type LimiterCommand = (key: string, max: number, windowMs: number, now: string, extra: string) => Promise<ScriptResult>
+type LimiterCommand = (key: string, max: number, windowMs: number, now: string, extra: string, hits: string) => Promise<ScriptResult>
 
 const commands = { keelRateFixed: fixedLua, keelRateSliding: slidingLua, keelRateTokenBucket: tokenBucketLua } as const
 const commandFor: Record<Strategy, keyof typeof commands> = { fixed: 'keelRateFixed', sliding: 'keelRateSliding', 'token-bucket': 'keelRateTokenBucket' }
@@ -123,16 +142,22 @@ const toHit = ([allowed, remaining, resetMs]: ScriptResult): Hit => ({ allowed: 
 let sequence = 0
 const instanceTag = Math.random().toString(36).slice(2, 10)
 
-export function redisLimiter(redis: Redis, strategy: Strategy, opts: LimiterOptions = {}): Limiter {
+/** The Redis limiter also counts several requests in one call (see the scripts' `hits`). */
+export interface RedisLimiter extends Limiter {
+  /** Count `hits` requests (default 1) at once: records as many as fit; allowed only if all fit. */
+  hit(key: string, max: number, windowMs: number, hits?: number): Promise<Hit>
+}
+
+export function redisLimiter(redis: Redis, strategy: Strategy, opts: LimiterOptions = {}): RedisLimiter {
   defineCommands(redis)
   const command = (redis as unknown as Record<string, LimiterCommand>)[commandFor[strategy]]!.bind(redis)
   return {
-    hit(key, max, windowMs) {
+    hit(key, max, windowMs, hits = 1) {
       const now = opts.clock ? String(opts.clock()) : ''
       // sliding: a unique member per request; token bucket: the refill rate.
       const extra = strategy === 'sliding' ? `${instanceTag}:${(sequence = (sequence + 1) % Number.MAX_SAFE_INTEGER)}`
         : strategy === 'token-bucket' ? String(refillPerMs(max, windowMs, opts)) : ''
-      return command(key, max, windowMs, now, extra).then(toHit)
+      return command(key, max, windowMs, now, extra, String(hits)).then(toHit)
     },
   }
 }

@@ -120,5 +120,15 @@ t.test('redis', { skip: url ? false : needsRedis }, async (t) => {
       const refused = results.find((r) => !r.allowed)!
       t.ok(refused.resetMs > 0 && refused.resetMs <= 60_000, `reset within the window (${refused.resetMs} ms)`)
     })
+
+    t.test(`${strategy}: one call counts several hits (the store's fast-path flush), never past max`, async (t) => {
+      const limiter = redisLimiter(redis, strategy)
+      const key = `batch-${strategy}`
+      const seven = await limiter.hit(key, 10, 60_000, 7)
+      t.same([seven.allowed, seven.remaining], [true, 3], '7 of 10 counted at once')
+      const five = await limiter.hit(key, 10, 60_000, 5)
+      t.same([five.allowed, five.remaining], [false, 0], '5 more do not all fit: the 3 that do are counted, the verdict is no')
+      t.equal((await limiter.hit(key, 10, 60_000)).allowed, false, 'the budget is spent')
+    })
   }
 })
