@@ -73,6 +73,45 @@ t.test('the server starts, answers in the envelope, serves Swagger UI and stops 
     t.same(errors, [], 'no script errors (helmet CSP lets Swagger UI run)')
   })
 
+  await t.test('"Authorize" works with a bearer token and with an API key', { skip: existsSync(CHROMIUM) ? false : `needs Debian's chromium at ${CHROMIUM} (apt-get install chromium)` }, async (t) => {
+    const json = { 'content-type': 'application/json' }
+    const account = { email: `e2e-${process.pid}@example.test`, password: 'Correct-Horse-9-Battery', name: 'E2E' }
+    t.equal((await fetch(`${base}/api/v1/auth/register`, { method: 'POST', headers: json, body: JSON.stringify(account) })).status, 201)
+    const loginRes = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: account.email, password: account.password }) })
+    const login = await loginRes.json() as { data: { accessToken: string } }
+    t.equal(loginRes.status, 200, JSON.stringify(login))
+    const token = login.data.accessToken
+    const created = await (await fetch(`${base}/api/v1/api-keys`, { method: 'POST', headers: { ...json, authorization: `Bearer ${token}` }, body: JSON.stringify({ name: 'swagger', scopes: ['read'] }) })).json() as { data: { key: string } }
+
+    const { chromium } = await import('playwright-core')
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    })
+    t.teardown(() => browser.close())
+
+    for (const [scheme, value] of [['bearerAuth', token], ['apiKey', created.data.key]] as const) {
+      const page = await browser.newPage()
+      await page.goto(`${base}/docs`)
+      await page.waitForSelector('.opblock', { timeout: 20_000 })
+      await page.locator('button.authorize').first().click()
+      const box = page.locator('.modal-ux .auth-container', { hasText: scheme })
+      await box.locator('input').first().fill(value)
+      await box.locator('button.authorize').click()
+      await page.locator('.modal-ux button.close-modal').click()
+
+      const op = page.locator('.opblock', { hasText: '/api/v1/auth/me' }).first()
+      await op.locator('.opblock-summary').click()
+      await op.locator('button.try-out__btn').click()
+      await op.locator('button.execute').click()
+      const status = op.locator('.live-responses-table tr.response .response-col_status').first()
+      await status.waitFor({ timeout: 10_000 })
+      t.equal((await status.innerText()).trim(), '200', `GET /auth/me answers 200 with ${scheme}`)
+      t.match(await op.locator('.live-responses-table .highlight-code').first().innerText(), account.email)
+      await page.close()
+    }
+  })
+
   const exited = exitOf(child)
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'SIGTERM exits 0')
