@@ -4,12 +4,11 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, page, Page, Success } from '../../src/lib/envelope.js'
+import { IfMatchHeaders, IfNoneMatchHeaders, isNotModified } from '../../src/lib/conditional.js'
 import { parseList } from '../../src/lib/pagination.js'
 import type { ProductService } from './service.js'
 import {
   CreateProductBody,
-  IfMatchHeaders,
-  IfNoneMatchHeaders,
   PatchProductBody,
   ProductListItemSchema,
   ProductListQuery,
@@ -26,7 +25,7 @@ const etagHeader = { etag: Type.String({ description: 'The product version, for 
 
 const etagOf = (version: number) => `"${version}"`
 
-/** Versions named by an If-Match / If-None-Match value; '*' (any) is null. Weak tags compare by value. */
+/** Versions named by an If-Match value ('*', any version, is null): the conditional UPDATE needs the numbers. */
 export function parseEtags(header: string | undefined): number[] | null | undefined {
   if (header === undefined) return undefined
   if (header.trim() === '*') return null
@@ -72,8 +71,7 @@ export function productRoutes(app: FastifyInstance, service: ProductService) {
   }, async (request, reply) => {
     const product = await service.get(request.params.id)
     withEtag(reply, product.version)
-    const held = parseEtags(request.headers['if-none-match'])
-    if (held === null || held?.includes(product.version)) return reply.code(304).send(null)
+    if (isNotModified(request.headers['if-none-match'], etagOf(product.version))) return reply.code(304).send(null)
     return ok(product)
   })
 

@@ -80,13 +80,6 @@ export interface ProductFilters {
   ownerId?: string
 }
 
-export const IfMatchHeaders = Type.Object({
-  'if-match': Type.Optional(Type.String({ description: 'The ETag you read; a stale one answers 412' })),
-})
-export const IfNoneMatchHeaders = Type.Object({
-  'if-none-match': Type.Optional(Type.String({ description: 'An ETag you hold; 304 when unchanged' })),
-})
-
 export type ProductEventName = 'product.created' | 'product.updated' | 'product.removed'
 
 /** Payload of the product.* events (published after commit). */

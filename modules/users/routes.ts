@@ -3,8 +3,9 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, Page, page, Success } from '../../src/lib/envelope.js'
+import { IfMatchHeaders, IfNoneMatchHeaders, isNotModified } from '../../src/lib/conditional.js'
 import { pageMeta, parseList } from '../../src/lib/pagination.js'
-import { IfMatchHeaders, IfNoneMatchHeaders, ListUsersQuery, listSpec, UpdateUserBody, UserParams, UserSchema, type UserFiltersQuery } from './schemas.js'
+import { ListUsersQuery, listSpec, UpdateUserBody, UserParams, UserSchema, type UserFiltersQuery } from './schemas.js'
 import type { UsersService } from './service.js'
 
 const tags = ['users']
@@ -42,7 +43,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ service: UsersService }> =
   }, async (request, reply) => {
     const { user, etag } = await service.get(request.user!, request.params.id)
     reply.header('etag', etag)
-    if (request.headers['if-none-match']?.split(',').some((t) => t.trim() === etag)) return reply.code(304).send(null)
+    if (isNotModified(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
     return ok(user)
   })
 

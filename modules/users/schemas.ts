@@ -58,9 +58,3 @@ export const UpdateUserBody = Type.Object(
 )
 export type UpdateUserInput = Static<typeof UpdateUserBody>
 
-export const IfMatchHeaders = Type.Object({
-  'if-match': Type.Optional(Type.String({ description: 'ETag from GET; a stale one answers 412' })),
-})
-export const IfNoneMatchHeaders = Type.Object({
-  'if-none-match': Type.Optional(Type.String({ description: 'ETag from a previous GET; unchanged answers 304' })),
-})

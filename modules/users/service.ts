@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto'
 import { can, type Principal } from '../../plugins/rbac.js'
 import type { Cache } from '../../plugins/cache.js'
+import { ifMatchAllows } from '../../src/lib/conditional.js'
 import { ForbiddenError, PreconditionFailedError, ValidationError, withDetails } from '../../src/lib/errors.js'
 import type { ParsedList } from '../../src/lib/pagination.js'
 import { newId } from '../../src/lib/ids.js'
@@ -110,7 +111,7 @@ export function createUsersService({ repo, cache, authStateTtlSeconds }: UsersSe
       if ((input.role !== undefined || input.status !== undefined) && !isAdmin) {
         throw new ForbiddenError('Only admins can change a role or a status')
       }
-      if (ifMatch !== undefined && ifMatch !== '*' && !ifMatch.split(',').map((s) => s.trim()).includes(etagOf(current))) {
+      if (!ifMatchAllows(ifMatch, etagOf(current))) {
         throw new PreconditionFailedError()
       }
 
