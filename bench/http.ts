@@ -2,9 +2,9 @@
 // cors, logging, metrics, error handler) against a bare Fastify route, measured in one run.
 import autocannon from 'autocannon'
 import Fastify from 'fastify'
-import postgres from 'postgres'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { benchDatabase } from './_database.js'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5)
 
@@ -13,17 +13,13 @@ async function measure(url: string): Promise<number> {
   return result.requests.average
 }
 
-const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} })
-const dbName = `keel_bench_${process.pid}`
-await admin.unsafe(`create database "${dbName}"`)
-const url = new URL(process.env.DATABASE_URL!)
-url.pathname = `/${dbName}`
+const database = await benchDatabase()
 
 const bare = Fastify()
 bare.get('/health', async () => ({ status: 'healthy' }))
 await bare.listen({ port: 0, host: '127.0.0.1' })
 
-const app = await buildApp({ config: loadConfig({ DATABASE_URL: url.toString(), LOG_LEVEL: 'silent', JWT_SECRET: 'bench-secret-bench-secret-bench-secret', REDIS_URL: process.env.REDIS_URL, RATE_LIMIT_ENABLED: 'false' }), logger: false })
+const app = await buildApp({ config: loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent', JWT_SECRET: 'bench-secret-bench-secret-bench-secret', REDIS_URL: process.env.REDIS_URL, RATE_LIMIT_ENABLED: 'false' }), logger: false })
 await app.listen({ port: 0, host: '127.0.0.1' })
 
 const port = (s: { server: { address: () => unknown } }) => (s.server.address() as { port: number }).port
@@ -34,5 +30,4 @@ console.log(`keel        GET /health: ${keelRps.toFixed(0)} req/s`)
 console.log(`ratio keel/bare: ${(keelRps / bareRps).toFixed(2)}`)
 
 await Promise.all([bare.close(), app.close()])
-await admin.unsafe(`drop database if exists "${dbName}" with (force)`)
-await admin.end()
+await database.drop()

@@ -4,28 +4,19 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Type } from '@sinclair/typebox'
-import postgres from 'postgres'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { newId } from '../src/lib/ids.js'
 import { publishEvent } from '../modules/webhooks/contract.js'
+import { waitFor } from '../test/helpers/wait.js'
+import { benchDatabase } from './_database.js'
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 500)
 const SUBSCRIPTIONS = 10
 
-async function until(check: () => Promise<boolean>, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('benchmark timed out')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
+const until = (check: () => Promise<boolean>) => waitFor(check, { timeoutMs: 120_000, intervalMs: 10, what: 'the benchmark' })
 
-const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} })
-const dbName = `keel_bench_jobs_${process.pid}`
-await admin.unsafe(`create database "${dbName}"`)
-const url = new URL(process.env.DATABASE_URL!)
-url.pathname = `/${dbName}`
+const database = await benchDatabase()
 
 let received = 0
 const receiver = createServer((req, res) => {
@@ -40,7 +31,7 @@ const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port
 
 const app = await buildApp({
   config: loadConfig({
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: database.url,
     LOG_LEVEL: 'silent',
     JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
     REDIS_URL: process.env.REDIS_URL,
@@ -81,6 +72,5 @@ try {
 } finally {
   await app.close()
   await new Promise<void>((resolve) => receiver.close(() => resolve()))
-  await admin.unsafe(`drop database if exists "${dbName}" with (force)`)
-  await admin.end()
+  await database.drop()
 }

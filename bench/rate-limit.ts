@@ -2,10 +2,10 @@
 // REDIS_URL is set) against the same route with `rateLimit: false`, in one run, as ratios (target
 // ≥ 0.8). The limit is so high that nothing is refused: this measures the check, not the 429s.
 import autocannon from 'autocannon'
-import postgres from 'postgres'
 import { Redis } from 'ioredis'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { benchDatabase } from './_database.js'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20)
@@ -19,16 +19,12 @@ async function measure(url: string, duration: number) {
   return { rps: result.requests.average, non2xx: result.non2xx, cpuUs: used.user + used.system, requests: result.requests.total }
 }
 
-const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} })
-const dbName = `keel_bench_rl_${process.pid}`
-await admin.unsafe(`create database "${dbName}"`)
-const url = new URL(process.env.DATABASE_URL!)
-url.pathname = `/${dbName}`
+const database = await benchDatabase()
 const prefix = `keel-bench:${process.pid}:`
 
 const app = await buildApp({
   config: loadConfig({
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: database.url,
     REDIS_URL: process.env.REDIS_URL,
     REDIS_KEY_PREFIX: prefix,
     LOG_LEVEL: 'silent',
@@ -85,6 +81,5 @@ if (backend === 'redis') {
   if (keys.length) await redis.del(...keys)
   redis.disconnect()
 }
-await admin.unsafe(`drop database if exists "${dbName}" with (force)`)
-await admin.end()
+await database.drop()
 process.exit(failed ? 1 : 0)

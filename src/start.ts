@@ -39,7 +39,6 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
   })
 
   await app.listen({ host: config.HOST, port: config.PORT })
-  await app.ready()
   const seed = config.SEED_DEMO_DATA ? (await import('./cli/seed.js')).seedDemoData : undefined
   if (seed) await seed(app)
 

@@ -26,6 +26,19 @@ async function startServer(t: Parameters<typeof createTestDatabase>[0], env: Rec
   throw new Error(`server did not start:\n${out}`)
 }
 
+const needsChromium = { skip: existsSync(CHROMIUM) ? false : `needs Debian's chromium at ${CHROMIUM} (apt-get install chromium)` }
+
+/** Headless chromium as root on a machine with no outside network; closed in teardown. */
+async function launchChromium(t: Parameters<typeof createTestDatabase>[0]) {
+  const { chromium } = await import('playwright-core')
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+  t.teardown(() => browser.close())
+  return browser
+}
+
 const exitOf = (child: ChildProcess) => new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
 
 t.test('the server starts, answers in the envelope, serves Swagger UI and stops cleanly on SIGTERM', async (t) => {
@@ -49,13 +62,8 @@ t.test('the server starts, answers in the envelope, serves Swagger UI and stops 
   t.equal(spec.openapi, '3.0.3')
   t.ok(spec.paths['/health/ready'], 'the live spec documents the routes')
 
-  await t.test('Swagger UI renders and "Try it out" works against the running server', { skip: existsSync(CHROMIUM) ? false : `needs Debian's chromium at ${CHROMIUM} (apt-get install chromium)` }, async (t) => {
-    const { chromium } = await import('playwright-core')
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    })
-    t.teardown(() => browser.close())
+  await t.test('Swagger UI renders and "Try it out" works against the running server', needsChromium, async (t) => {
+    const browser = await launchChromium(t)
     const page = await browser.newPage()
     const errors: string[] = []
     page.on('pageerror', (e) => errors.push(e.message))
@@ -73,7 +81,7 @@ t.test('the server starts, answers in the envelope, serves Swagger UI and stops 
     t.same(errors, [], 'no script errors (helmet CSP lets Swagger UI run)')
   })
 
-  await t.test('"Authorize" works with a bearer token and with an API key', { skip: existsSync(CHROMIUM) ? false : `needs Debian's chromium at ${CHROMIUM} (apt-get install chromium)` }, async (t) => {
+  await t.test('"Authorize" works with a bearer token and with an API key', needsChromium, async (t) => {
     const json = { 'content-type': 'application/json' }
     const account = { email: `e2e-${process.pid}@example.test`, password: 'Correct-Horse-9-Battery', name: 'E2E' }
     t.equal((await fetch(`${base}/api/v1/auth/register`, { method: 'POST', headers: json, body: JSON.stringify(account) })).status, 201)
@@ -83,12 +91,7 @@ t.test('the server starts, answers in the envelope, serves Swagger UI and stops 
     const token = login.data.accessToken
     const created = await (await fetch(`${base}/api/v1/api-keys`, { method: 'POST', headers: { ...json, authorization: `Bearer ${token}` }, body: JSON.stringify({ name: 'swagger', scopes: ['read'] }) })).json() as { data: { key: string } }
 
-    const { chromium } = await import('playwright-core')
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    })
-    t.teardown(() => browser.close())
+    const browser = await launchChromium(t)
 
     for (const [scheme, value] of [['bearerAuth', token], ['apiKey', created.data.key]] as const) {
       const page = await browser.newPage()
