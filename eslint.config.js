@@ -15,6 +15,8 @@ export default tseslint.config(
   {
     // Only the config module reads the environment.
     files: ['plugins/**/*.ts', 'modules/**/*.ts'],
-    rules: { 'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration from fastify.config.' }] },
+    rules: {
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration from fastify.config.' }],
+    },
   },
 )

@@ -19,7 +19,16 @@ const bare = Fastify()
 bare.get('/health', async () => ({ status: 'healthy' }))
 await bare.listen({ port: 0, host: '127.0.0.1' })
 
-const app = await buildApp({ config: loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent', JWT_SECRET: 'bench-secret-bench-secret-bench-secret', REDIS_URL: process.env.REDIS_URL, RATE_LIMIT_ENABLED: 'false' }), logger: false })
+const app = await buildApp({
+  config: loadConfig({
+    DATABASE_URL: database.url,
+    LOG_LEVEL: 'silent',
+    JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
+    REDIS_URL: process.env.REDIS_URL,
+    RATE_LIMIT_ENABLED: 'false',
+  }),
+  logger: false,
+})
 await app.listen({ port: 0, host: '127.0.0.1' })
 
 const port = (s: { server: { address: () => unknown } }) => (s.server.address() as { port: number }).port

@@ -47,7 +47,10 @@ await app.ready()
 try {
   // 1. No-op jobs.
   let started = Date.now()
-  await app.jobs.sendMany('bench-noop', Array.from({ length: JOBS }, (_, n) => ({ n })))
+  await app.jobs.sendMany(
+    'bench-noop',
+    Array.from({ length: JOBS }, (_, n) => ({ n })),
+  )
   await until(async () => (await app.jobs.stats())['bench-noop']!.completed === JOBS)
   const noopSeconds = (Date.now() - started) / 1000
   console.log(`no-op jobs:         ${JOBS} in ${noopSeconds.toFixed(2)} s = ${(JOBS / noopSeconds).toFixed(0)} jobs/s (handled ${noop})`)
@@ -68,7 +71,9 @@ try {
     return row!.n === total
   })
   const deliverSeconds = (Date.now() - started) / 1000
-  console.log(`webhook deliveries: ${total} in ${deliverSeconds.toFixed(2)} s = ${(total / deliverSeconds).toFixed(0)} deliveries/s (publishing took ${enqueued.toFixed(2)} s; receiver got ${received})`)
+  console.log(
+    `webhook deliveries: ${total} in ${deliverSeconds.toFixed(2)} s = ${(total / deliverSeconds).toFixed(0)} deliveries/s (publishing took ${enqueued.toFixed(2)} s; receiver got ${received})`,
+  )
 } finally {
   await app.close()
   await new Promise<void>((resolve) => receiver.close(() => resolve()))

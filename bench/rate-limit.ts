@@ -44,7 +44,9 @@ await app.listen({ port: 0, host: '127.0.0.1' })
 const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/bench`
 
 const backend = app.rateLimitStats().backend
-console.log(`rate limiter backend: ${backend}${backend === 'memory' ? ' (set REDIS_URL to measure the Redis stores)' : ''}; ${DURATION} s per case, ${CONNECTIONS} connections`)
+console.log(
+  `rate limiter backend: ${backend}${backend === 'memory' ? ' (set REDIS_URL to measure the Redis stores)' : ''}; ${DURATION} s per case, ${CONNECTIONS} connections`,
+)
 for (const path of ['unlimited', 'sliding', 'fixed', 'token-bucket']) await measure(`${base}/${path}`, 1) // warm up JIT and the scripts
 
 // Background load drifts (shared CPUs): alternate 1 s slices of the unlimited and the limited route
@@ -54,7 +56,10 @@ for (const strategy of ['sliding', 'fixed', 'token-bucket']) {
   const free = { rps: 0, cpuUs: 0, requests: 0 }
   const limited = { rps: 0, cpuUs: 0, requests: 0, non2xx: 0 }
   for (let i = 0; i < DURATION; i++) {
-    for (const [side, path] of [[free, 'unlimited'], [limited, strategy]] as const) {
+    for (const [side, path] of [
+      [free, 'unlimited'],
+      [limited, strategy],
+    ] as const) {
       const r = await measure(`${base}/${path}`, 1)
       side.rps += r.rps / DURATION
       side.cpuUs += r.cpuUs

@@ -8,7 +8,9 @@ const env = { ...process.env }
 const server = await ensureDatabaseServer(env)
 env.DATABASE_URL = server.url
 const only = process.argv[2]
-const files = readdirSync(new URL('.', import.meta.url)).filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_') && (!only || f.includes(only)))
+const files = readdirSync(new URL('.', import.meta.url)).filter(
+  (f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_') && (!only || f.includes(only)),
+)
 let failed = 0
 for (const file of files.sort()) {
   console.log(`\n=== bench/${file}`)

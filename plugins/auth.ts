@@ -56,9 +56,11 @@ declare module 'fastify' {
 export const authSecurity: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
 
 /** An audit logger bound to the request: one info line per event, with the request id and caller. */
-export const auditFor = (request: FastifyRequest): Audit => (event, fields = {}) => {
-  request.log.info({ event, requestId: request.id, ...(request.user ? { actorId: request.user.id } : {}), ...fields }, event)
-}
+export const auditFor =
+  (request: FastifyRequest): Audit =>
+  (event, fields = {}) => {
+    request.log.info({ event, requestId: request.id, ...(request.user ? { actorId: request.user.id } : {}), ...fields }, event)
+  }
 
 const REALM = 'Bearer realm="keel"'
 
@@ -66,7 +68,11 @@ const REALM = 'Bearer realm="keel"'
  * JWT_SECRET, or (outside production only) a random secret kept in .data/jwt-secret so tokens
  * survive restarts of the embedded default. Production refuses to start without JWT_SECRET (src/config.ts).
  */
-export function resolveJwtSecret(config: Pick<Config, 'JWT_SECRET' | 'NODE_ENV'>, log: FastifyBaseLogger, file = join(projectRoot, '.data', 'jwt-secret')): string {
+export function resolveJwtSecret(
+  config: Pick<Config, 'JWT_SECRET' | 'NODE_ENV'>,
+  log: FastifyBaseLogger,
+  file = join(projectRoot, '.data', 'jwt-secret'),
+): string {
   if (config.JWT_SECRET) return config.JWT_SECRET
   if (config.NODE_ENV === 'production') throw new Error('JWT_SECRET is required in production')
   const read = () => {
@@ -97,7 +103,12 @@ export default fp(
     await fastify.register(jwt, {
       secret: resolveJwtSecret(config, fastify.log),
       sign: { algorithm: 'HS256', iss: config.JWT_ISSUER, aud: config.JWT_AUDIENCE, expiresIn: config.JWT_ACCESS_TTL_SECONDS }, // seconds: @fastify/jwt converts numbers to ms
-      verify: { algorithms: ['HS256'], allowedIss: config.JWT_ISSUER, allowedAud: config.JWT_AUDIENCE, requiredClaims: ['sub', 'exp', 'iat'] },
+      verify: {
+        algorithms: ['HS256'],
+        allowedIss: config.JWT_ISSUER,
+        allowedAud: config.JWT_AUDIENCE,
+        requiredClaims: ['sub', 'exp', 'iat'],
+      },
     })
 
     const clock = { now: () => Date.now() }
@@ -105,7 +116,11 @@ export default fp(
     fastify.decorateRequest('apiKey', null)
 
     const users = createUsersContract({ db: fastify.db, cache: fastify.cache, authStateTtlSeconds: config.AUTH_STATE_CACHE_TTL_SECONDS })
-    const verifyApiKey = createApiKeyVerifier({ db: fastify.db, now: () => clock.now(), lastUsedIntervalMs: config.API_KEY_LAST_USED_INTERVAL_SECONDS * 1000 })
+    const verifyApiKey = createApiKeyVerifier({
+      db: fastify.db,
+      now: () => clock.now(),
+      lastUsedIntervalMs: config.API_KEY_LAST_USED_INTERVAL_SECONDS * 1000,
+    })
 
     const invalid = (reply: FastifyReply, description: string) => {
       reply.header('www-authenticate', `${REALM}, error="invalid_token", error_description="${description}"`)
@@ -136,7 +151,12 @@ export default fp(
         const state = await users.getAuthState(key.ownerId)
         if (!state || state.status !== 'active') throw invalid(reply, 'revoked')
         request.apiKey = key
-        return { id: state.id, role: state.role, permissions: rolePermissions[state.role].filter((p) => key.scopes.includes(p)), apiKeyId: key.id }
+        return {
+          id: state.id,
+          role: state.role,
+          permissions: rolePermissions[state.role].filter((p) => key.scopes.includes(p)),
+          apiKeyId: key.id,
+        }
       }
       return null
     }

@@ -110,7 +110,14 @@ export interface CacheOptions {
 
 const PREFIX = 'cache:'
 
-export function createCache({ redis, log, defaultTtlSeconds, countTtlSeconds, memoryMaxEntries, retryAfterMs = 1000 }: CacheOptions): Cache {
+export function createCache({
+  redis,
+  log,
+  defaultTtlSeconds,
+  countTtlSeconds,
+  memoryMaxEntries,
+  retryAfterMs = 1000,
+}: CacheOptions): Cache {
   const store = redis ? redisStore(redis) : memoryStore(memoryMaxEntries)
   const counters = { hits: 0, misses: 0, errors: 0 }
   let outage = false

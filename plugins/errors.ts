@@ -23,7 +23,20 @@ const codeByStatus: Record<number, string> = {
 }
 
 // Connection-level failures: the database is down or unreachable, not a bug.
-const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P03', '53300'])
+const unavailableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  '57P01',
+  '57P03',
+  '53300',
+])
 
 interface Mapped {
   status: number
@@ -51,10 +64,14 @@ function mapValidation(error: FastifyError): Mapped {
 function mapPostgres(error: AnyError): Mapped | undefined {
   const pgCode = error.code
   if (!error.severity || typeof pgCode !== 'string') return undefined
-  if (pgCode === '23505') return { status: 409, code: 'CONFLICT', message: 'A resource with the same unique value already exists', details: [] }
-  if (pgCode === '23503') return { status: 409, code: 'CONFLICT', message: 'A referenced resource does not exist or is still referenced', details: [] }
-  if (pgCode === '57014') return { status: 503, code: 'SERVICE_UNAVAILABLE', message: 'The database took too long to answer; try again', details: [] }
-  if (pgCode === '40001' || pgCode === '40P01') return { status: 409, code: 'CONFLICT', message: 'Concurrent update; retry the request', details: [] }
+  if (pgCode === '23505')
+    return { status: 409, code: 'CONFLICT', message: 'A resource with the same unique value already exists', details: [] }
+  if (pgCode === '23503')
+    return { status: 409, code: 'CONFLICT', message: 'A referenced resource does not exist or is still referenced', details: [] }
+  if (pgCode === '57014')
+    return { status: 503, code: 'SERVICE_UNAVAILABLE', message: 'The database took too long to answer; try again', details: [] }
+  if (pgCode === '40001' || pgCode === '40P01')
+    return { status: 409, code: 'CONFLICT', message: 'Concurrent update; retry the request', details: [] }
   return undefined
 }
 
@@ -99,7 +116,12 @@ export default fp(
       return sendError(request, reply, mapped)
     })
     fastify.setNotFoundHandler((request, reply) =>
-      sendError(request, reply, { status: 404, code: 'NOT_FOUND', message: `Route ${request.method} ${request.url.split('?')[0]} not found`, details: [] }),
+      sendError(request, reply, {
+        status: 404,
+        code: 'NOT_FOUND',
+        message: `Route ${request.method} ${request.url.split('?')[0]} not found`,
+        details: [],
+      }),
     )
   },
   { fastify: '5.x', name: 'errors' },

@@ -25,7 +25,9 @@ const Readiness = Type.Object({
   status: Status,
   checks: Type.Object({
     database: Type.Union([Type.Literal('ok'), Type.Literal('down')]),
-    cache: Type.Union([Type.Literal('ok'), Type.Literal('down')], { description: '"ok" also when the in-process cache is used (no REDIS_URL)' }),
+    cache: Type.Union([Type.Literal('ok'), Type.Literal('down')], {
+      description: '"ok" also when the in-process cache is used (no REDIS_URL)',
+    }),
     queue: Type.Union([Type.Literal('ok'), Type.Literal('down')]),
   }),
 })
@@ -35,30 +37,42 @@ export default fp(
     const timeoutMs = fastify.config.HEALTH_CHECK_TIMEOUT_MS
     const routeConfig = { rateLimit: false }
 
-    fastify.get('/health', {
-      config: routeConfig,
-      schema: { tags: ['health'], summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.Literal('healthy') }) } },
-    }, async () => ({ status: 'healthy' as const }))
-
-    fastify.get('/health/ready', {
-      config: routeConfig,
-      schema: {
-        tags: ['health'],
-        summary: 'Readiness: database, cache and queue',
-        description: '200 while the database and queue answer (a cache outage is "degraded"); 503 otherwise.',
-        response: { 200: Readiness, 503: Readiness },
+    fastify.get(
+      '/health',
+      {
+        config: routeConfig,
+        schema: {
+          tags: ['health'],
+          summary: 'Liveness: the process is up',
+          response: { 200: Type.Object({ status: Type.Literal('healthy') }) },
+        },
       },
-    }, async (_request, reply) => {
-      const redis = fastify.redis
-      const [database, cache, queue] = await Promise.all([
-        check(() => fastify.sql`select 1`, timeoutMs),
-        redis ? check(() => redis.ping(), timeoutMs) : Promise.resolve<CheckResult>('ok'),
-        check(() => fastify.jobs.boss.getDb().executeSql('select 1', []), timeoutMs),
-      ])
-      const required = database === 'ok' && queue === 'ok'
-      const status = !required ? 'unhealthy' : cache === 'ok' ? 'healthy' : 'degraded'
-      return reply.code(required ? 200 : 503).send({ status, checks: { database, cache, queue } })
-    })
+      async () => ({ status: 'healthy' as const }),
+    )
+
+    fastify.get(
+      '/health/ready',
+      {
+        config: routeConfig,
+        schema: {
+          tags: ['health'],
+          summary: 'Readiness: database, cache and queue',
+          description: '200 while the database and queue answer (a cache outage is "degraded"); 503 otherwise.',
+          response: { 200: Readiness, 503: Readiness },
+        },
+      },
+      async (_request, reply) => {
+        const redis = fastify.redis
+        const [database, cache, queue] = await Promise.all([
+          check(() => fastify.sql`select 1`, timeoutMs),
+          redis ? check(() => redis.ping(), timeoutMs) : Promise.resolve<CheckResult>('ok'),
+          check(() => fastify.jobs.boss.getDb().executeSql('select 1', []), timeoutMs),
+        ])
+        const required = database === 'ok' && queue === 'ok'
+        const status = !required ? 'unhealthy' : cache === 'ok' ? 'healthy' : 'degraded'
+        return reply.code(required ? 200 : 503).send({ status, checks: { database, cache, queue } })
+      },
+    )
   },
   { fastify: '5.x', name: 'health', dependencies: ['config', 'db', 'redis', 'queue'] },
 )

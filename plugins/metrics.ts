@@ -83,13 +83,22 @@ export default fp(
       },
     })
 
-    fastify.get('/metrics', {
-      config: { rateLimit: false },
-      schema: { tags: ['health'], summary: 'Prometheus metrics', produces: ['text/plain'], response: { 200: { type: 'string', description: 'Prometheus text exposition format' } } },
-    }, async (_request, reply) => {
-      reply.type(registry.contentType)
-      return registry.metrics()
-    })
+    fastify.get(
+      '/metrics',
+      {
+        config: { rateLimit: false },
+        schema: {
+          tags: ['health'],
+          summary: 'Prometheus metrics',
+          produces: ['text/plain'],
+          response: { 200: { type: 'string', description: 'Prometheus text exposition format' } },
+        },
+      },
+      async (_request, reply) => {
+        reply.type(registry.contentType)
+        return registry.metrics()
+      },
+    )
   },
   { fastify: '5.x', name: 'metrics', dependencies: ['config', 'db', 'cache', 'rate-limit', 'queue'] },
 )

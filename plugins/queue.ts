@@ -109,7 +109,11 @@ export const bossDb = (tx: QueueTx): PgBoss.Db => {
   // Bind parameters the way node-postgres (pg-boss's own driver) does: undefined is NULL, a plain
   // object is JSON text; postgres.js would refuse both.
   const param = (v: unknown) =>
-    v === undefined ? null : v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !Buffer.isBuffer(v) ? JSON.stringify(v) : v
+    v === undefined
+      ? null
+      : v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !Buffer.isBuffer(v)
+        ? JSON.stringify(v)
+        : v
   const params = (values: unknown[]) => values.map(param) as postgres.ParameterOrJSON<never>[]
   return { executeSql: async (text, values) => ({ rows: await sql.unsafe(text, params(values ?? [])) }) }
 }
@@ -161,8 +165,18 @@ export default fp<QueuePluginOptions>(
       if (items.length === 0) return
       for (const data of items) assertPayload(def, data)
       const { tx, startAfter, retryLimit } = options
-      const startAfterValue = startAfter instanceof Date ? startAfter.toISOString() : typeof startAfter === 'number' ? new Date(Date.now() + startAfter * 1000).toISOString() : startAfter
-      const jobs = items.map((data) => ({ name, data: data as object, ...(startAfterValue ? { startAfter: startAfterValue } : {}), ...(retryLimit === undefined ? {} : { retryLimit }) }))
+      const startAfterValue =
+        startAfter instanceof Date
+          ? startAfter.toISOString()
+          : typeof startAfter === 'number'
+            ? new Date(Date.now() + startAfter * 1000).toISOString()
+            : startAfter
+      const jobs = items.map((data) => ({
+        name,
+        data: data as object,
+        ...(startAfterValue ? { startAfter: startAfterValue } : {}),
+        ...(retryLimit === undefined ? {} : { retryLimit }),
+      }))
       await boss.insert(jobs, tx ? { db: bossDb(tx) } : {})
     }
 
@@ -175,10 +189,12 @@ export default fp<QueuePluginOptions>(
       const out: QueueStats = {}
       for (const name of names) out[name] = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>
       if (names.size === 0) return out
-      const { rows } = await boss.getDb().executeSql(
-        `SELECT name, state::text AS state, count(*)::int AS count FROM ${schema}.job WHERE name = ANY($1::text[]) GROUP BY 1, 2`,
-        [[...names]],
-      )
+      const { rows } = await boss
+        .getDb()
+        .executeSql(
+          `SELECT name, state::text AS state, count(*)::int AS count FROM ${schema}.job WHERE name = ANY($1::text[]) GROUP BY 1, 2`,
+          [[...names]],
+        )
       for (const row of rows as { name: string; state: JobState; count: number }[]) {
         const queue = out[row.name]
         if (queue) queue[row.state] = row.count
@@ -229,7 +245,10 @@ export default fp<QueuePluginOptions>(
           } catch (err) {
             const permanent = err instanceof PermanentJobError
             if (permanent) await exhaust(def.name, job.id)
-            log.warn({ err, retryCount: job.retryCount, retryLimit: job.retryLimit, willRetry: !permanent && !ctx.isFinalAttempt }, 'job failed')
+            log.warn(
+              { err, retryCount: job.retryCount, retryLimit: job.retryLimit, willRetry: !permanent && !ctx.isFinalAttempt },
+              'job failed',
+            )
             await boss.fail(def.name, job.id, errorOutput(err))
           }
         }),
@@ -239,7 +258,10 @@ export default fp<QueuePluginOptions>(
         const { id, output } = done[0]!
         await boss.complete(def.name, id, output && typeof output === 'object' ? output : {})
       } else if (done.length > 1) {
-        await boss.complete(def.name, done.map((d) => d.id))
+        await boss.complete(
+          def.name,
+          done.map((d) => d.id),
+        )
       }
     }
 

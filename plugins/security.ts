@@ -4,7 +4,15 @@ import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
 import { list } from '../src/config.js'
 
-export const exposedHeaders = ['x-request-id', 'etag', 'location', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
+export const exposedHeaders = [
+  'x-request-id',
+  'etag',
+  'location',
+  'retry-after',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+]
 
 export default fp(
   async (fastify) => {

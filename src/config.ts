@@ -9,44 +9,90 @@ const Str = (def: string, description?: string) => Type.String({ default: def, d
 const Opt = <T extends TSchema>(schema: T) => Type.Optional(schema)
 
 export const ConfigSchema = Type.Object({
-  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' , description: 'Runtime mode; `production` requires JWT_SECRET' }),
-  ROLE: Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], { default: 'all' , description: '`all` serves HTTP and runs workers; `api` only HTTP (can enqueue); `worker` only jobs (+ health/metrics)' }),
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development',
+    description: 'Runtime mode; `production` requires JWT_SECRET',
+  }),
+  ROLE: Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], {
+    default: 'all',
+    description: '`all` serves HTTP and runs workers; `api` only HTTP (can enqueue); `worker` only jobs (+ health/metrics)',
+  }),
   HOST: Str('0.0.0.0', 'Interface to listen on'),
   PORT: Int(3000, 0, 65535, 'HTTP port (0 picks a free one)'),
-  PUBLIC_URL: Opt(Type.String({ format: 'uri', pattern: '^https?://' , description: 'Public base URL, e.g. https://api.example.com; listed as the OpenAPI server and printed at start' })),
-  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' , description: 'pino log level' }),
+  PUBLIC_URL: Opt(
+    Type.String({
+      format: 'uri',
+      pattern: '^https?://',
+      description: 'Public base URL, e.g. https://api.example.com; listed as the OpenAPI server and printed at start',
+    }),
+  ),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'pino log level' },
+  ),
   TRUST_PROXY: Str('false', 'Proxies whose x-forwarded-for is believed: `false`, `true`, or a comma list of IPs/CIDRs'),
 
-  DATABASE_URL: Opt(Type.String({ pattern: '^postgres(ql)?://' , description: 'PostgreSQL URL; unset = start the embedded PostgreSQL (npm start)' })),
-  DATABASE_READ_URL: Opt(Type.String({ pattern: '^postgres(ql)?://' , description: 'Optional read replica for read-only queries (fastify.dbRead)' })),
+  DATABASE_URL: Opt(
+    Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset = start the embedded PostgreSQL (npm start)' }),
+  ),
+  DATABASE_READ_URL: Opt(
+    Type.String({ pattern: '^postgres(ql)?://', description: 'Optional read replica for read-only queries (fastify.dbRead)' }),
+  ),
   EMBEDDED_PG_DIR: Str('./.data/postgres', 'Data directory of the embedded PostgreSQL (kept across restarts)'),
   EMBEDDED_PG_PORT: Int(54320, 1, 65535, 'Port of the embedded PostgreSQL (5432 is often taken by a system one)'),
   DB_POOL_MAX: Int(10, 1, 1000, 'Maximum connections in the pool (per instance)'),
   DB_IDLE_TIMEOUT_S: Int(30, 0, Number.MAX_SAFE_INTEGER, 'Close pooled connections idle this long (seconds)'),
   DB_CONNECT_TIMEOUT_S: Int(5, 1, Number.MAX_SAFE_INTEGER, 'Give up connecting after this long (seconds)'),
   DB_MAX_LIFETIME_S: Int(1800, 0, Number.MAX_SAFE_INTEGER, 'Recycle connections after this long (seconds; 0 = never)'),
-  DB_STATEMENT_TIMEOUT_MS: Int(5000, 0, Number.MAX_SAFE_INTEGER, 'PostgreSQL statement_timeout per connection (0 = none); a timeout answers 503'),
+  DB_STATEMENT_TIMEOUT_MS: Int(
+    5000,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    'PostgreSQL statement_timeout per connection (0 = none); a timeout answers 503',
+  ),
   DB_STARTUP_RETRIES: Int(8, 0, 100, 'Connection attempts at start, with exponential backoff and jitter'),
   DB_MIGRATE: Bool(true, 'Apply drizzle/ migrations at start (under an advisory lock)'),
-  SEED_DEMO_DATA: Opt(Type.Boolean({ description: 'Seed demo data when the database has no users (default: on for the embedded database, off otherwise)' })),
+  SEED_DEMO_DATA: Opt(
+    Type.Boolean({ description: 'Seed demo data when the database has no users (default: on for the embedded database, off otherwise)' }),
+  ),
 
-  REDIS_URL: Opt(Type.String({ pattern: '^rediss?://' , description: 'Redis URL for the shared cache and rate-limit counters; unset = in-process (per instance)' })),
+  REDIS_URL: Opt(
+    Type.String({
+      pattern: '^rediss?://',
+      description: 'Redis URL for the shared cache and rate-limit counters; unset = in-process (per instance)',
+    }),
+  ),
   REDIS_KEY_PREFIX: Str('keel:', 'Prefix of every Redis key (several apps can share one Redis)'),
-  REDIS_COMMAND_TIMEOUT_MS: Int(250, 10, Number.MAX_SAFE_INTEGER, 'A Redis command slower than this fails fast (cache bypassed, rate limit per policy)'),
+  REDIS_COMMAND_TIMEOUT_MS: Int(
+    250,
+    10,
+    Number.MAX_SAFE_INTEGER,
+    'A Redis command slower than this fails fast (cache bypassed, rate limit per policy)',
+  ),
 
   CACHE_TTL_SECONDS: Int(60, 1, Number.MAX_SAFE_INTEGER, 'Time to live of cached single resources (cache-aside)'),
   COUNT_CACHE_TTL_SECONDS: Int(10, 0, Number.MAX_SAFE_INTEGER, 'Time to live of cached list totals per filter set (invalidated on writes)'),
   CACHE_MEMORY_MAX_ENTRIES: Int(10_000, 1, 10_000_000, 'Entries kept by the in-process cache (used without REDIS_URL)'),
   IDEMPOTENCY_TTL_HOURS: Int(24, 1, 24 * 30, 'How long an Idempotency-Key is remembered for POST /orders'),
 
-  JWT_SECRET: Opt(Type.String({ minLength: 32 , description: 'HMAC secret for access tokens (at least 32 characters); unset outside production = generated and kept in .data/' })),
+  JWT_SECRET: Opt(
+    Type.String({
+      minLength: 32,
+      description: 'HMAC secret for access tokens (at least 32 characters); unset outside production = generated and kept in .data/',
+    }),
+  ),
   JWT_ISSUER: Str('keel', '`iss` of access tokens, checked on every request'),
   JWT_AUDIENCE: Str('keel-api', '`aud` of access tokens, checked on every request'),
   JWT_ACCESS_TTL_SECONDS: Int(900, 30, Number.MAX_SAFE_INTEGER, 'Lifetime of an access token (seconds)'),
   REFRESH_TOKEN_TTL_DAYS: Int(30, 1, Number.MAX_SAFE_INTEGER, 'Lifetime of a refresh token (days)'),
   API_KEY_GRACE_SECONDS: Int(86400, 0, Number.MAX_SAFE_INTEGER, 'How long a rotated API key keeps working (seconds)'),
   API_KEY_LAST_USED_INTERVAL_SECONDS: Int(60, 0, 86_400, "How often an API key's lastUsedAt is written, at most (per key, per process)"),
-  AUTH_STATE_CACHE_TTL_SECONDS: Int(30, 0, 3600, 'How long a user\'s role/status/token version may be served from the cache (changes invalidate it; without Redis other instances see them after this)'),
+  AUTH_STATE_CACHE_TTL_SECONDS: Int(
+    30,
+    0,
+    3600,
+    "How long a user's role/status/token version may be served from the cache (changes invalidate it; without Redis other instances see them after this)",
+  ),
 
   CORS_ORIGINS: Str('', 'Comma list of allowed browser origins, `*` for any; empty = no cross-origin access'),
   BODY_LIMIT_BYTES: Int(1_048_576, 1024, Number.MAX_SAFE_INTEGER, 'Largest request body accepted (bigger: 413)'),
@@ -56,7 +102,10 @@ export const ConfigSchema = Type.Object({
 
   RATE_LIMIT_ENABLED: Bool(true, 'Turn rate limiting on or off'),
   RATE_LIMIT_FAIL_OPEN: Bool(true, 'When Redis fails: true = let requests through (logged), false = answer 503'),
-  RATE_LIMIT_STRATEGY: Type.Union([Type.Literal('sliding'), Type.Literal('fixed'), Type.Literal('token-bucket')], { default: 'sliding', description: 'Default rate-limit strategy: sliding (exact sliding log), fixed (window counter) or token-bucket' }),
+  RATE_LIMIT_STRATEGY: Type.Union([Type.Literal('sliding'), Type.Literal('fixed'), Type.Literal('token-bucket')], {
+    default: 'sliding',
+    description: 'Default rate-limit strategy: sliding (exact sliding log), fixed (window counter) or token-bucket',
+  }),
   RATE_LIMIT_MAX: Int(300, 0, Number.MAX_SAFE_INTEGER, 'Default requests per window per caller (IP, user or API key)'),
   RATE_LIMIT_WINDOW_SECONDS: Int(60, 1, 86_400, 'Default rate-limit window'),
   RATE_LIMIT_AUTH_MAX: Int(10, 1, Number.MAX_SAFE_INTEGER, 'Login/register attempts per window, per IP and per email'),
@@ -65,10 +114,18 @@ export const ConfigSchema = Type.Object({
   JOB_RETRY_DELAY_SECONDS: Int(5, 1, 3600, 'Base delay before a failed job is retried (doubles each retry)'),
   JOB_POLL_INTERVAL_SECONDS: Type.Number({ default: 2, minimum: 0.5, maximum: 60, description: 'How often idle workers poll for jobs' }),
 
-  SMTP_URL: Opt(Type.String({ pattern: '^smtps?://' , description: 'SMTP server (smtp:// or smtps://); unset = log transport (emails recorded as sent, not delivered)' })),
+  SMTP_URL: Opt(
+    Type.String({
+      pattern: '^smtps?://',
+      description: 'SMTP server (smtp:// or smtps://); unset = log transport (emails recorded as sent, not delivered)',
+    }),
+  ),
   EMAIL_MAX_ATTEMPTS: Int(5, 1, 50, 'Attempts per email before it is marked failed'),
   MAIL_FROM: Str('Keel <no-reply@keel.local>', 'Sender of outgoing emails'),
-  WEBHOOK_ALLOW_PRIVATE: Bool(false, 'Allow webhook URLs that resolve to private, loopback or link-local addresses (local development, tests)'),
+  WEBHOOK_ALLOW_PRIVATE: Bool(
+    false,
+    'Allow webhook URLs that resolve to private, loopback or link-local addresses (local development, tests)',
+  ),
   WEBHOOK_TIMEOUT_MS: Int(5000, 100, Number.MAX_SAFE_INTEGER, 'Timeout of one webhook delivery request'),
   WEBHOOK_MAX_ATTEMPTS: Int(6, 1, 50, 'Attempts per webhook delivery before it is dead-lettered'),
 })
@@ -104,4 +161,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 /** "a, b,,c" -> ["a", "b", "c"] */
-export const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean)
+export const list = (value: string): string[] =>
+  value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)

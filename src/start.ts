@@ -19,7 +19,9 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
 
   let embedded: EmbeddedDatabase | undefined
   if (!config.DATABASE_URL && config.ROLE !== 'all') {
-    console.error(`Invalid configuration:\n  DATABASE_URL="": required with ROLE=${config.ROLE} (the embedded database belongs to a single ROLE=all process)`)
+    console.error(
+      `Invalid configuration:\n  DATABASE_URL="": required with ROLE=${config.ROLE} (the embedded database belongs to a single ROLE=all process)`,
+    )
     process.exit(1)
   }
   if (!config.DATABASE_URL) {
@@ -42,8 +44,12 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
   const seed = config.SEED_DEMO_DATA ? (await import('./cli/seed.js')).seedDemoData : undefined
   if (seed) await seed(app)
 
-  const base = config.PUBLIC_URL ?? `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${(app.server.address() as { port: number }).port}`
-  console.log(`\nKeel is running (ROLE=${config.ROLE})\n  API:        ${base}/api/v1\n  Swagger UI: ${base}/docs\n  Health:     ${base}/health/ready\n`)
+  const base =
+    config.PUBLIC_URL ??
+    `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${(app.server.address() as { port: number }).port}`
+  console.log(
+    `\nKeel is running (ROLE=${config.ROLE})\n  API:        ${base}/api/v1\n  Swagger UI: ${base}/docs\n  Health:     ${base}/health/ready\n`,
+  )
 }
 
 export function run(overrides?: Record<string, string>): void {

@@ -6,7 +6,8 @@ import { ensureDatabaseServer } from './helpers/database-server.js'
 const env = { ...process.env }
 const server = await ensureDatabaseServer(env)
 env.DATABASE_URL = server.url
-if (!env.REDIS_URL) console.log('REDIS_URL not set: tests that need a real Redis are skipped and say so (set REDIS_URL=redis://127.0.0.1:6379 to run them)')
+if (!env.REDIS_URL)
+  console.log('REDIS_URL not set: tests that need a real Redis are skipped and say so (set REDIS_URL=redis://127.0.0.1:6379 to run them)')
 
 // tap's own summary counts assertions as `# { total, pass, fail, skip }`; repeat it as one plain line.
 const child = spawn('npx', ['tap', ...process.argv.slice(2)], { stdio: ['inherit', 'pipe', 'inherit'], env })
@@ -18,7 +19,13 @@ child.stdout.on('data', (chunk: Buffer) => {
   pending = lines.pop() ?? ''
   for (const line of lines) {
     const m = /^# \{ (total: \d+.*) \}$/.exec(line.trim())
-    if (m) summary = Object.fromEntries(m[1]!.split(', ').map((kv) => { const [k, v] = kv.split(': '); return [k!, Number(v)] }))
+    if (m)
+      summary = Object.fromEntries(
+        m[1]!.split(', ').map((kv) => {
+          const [k, v] = kv.split(': ')
+          return [k!, Number(v)]
+        }),
+      )
   }
 })
 const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)))

@@ -21,7 +21,10 @@ const columns = {
 const sortColumns = { createdAt: apiKeys.createdAt, name: apiKeys.name, lastUsedAt: apiKeys.lastUsedAt, expiresAt: apiKeys.expiresAt }
 
 export type ApiKeyRow = { [K in keyof typeof columns]: (typeof apiKeys.$inferSelect)[K] }
-export type NewApiKeyRow = Pick<typeof apiKeys.$inferInsert, 'id' | 'ownerId' | 'name' | 'prefix' | 'secretHash' | 'scopes' | 'expiresAt' | 'rateLimitMax' | 'rateLimitWindowSeconds'>
+export type NewApiKeyRow = Pick<
+  typeof apiKeys.$inferInsert,
+  'id' | 'ownerId' | 'name' | 'prefix' | 'secretHash' | 'scopes' | 'expiresAt' | 'rateLimitMax' | 'rateLimitWindowSeconds'
+>
 export interface Rotation {
   prefix: string
   secretHash: string
@@ -45,7 +48,12 @@ export function createApiKeysRepository(db: DbOrTx) {
     /** The row whose current or previous prefix is this one, with the hashes to compare. */
     async findByPrefix(prefix: string) {
       const [row] = await db
-        .select({ ...columns, secretHash: apiKeys.secretHash, previousPrefix: apiKeys.previousPrefix, previousSecretHash: apiKeys.previousSecretHash })
+        .select({
+          ...columns,
+          secretHash: apiKeys.secretHash,
+          previousPrefix: apiKeys.previousPrefix,
+          previousSecretHash: apiKeys.previousSecretHash,
+        })
         .from(apiKeys)
         .where(or(eq(apiKeys.prefix, prefix), eq(apiKeys.previousPrefix, prefix)))
         .orderBy(desc(apiKeys.createdAt))
@@ -87,7 +95,10 @@ export function createApiKeysRepository(db: DbOrTx) {
     },
 
     async touchLastUsed(id: string, at: Date): Promise<void> {
-      await db.update(apiKeys).set({ lastUsedAt: sql`greatest(${apiKeys.lastUsedAt}, ${at.toISOString()}::timestamptz)` }).where(eq(apiKeys.id, id))
+      await db
+        .update(apiKeys)
+        .set({ lastUsedAt: sql`greatest(${apiKeys.lastUsedAt}, ${at.toISOString()}::timestamptz)` })
+        .where(eq(apiKeys.id, id))
     },
 
     async delete(id: string): Promise<boolean> {

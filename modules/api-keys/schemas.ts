@@ -24,7 +24,9 @@ export const ApiKeySchema = Type.Object({
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'Recorded at most once a minute' }),
   createdAt: Type.String({ format: 'date-time' }),
   rotatedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  previousKeyValidUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'After a rotation, the old key works until then' }),
+  previousKeyValidUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'After a rotation, the old key works until then',
+  }),
 })
 export type ApiKeyDto = Static<typeof ApiKeySchema>
 
@@ -37,7 +39,9 @@ export type ApiKeyWithSecret = Static<typeof ApiKeyWithSecretSchema>
 export const CreateApiKeyBody = Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-    scopes: Type.Optional(Type.Array(ScopeSchema, { minItems: 1, uniqueItems: true, description: "Defaults to all of the caller's permissions" })),
+    scopes: Type.Optional(
+      Type.Array(ScopeSchema, { minItems: 1, uniqueItems: true, description: "Defaults to all of the caller's permissions" }),
+    ),
     expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'Must be in the future' })),
     rateLimit: Type.Optional(RateLimitSchema),
   },

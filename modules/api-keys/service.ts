@@ -49,7 +49,9 @@ export function createApiKeysService({ repo, now, graceSeconds }: ApiKeysService
       if (missing.length > 0) throw new ScopeNotAllowedError(`You cannot grant scope(s) you do not have: ${missing.join(', ')}`)
       const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null
       if (expiresAt && expiresAt.getTime() <= now()) {
-        throw withDetails(new ValidationError('expiresAt must be in the future'), [{ field: 'expiresAt', message: 'must be in the future' }])
+        throw withDetails(new ValidationError('expiresAt must be in the future'), [
+          { field: 'expiresAt', message: 'must be in the future' },
+        ])
       }
       const { key, prefix, hash } = generateKey()
       const row = await repo.insert({

@@ -26,7 +26,9 @@ export interface VerifierDeps {
 const MAX_REMEMBERED = 10_000
 
 export const rateLimitOf = (row: { rateLimitMax: number | null; rateLimitWindowSeconds: number | null }): ApiKeyRateLimit | null =>
-  row.rateLimitMax !== null && row.rateLimitWindowSeconds !== null ? { max: row.rateLimitMax, windowSeconds: row.rateLimitWindowSeconds } : null
+  row.rateLimitMax !== null && row.rateLimitWindowSeconds !== null
+    ? { max: row.rateLimitMax, windowSeconds: row.rateLimitWindowSeconds }
+    : null
 
 export function createApiKeyVerifier({ repo, now, lastUsedIntervalMs = 60_000 }: VerifierDeps) {
   const lastWrite = new Map<string, number>()
@@ -49,8 +51,11 @@ export function createApiKeyVerifier({ repo, now, lastUsedIntervalMs = 60_000 }:
     const valid =
       row.prefix === prefix
         ? keyMatches(key, row.secretHash)
-        : row.previousPrefix === prefix && row.previousSecretHash !== null && row.previousValidUntil !== null &&
-          row.previousValidUntil.getTime() > at && keyMatches(key, row.previousSecretHash)
+        : row.previousPrefix === prefix &&
+          row.previousSecretHash !== null &&
+          row.previousValidUntil !== null &&
+          row.previousValidUntil.getTime() > at &&
+          keyMatches(key, row.previousSecretHash)
     if (!valid) return undefined
     if (row.expiresAt && row.expiresAt.getTime() <= at) return undefined
     await recordUse(row.id, at)

@@ -3,7 +3,10 @@ import { and, eq, isNull, lt, or, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
 import { refreshTokens } from './tables.js'
 
-export type NewRefreshToken = Pick<typeof refreshTokens.$inferInsert, 'id' | 'userId' | 'familyId' | 'tokenHash' | 'tokenVersion' | 'expiresAt'>
+export type NewRefreshToken = Pick<
+  typeof refreshTokens.$inferInsert,
+  'id' | 'userId' | 'familyId' | 'tokenHash' | 'tokenVersion' | 'expiresAt'
+>
 
 export function createAuthRepository(db: DbOrTx) {
   return {
@@ -38,7 +41,10 @@ export function createAuthRepository(db: DbOrTx) {
     },
 
     async revokeFamily(familyId: string, at: Date): Promise<void> {
-      await db.update(refreshTokens).set({ revokedAt: at }).where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
+      await db
+        .update(refreshTokens)
+        .set({ revokedAt: at })
+        .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
     },
 
     /** Forget tokens expired or revoked over `graceHours` ago (a spent token is kept while it can still be replayed). */
@@ -52,7 +58,10 @@ export function createAuthRepository(db: DbOrTx) {
     },
 
     async revokeAllForUser(userId: string, at: Date): Promise<void> {
-      await db.update(refreshTokens).set({ revokedAt: at }).where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)))
+      await db
+        .update(refreshTokens)
+        .set({ revokedAt: at })
+        .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)))
     },
   }
 }

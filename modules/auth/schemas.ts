@@ -21,7 +21,9 @@ export const RefreshBody = Type.Object(
 
 export const LogoutBody = Type.Object(
   {
-    refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Revoke this session (its whole refresh family)' })),
+    refreshToken: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: 'Revoke this session (its whole refresh family)' }),
+    ),
     all: Type.Optional(Type.Boolean({ description: 'Sign out everywhere: every access and refresh token of the user stops working' })),
   },
   { additionalProperties: false },

@@ -25,7 +25,14 @@ export function createAuthService({ repo, users, signAccessToken, refreshTtlDays
   async function issue(user: { id: string; role: Role; tokenVersion: number }, familyId: string): Promise<Tokens> {
     const refreshToken = randomBytes(32).toString('base64url')
     const expiresAt = new Date(now() + refreshTtlDays * 86_400_000)
-    await repo.insert({ id: newId(), userId: user.id, familyId, tokenHash: hashToken(refreshToken), tokenVersion: user.tokenVersion, expiresAt })
+    await repo.insert({
+      id: newId(),
+      userId: user.id,
+      familyId,
+      tokenHash: hashToken(refreshToken),
+      tokenVersion: user.tokenVersion,
+      expiresAt,
+    })
     return { ...signAccessToken(user), tokenType: 'Bearer', refreshToken, refreshExpiresAt: expiresAt.toISOString() }
   }
 

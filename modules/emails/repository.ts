@@ -50,7 +50,11 @@ export function createEmailRepository() {
     async recordFailure(db: DbOrTx, id: string, error: string, failed: boolean): Promise<void> {
       await db
         .update(emailOutbox)
-        .set({ attempts: sql`${emailOutbox.attempts} + 1`, lastError: error.slice(0, 2000), ...(failed ? { status: 'failed' as const } : {}) })
+        .set({
+          attempts: sql`${emailOutbox.attempts} + 1`,
+          lastError: error.slice(0, 2000),
+          ...(failed ? { status: 'failed' as const } : {}),
+        })
         .where(eq(emailOutbox.id, id))
     },
 

@@ -10,19 +10,24 @@ import { EmailListQuery, EmailSchema, emailListSpec, type EmailFilterValues } fr
 export function emailRoutes(app: FastifyInstance, service: EmailService) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>()
 
-  r.get('/', {
-    preHandler: app.requirePermission('admin'),
-    schema: {
-      tags: ['emails'],
-      summary: 'List the email outbox (admin)',
-      description: 'Filters: status (queued, sent, failed), template, to (exact address). Sort by createdAt, sentAt, status, to, attempts.',
-      security: authSecurity,
-      querystring: EmailListQuery,
-      response: { 200: Page(EmailSchema, 'A page of emails'), ...errorResponses(401, 403) },
+  r.get(
+    '/',
+    {
+      preHandler: app.requirePermission('admin'),
+      schema: {
+        tags: ['emails'],
+        summary: 'List the email outbox (admin)',
+        description:
+          'Filters: status (queued, sent, failed), template, to (exact address). Sort by createdAt, sentAt, status, to, attempts.',
+        security: authSecurity,
+        querystring: EmailListQuery,
+        response: { 200: Page(EmailSchema, 'A page of emails'), ...errorResponses(401, 403) },
+      },
     },
-  }, async (request) => {
-    const { status, template, to, ...rest } = request.query as typeof request.query & EmailFilterValues
-    const { items, meta } = await service.list({ status, template, to }, parseList(rest, emailListSpec))
-    return page(items, meta)
-  })
+    async (request) => {
+      const { status, template, to, ...rest } = request.query as typeof request.query & EmailFilterValues
+      const { items, meta } = await service.list({ status, template, to }, parseList(rest, emailListSpec))
+      return page(items, meta)
+    },
+  )
 }

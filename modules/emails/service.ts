@@ -24,11 +24,18 @@ export interface EmailQueueDeps {
 }
 
 /** Render the template, write the outbox row and enqueue its job — both in `tx` when given. */
-export async function queueEmail(deps: EmailQueueDeps & { repo: EmailRepository }, input: QueueEmailInput, tx?: QueueTx): Promise<{ id: string }> {
+export async function queueEmail(
+  deps: EmailQueueDeps & { repo: EmailRepository },
+  input: QueueEmailInput,
+  tx?: QueueTx,
+): Promise<{ id: string }> {
   const template = templates[input.template]
   if (!template) throw new UnknownTemplateError(`Unknown email template '${String(input.template)}'`)
   if (!Value.Check(template.schema, input.data)) {
-    const errors = [...Value.Errors(template.schema, input.data)].map((e) => ({ field: `data${e.path.replace(/\//g, '.')}`, message: e.message }))
+    const errors = [...Value.Errors(template.schema, input.data)].map((e) => ({
+      field: `data${e.path.replace(/\//g, '.')}`,
+      message: e.message,
+    }))
     throw withDetails(new ValidationError(`Invalid data for email template '${input.template}'`), errors)
   }
   const { subject, text } = (template.render as (d: unknown) => { subject: string; text: string })(input.data)

@@ -30,7 +30,10 @@ const whereOf = (f: OrderFilters): SQL | undefined =>
 
 export function createOrderRepository() {
   return {
-    async insertOrder(db: DbOrTx, values: { id: string; userId: string; totalCents: number; status?: OrderRow['status'] }): Promise<OrderRow> {
+    async insertOrder(
+      db: DbOrTx,
+      values: { id: string; userId: string; totalCents: number; status?: OrderRow['status'] },
+    ): Promise<OrderRow> {
       const [row] = await db.insert(orders).values(values).returning(orderColumns)
       return row!
     },
@@ -46,7 +49,11 @@ export function createOrderRepository() {
     },
 
     async setStatus(db: DbOrTx, id: string, status: OrderRow['status']): Promise<OrderRow> {
-      const [row] = await db.update(orders).set({ status, updatedAt: sql`now()` }).where(eq(orders.id, id)).returning(orderColumns)
+      const [row] = await db
+        .update(orders)
+        .set({ status, updatedAt: sql`now()` })
+        .where(eq(orders.id, id))
+        .returning(orderColumns)
       return row!
     },
 
@@ -97,7 +104,11 @@ export function createOrderRepository() {
 
     async findKey(db: DbOrTx, userId: string, key: string) {
       const [row] = await db
-        .select({ requestHash: idempotencyKeys.requestHash, responseStatus: idempotencyKeys.responseStatus, responseBody: idempotencyKeys.responseBody })
+        .select({
+          requestHash: idempotencyKeys.requestHash,
+          responseStatus: idempotencyKeys.responseStatus,
+          responseBody: idempotencyKeys.responseBody,
+        })
         .from(idempotencyKeys)
         .where(and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.key, key)))
       return row

@@ -31,7 +31,14 @@ export async function salesByDay(db: DbOrTx, { from, to, userId }: SalesQuery): 
     })
     .from(orders)
     .innerJoin(orderItems, eq(orderItems.orderId, orders.id))
-    .where(and(ne(orders.status, 'cancelled'), gte(orders.createdAt, from), lt(orders.createdAt, to), userId ? eq(orders.userId, userId) : undefined))
+    .where(
+      and(
+        ne(orders.status, 'cancelled'),
+        gte(orders.createdAt, from),
+        lt(orders.createdAt, to),
+        userId ? eq(orders.userId, userId) : undefined,
+      ),
+    )
     .groupBy(day)
     .orderBy(day)
   return rows.map((r) => ({ ...r, revenueCents: Number(r.revenueCents) }))

@@ -46,7 +46,8 @@ export const CreateOrderHeaders = Type.Object({
       minLength: 1,
       maxLength: 255,
       pattern: '^[\\x21-\\x7e]+$',
-      description: 'Any unique string (e.g. a UUID). Retrying with the same key and body returns the first response; a different body is a 422.',
+      description:
+        'Any unique string (e.g. a UUID). Retrying with the same key and body returns the first response; a different body is a 422.',
     }),
   ),
 })

@@ -76,9 +76,10 @@ function checkItems(input: CreateOrderInput) {
   input.items.forEach((item, i) => {
     const id = item.productId.toLowerCase()
     if (seen.has(id)) {
-      throw withDetails(new InvalidOrderItemsError(`Product ${item.productId} appears more than once; order it once with the total quantity`), [
-        { field: `items.${i}.productId`, message: 'is repeated' },
-      ])
+      throw withDetails(
+        new InvalidOrderItemsError(`Product ${item.productId} appears more than once; order it once with the total quantity`),
+        [{ field: `items.${i}.productId`, message: 'is repeated' }],
+      )
     }
     seen.add(id)
   })
@@ -86,9 +87,21 @@ function checkItems(input: CreateOrderInput) {
 
 const canSee = (principal: Principal, order: OrderRow) => order.userId === principal.id || actsOnAnything(principal)
 
-export function createOrderService({ db, dbRead, cache, repo, idempotencyTtlHours, onOrderCreated, onOrderCancelled, log }: OrderServiceDeps) {
+export function createOrderService({
+  db,
+  dbRead,
+  cache,
+  repo,
+  idempotencyTtlHours,
+  onOrderCreated,
+  onOrderCancelled,
+  log,
+}: OrderServiceDeps) {
   async function afterCommit(event: string, order: Order) {
-    await invalidateProducts(cache, order.items.map((i) => i.productId))
+    await invalidateProducts(
+      cache,
+      order.items.map((i) => i.productId),
+    )
     await cache.invalidateCounts(ORDER_COUNT_NAMESPACE)
     log?.(event, { orderId: order.id, userId: order.userId, totalCents: order.totalCents, status: order.status })
   }
@@ -103,7 +116,12 @@ export function createOrderService({ db, dbRead, cache, repo, idempotencyTtlHour
       const hash = requestHash(input)
       const placed = await db.transaction(async (tx): Promise<PlacedOrder> => {
         if (idempotencyKey !== undefined) {
-          const claimed = await repo.claimKey(tx, { userId: principal.id, key: idempotencyKey, requestHash: hash, ttlHours: idempotencyTtlHours })
+          const claimed = await repo.claimKey(tx, {
+            userId: principal.id,
+            key: idempotencyKey,
+            requestHash: hash,
+            ttlHours: idempotencyTtlHours,
+          })
           if (!claimed) {
             const earlier = await repo.findKey(tx, principal.id, idempotencyKey)
             if (!earlier || earlier.requestHash !== hash) throw new IdempotencyKeyReusedError()
@@ -128,12 +146,20 @@ export function createOrderService({ db, dbRead, cache, repo, idempotencyTtlHour
         const orderId = newId()
         const totalCents = reserved.lines.reduce((sum, l) => sum + l.unitPriceCents * l.quantity, 0)
         if (totalCents > MAX_TOTAL_CENTS) {
-          throw withDetails(new InvalidOrderItemsError('The order total is too large; split it into several orders'), [{ field: 'items', message: 'total too large' }])
+          throw withDetails(new InvalidOrderItemsError('The order total is too large; split it into several orders'), [
+            { field: 'items', message: 'total too large' },
+          ])
         }
         const row = await repo.insertOrder(tx, { id: orderId, userId: principal.id, totalCents })
         const items = await repo.insertItems(
           tx,
-          reserved.lines.map((l) => ({ orderId, productId: l.productId, productName: l.name, quantity: l.quantity, unitPriceCents: l.unitPriceCents })),
+          reserved.lines.map((l) => ({
+            orderId,
+            productId: l.productId,
+            productName: l.name,
+            quantity: l.quantity,
+            unitPriceCents: l.unitPriceCents,
+          })),
         )
         const order = toOrder(row, items)
         if (idempotencyKey !== undefined) await repo.saveResponse(tx, principal.id, idempotencyKey, 201, order)
@@ -148,7 +174,10 @@ export function createOrderService({ db, dbRead, cache, repo, idempotencyTtlHour
     async list(principal: Principal, filters: OrderFilters, list: ParsedList): Promise<{ items: Order[]; meta: PageMeta }> {
       const scoped: OrderFilters = { status: filters.status, userId: actsOnAnything(principal) ? filters.userId : principal.id }
       const rows = await repo.list(dbRead, scoped, list)
-      const items = await repo.itemsOf(dbRead, rows.map((r) => r.id))
+      const items = await repo.itemsOf(
+        dbRead,
+        rows.map((r) => r.id),
+      )
       const byOrder = new Map<string, OrderItemRow[]>()
       for (const item of items) byOrder.set(item.orderId, [...(byOrder.get(item.orderId) ?? []), item])
       const total = await cache.count(ORDER_COUNT_NAMESPACE, { ...scoped }, () => repo.count(dbRead, scoped))

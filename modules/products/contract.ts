@@ -95,7 +95,15 @@ export async function seedDemoProducts(db: DbOrTx, ownerIds: string[]): Promise<
   const rows: ProductSummary[] = []
   for (const [i, [name, priceCents, stock, description]] of demoCatalog.entries()) {
     const status = name === 'Vintage typewriter' ? 'inactive' : 'active'
-    const row = await repo.insert(db, { id: newId(), ownerId: ownerIds[i % ownerIds.length]!, name, description, priceCents, stock, status })
+    const row = await repo.insert(db, {
+      id: newId(),
+      ownerId: ownerIds[i % ownerIds.length]!,
+      name,
+      description,
+      priceCents,
+      stock,
+      status,
+    })
     rows.push({ id: row.id, ownerId: row.ownerId, name: row.name, priceCents: row.priceCents, stock: row.stock, status: row.status })
   }
   return rows

@@ -3,4 +3,8 @@ import { defineError } from '../../src/lib/errors.js'
 
 export const ProductNotFoundError = defineError('NOT_FOUND', 404, 'Product not found')
 export const ProductChangedError = defineError('CONFLICT', 409, 'The product changed while it was being updated; read it again and retry')
-export const StaleProductError = defineError('PRECONDITION_FAILED', 412, 'The product has changed since you read it (If-Match does not match its ETag)')
+export const StaleProductError = defineError(
+  'PRECONDITION_FAILED',
+  412,
+  'The product has changed since you read it (If-Match does not match its ETag)',
+)

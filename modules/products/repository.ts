@@ -94,7 +94,14 @@ export function createProductRepository() {
     async findByIds(db: DbOrTx, ids: string[]) {
       if (ids.length === 0) return []
       return db
-        .select({ id: products.id, ownerId: products.ownerId, name: products.name, priceCents: products.priceCents, stock: products.stock, status: products.status })
+        .select({
+          id: products.id,
+          ownerId: products.ownerId,
+          name: products.name,
+          priceCents: products.priceCents,
+          stock: products.stock,
+          status: products.status,
+        })
         .from(products)
         .where(sql`${products.id} = any(${sql.param(ids)}::uuid[])`)
         .orderBy(asc(products.id))

@@ -9,7 +9,9 @@ const Description = Type.String({ maxLength: 5000, description: 'Free text' })
 const PriceCents = Type.Integer({ minimum: 0, maximum: 100_000_000, description: 'Price in integer cents' })
 const Stock = Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Units available' })
 // 'removed' is set only by DELETE (a moderator taking a listing down).
-const EditableStatus = Type.Union([Type.Literal('active'), Type.Literal('inactive')], { description: 'Only active products can be ordered' })
+const EditableStatus = Type.Union([Type.Literal('active'), Type.Literal('inactive')], {
+  description: 'Only active products can be ordered',
+})
 
 export const ProductSchema = Type.Object(
   {

@@ -9,7 +9,16 @@ import { nextCursor, pageMeta, type ParsedList } from '../../src/lib/pagination.
 import type { PageMeta } from '../../src/lib/envelope.js'
 import { ProductChangedError, ProductNotFoundError, StaleProductError } from './errors.js'
 import type { ProductRepository, ProductRow, ProductValues } from './repository.js'
-import type { CreateProductInput, PatchProductInput, Product, ProductListItem, ProductEvent, ProductEventName, ProductFilters, ReplaceProductInput } from './schemas.js'
+import type {
+  CreateProductInput,
+  PatchProductInput,
+  Product,
+  ProductListItem,
+  ProductEvent,
+  ProductEventName,
+  ProductFilters,
+  ReplaceProductInput,
+} from './schemas.js'
 import { PRODUCT_COUNT_NAMESPACE, productCacheKey } from './cache-keys.js'
 
 export interface ProductServiceDeps {
@@ -48,7 +57,10 @@ function cursorValues(list: ParsedList): unknown[] | undefined {
       : field === 'priceCents' || field === 'stock'
         ? Number.isInteger(value)
         : typeof value === 'string'
-    if (!ok) throw withDetails(new ValidationError('Invalid cursor: malformed'), [{ field: 'cursor', message: 'malformed; start again without a cursor' }])
+    if (!ok)
+      throw withDetails(new ValidationError('Invalid cursor: malformed'), [
+        { field: 'cursor', message: 'malformed; start again without a cursor' },
+      ])
     return DATE_FIELDS.has(field) ? new Date(value as string) : value
   })
 }
@@ -63,7 +75,14 @@ export function createProductService({ db, dbRead, cache, repo, cacheTtlSeconds,
   async function afterWrite(name: ProductEventName, row: ProductRow, changes: string[]) {
     await cache.del(productCacheKey(row.id))
     await cache.invalidateCounts(PRODUCT_COUNT_NAMESPACE)
-    await publish?.(name, { productId: row.id, ownerId: row.ownerId, version: row.version, status: row.status, changes, occurredAt: new Date().toISOString() })
+    await publish?.(name, {
+      productId: row.id,
+      ownerId: row.ownerId,
+      version: row.version,
+      status: row.status,
+      changes,
+      occurredAt: new Date().toISOString(),
+    })
   }
 
   /**
@@ -119,9 +138,11 @@ export function createProductService({ db, dbRead, cache, repo, cacheTtlSeconds,
     },
 
     /** `expectedVersions`: from If-Match (undefined when absent or '*'). */
-    replace: (principal: Principal, id: string, input: ReplaceProductInput, expectedVersions?: number[]) => update(principal, id, input, expectedVersions),
+    replace: (principal: Principal, id: string, input: ReplaceProductInput, expectedVersions?: number[]) =>
+      update(principal, id, input, expectedVersions),
 
-    patch: (principal: Principal, id: string, input: PatchProductInput, expectedVersions?: number[]) => update(principal, id, input, expectedVersions),
+    patch: (principal: Principal, id: string, input: PatchProductInput, expectedVersions?: number[]) =>
+      update(principal, id, input, expectedVersions),
 
     /** Take a listing down (soft delete: orders keep pointing at it); needs the `delete` permission. */
     async remove(principal: Principal, id: string): Promise<void> {

@@ -5,7 +5,13 @@ import { createReportService } from './service.js'
 import { reportRoutes } from './routes.js'
 
 const reportsModule: FastifyPluginAsync = async (app) => {
-  const service = createReportService({ db: app.db, dbRead: app.dbRead, repo: createReportRepository(), jobs: app.jobs, prefix: app.prefix })
+  const service = createReportService({
+    db: app.db,
+    dbRead: app.dbRead,
+    repo: createReportRepository(),
+    jobs: app.jobs,
+    prefix: app.prefix,
+  })
   reportRoutes(app, service, app.prefix)
 }
 

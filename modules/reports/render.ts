@@ -13,6 +13,17 @@ export function salesCsv(rows: SalesDay[]): string {
 }
 
 export function salesJson(meta: { from: Date; to: Date; scope: string }, rows: SalesDay[]): string {
-  const totals = rows.reduce((t, r) => ({ orders: t.orders + r.orders, itemsSold: t.itemsSold + r.itemsSold, revenueCents: t.revenueCents + r.revenueCents }), { orders: 0, itemsSold: 0, revenueCents: 0 })
-  return JSON.stringify({ type: 'sales', from: meta.from.toISOString(), to: meta.to.toISOString(), scope: meta.scope, generatedAt: new Date().toISOString(), totals, days: rows })
+  const totals = rows.reduce(
+    (t, r) => ({ orders: t.orders + r.orders, itemsSold: t.itemsSold + r.itemsSold, revenueCents: t.revenueCents + r.revenueCents }),
+    { orders: 0, itemsSold: 0, revenueCents: 0 },
+  )
+  return JSON.stringify({
+    type: 'sales',
+    from: meta.from.toISOString(),
+    to: meta.to.toISOString(),
+    scope: meta.scope,
+    generatedAt: new Date().toISOString(),
+    totals,
+    days: rows,
+  })
 }

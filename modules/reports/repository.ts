@@ -54,7 +54,10 @@ export function createReportRepository() {
     },
 
     async complete(db: DbOrTx, id: string, content: string, rowCount: number): Promise<void> {
-      await db.update(reports).set({ status: 'completed', progress: 100, content, rowCount, completedAt: new Date() }).where(eq(reports.id, id))
+      await db
+        .update(reports)
+        .set({ status: 'completed', progress: 100, content, rowCount, completedAt: new Date() })
+        .where(eq(reports.id, id))
     },
 
     async fail(db: DbOrTx, id: string, error: string): Promise<void> {

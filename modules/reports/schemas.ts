@@ -11,7 +11,10 @@ export const CreateReportBody = Type.Object(
     type: Type.Literal('sales', { description: 'Sales per UTC day: orders, items sold, revenue (cancelled orders excluded)' }),
     from: { ...Moment, description: 'Start (inclusive): YYYY-MM-DD (UTC midnight) or an ISO date-time' },
     to: { ...Moment, description: 'End (exclusive); at most 366 days after `from`' },
-    format: Type.Union(REPORT_FORMATS.map((f) => Type.Literal(f)), { default: 'csv' }),
+    format: Type.Union(
+      REPORT_FORMATS.map((f) => Type.Literal(f)),
+      { default: 'csv' },
+    ),
   },
   { additionalProperties: false },
 )
@@ -25,7 +28,10 @@ export const ReportSchema = Type.Object(
     format: Type.Union(REPORT_FORMATS.map((f) => Type.Literal(f))),
     from: Timestamp,
     to: Timestamp,
-    scope: Type.Union(REPORT_SCOPES.map((s) => Type.Literal(s)), { description: "own: the requester's orders; all: every order (admins)" }),
+    scope: Type.Union(
+      REPORT_SCOPES.map((s) => Type.Literal(s)),
+      { description: "own: the requester's orders; all: every order (admins)" },
+    ),
     status: Type.Union(REPORT_STATUSES.map((s) => Type.Literal(s))),
     progress: Type.Integer({ minimum: 0, maximum: 100 }),
     rowCount: Type.Union([Type.Integer(), Type.Null()]),

@@ -61,13 +61,24 @@ export function createReportService({ db, dbRead, repo, jobs, prefix }: ReportSe
     async request(principal: Principal | null, input: CreateReportInput): Promise<Report> {
       const from = moment(input.from)
       const to = moment(input.to)
-      if (!(to > from)) throw withDetails(new InvalidPeriodError('`to` must be after `from`'), [{ field: 'to', message: 'must be after from' }])
+      if (!(to > from))
+        throw withDetails(new InvalidPeriodError('`to` must be after `from`'), [{ field: 'to', message: 'must be after from' }])
       if (to.getTime() - from.getTime() > MAX_DAYS * DAY_MS) {
-        throw withDetails(new InvalidPeriodError(`The period may span at most ${MAX_DAYS} days`), [{ field: 'to', message: `at most ${MAX_DAYS} days after from` }])
+        throw withDetails(new InvalidPeriodError(`The period may span at most ${MAX_DAYS} days`), [
+          { field: 'to', message: `at most ${MAX_DAYS} days after from` },
+        ])
       }
       const scope = !principal || can(principal, 'admin') ? 'all' : 'own'
       const row = await db.transaction(async (tx) => {
-        const created = await repo.insert(tx, { id: newId(), requesterId: principal?.id ?? null, type: input.type, format: input.format, periodFrom: from, periodTo: to, scope })
+        const created = await repo.insert(tx, {
+          id: newId(),
+          requesterId: principal?.id ?? null,
+          type: input.type,
+          format: input.format,
+          periodFrom: from,
+          periodTo: to,
+          scope,
+        })
         await jobs.send(BUILD_REPORT_QUEUE, { reportId: created.id }, { tx })
         return created
       })
@@ -81,11 +92,18 @@ export function createReportService({ db, dbRead, repo, jobs, prefix }: ReportSe
     async download(principal: Principal, id: string): Promise<{ report: Report; content: string; contentType: string; filename: string }> {
       const row = await visible(principal, id)
       if (row.status !== 'completed') {
-        throw new ReportNotReadyError(row.status === 'failed' ? `The report failed: ${row.error ?? 'unknown error'}` : `The report is ${row.status} (${row.progress}%)`)
+        throw new ReportNotReadyError(
+          row.status === 'failed' ? `The report failed: ${row.error ?? 'unknown error'}` : `The report is ${row.status} (${row.progress}%)`,
+        )
       }
       const content = (await repo.content(dbRead, id)) ?? ''
       const day = (d: Date) => d.toISOString().slice(0, 10)
-      return { report: toApi(row), content, contentType: contentTypes[row.format], filename: `${row.type}-${day(row.periodFrom)}-${day(row.periodTo)}.${row.format}` }
+      return {
+        report: toApi(row),
+        content,
+        contentType: contentTypes[row.format],
+        filename: `${row.type}-${day(row.periodFrom)}-${day(row.periodTo)}.${row.format}`,
+      }
     },
   }
 }
@@ -98,7 +116,11 @@ export function createReportBuilder({ db, repo }: { db: Db; repo: ReportReposito
     async build(reportId: string): Promise<{ status: string }> {
       if (!(await repo.start(db, reportId))) return { status: 'skipped' }
       const row = (await repo.get(db, reportId))!
-      const rows = await salesByDay(db, { from: row.periodFrom, to: row.periodTo, ...(row.scope === 'own' && row.requesterId ? { userId: row.requesterId } : {}) })
+      const rows = await salesByDay(db, {
+        from: row.periodFrom,
+        to: row.periodTo,
+        ...(row.scope === 'own' && row.requesterId ? { userId: row.requesterId } : {}),
+      })
       await repo.progress(db, reportId, 70)
       const content = row.format === 'csv' ? salesCsv(rows) : salesJson({ from: row.periodFrom, to: row.periodTo, scope: row.scope }, rows)
       await repo.complete(db, reportId, content, rows.length)

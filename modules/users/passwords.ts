@@ -5,7 +5,18 @@ import { hash, verify } from '@node-rs/argon2'
 export const PASSWORD_MIN_LENGTH = 10
 export const PASSWORD_MAX_LENGTH = 256
 
-const COMMON = new Set(['password123', 'password1234', 'qwerty12345', '1234567890', '12345678910', 'iloveyou123', 'letmein1234', 'welcome1234', 'admin12345', 'changeme123'])
+const COMMON = new Set([
+  'password123',
+  'password1234',
+  'qwerty12345',
+  '1234567890',
+  '12345678910',
+  'iloveyou123',
+  'letmein1234',
+  'welcome1234',
+  'admin12345',
+  'changeme123',
+])
 
 /** Why a password is refused, or undefined when it is acceptable. */
 export function passwordProblem(password: string, email?: string): string | undefined {

@@ -49,7 +49,14 @@ export function createUsersRepository(db: DbOrTx) {
 
     async findCredentials(email: string) {
       const [row] = await db
-        .select({ id: users.id, email: users.email, passwordHash: users.passwordHash, role: users.role, status: users.status, tokenVersion: users.tokenVersion })
+        .select({
+          id: users.id,
+          email: users.email,
+          passwordHash: users.passwordHash,
+          role: users.role,
+          status: users.status,
+          tokenVersion: users.tokenVersion,
+        })
         .from(users)
         .where(eq(users.email, email))
       return row
@@ -61,7 +68,10 @@ export function createUsersRepository(db: DbOrTx) {
     },
 
     async findAuthState(id: string) {
-      const [row] = await db.select({ id: users.id, role: users.role, status: users.status, tokenVersion: users.tokenVersion }).from(users).where(eq(users.id, id))
+      const [row] = await db
+        .select({ id: users.id, role: users.role, status: users.status, tokenVersion: users.tokenVersion })
+        .from(users)
+        .where(eq(users.id, id))
       return row
     },
 
@@ -85,7 +95,11 @@ export function createUsersRepository(db: DbOrTx) {
      * `bumpTokenVersion` invalidates the user's live access and refresh tokens.
      * Undefined when no row matched.
      */
-    async update(id: string, changes: UserChanges, options: { expectedUpdatedAt?: Date; bumpTokenVersion?: boolean } = {}): Promise<UserRow | undefined> {
+    async update(
+      id: string,
+      changes: UserChanges,
+      options: { expectedUpdatedAt?: Date; bumpTokenVersion?: boolean } = {},
+    ): Promise<UserRow | undefined> {
       const [row] = await db
         .update(users)
         .set({

@@ -5,8 +5,14 @@ import { UUID_PATTERN } from '../../src/lib/ids.js'
 import { PASSWORD_MAX_LENGTH } from './passwords.js'
 import { USER_ROLES, USER_STATUSES } from './tables.js'
 
-export const RoleSchema = Type.Union(USER_ROLES.map((r) => Type.Literal(r)), { description: 'admin, moderator or user' })
-export const StatusSchema = Type.Union(USER_STATUSES.map((s) => Type.Literal(s)), { description: 'A disabled user cannot log in; its tokens and keys stop working' })
+export const RoleSchema = Type.Union(
+  USER_ROLES.map((r) => Type.Literal(r)),
+  { description: 'admin, moderator or user' },
+)
+export const StatusSchema = Type.Union(
+  USER_STATUSES.map((s) => Type.Literal(s)),
+  { description: 'A disabled user cannot log in; its tokens and keys stop working' },
+)
 
 export const EmailSchema = Type.String({ format: 'email', minLength: 3, maxLength: 254, description: 'Stored lowercased' })
 export const PasswordSchema = Type.String({
@@ -54,7 +60,10 @@ export const UpdateUserBody = Type.Object(
     role: Type.Optional(RoleSchema),
     status: Type.Optional(StatusSchema),
   },
-  { additionalProperties: false, minProperties: 1, description: 'Only admins change role and status. Changing the password or disabling signs the user out everywhere.' },
+  {
+    additionalProperties: false,
+    minProperties: 1,
+    description: 'Only admins change role and status. Changing the password or disabling signs the user out everywhere.',
+  },
 )
 export type UpdateUserInput = Static<typeof UpdateUserBody>
-

@@ -91,7 +91,10 @@ export function createUsersService({ repo, cache, authStateTtlSeconds }: UsersSe
     },
 
     async list(filters: UserFilters, list: ParsedList): Promise<{ items: UserDto[]; total: number }> {
-      const [rows, total] = await Promise.all([repo.list(filters, list), cache.count(COUNT_NAMESPACE, { ...filters }, () => repo.count(filters))])
+      const [rows, total] = await Promise.all([
+        repo.list(filters, list),
+        cache.count(COUNT_NAMESPACE, { ...filters }, () => repo.count(filters)),
+      ])
       return { items: rows.map(toDto), total }
     },
 
@@ -124,9 +127,12 @@ export function createUsersService({ repo, cache, authStateTtlSeconds }: UsersSe
         // Changing your own password needs the current one; an admin resetting someone else's does not.
         if (actor.id === id) {
           const hash = await repo.findPasswordHash(id)
-          if (input.currentPassword === undefined) throw weakPassword('currentPassword', 'currentPassword is required to change your password')
+          if (input.currentPassword === undefined)
+            throw weakPassword('currentPassword', 'currentPassword is required to change your password')
           if (!hash || !(await verifyPassword(hash, input.currentPassword))) {
-            throw withDetails(new ValidationError('The current password is incorrect'), [{ field: 'currentPassword', message: 'is incorrect' }])
+            throw withDetails(new ValidationError('The current password is incorrect'), [
+              { field: 'currentPassword', message: 'is incorrect' },
+            ])
           }
         }
         const problem = passwordProblem(input.password, changes.email ?? current.email)
@@ -137,7 +143,10 @@ export function createUsersService({ repo, cache, authStateTtlSeconds }: UsersSe
       const signOut = changes.passwordHash !== undefined || (changes.status === 'disabled' && current.status !== 'disabled')
       let row: UserRow | undefined
       try {
-        row = await repo.update(id, changes, { expectedUpdatedAt: ifMatch !== undefined ? current.updatedAt : undefined, bumpTokenVersion: signOut })
+        row = await repo.update(id, changes, {
+          expectedUpdatedAt: ifMatch !== undefined ? current.updatedAt : undefined,
+          bumpTokenVersion: signOut,
+        })
       } catch (error) {
         if (isUniqueViolation(error)) throw new EmailTakenError()
         throw error

@@ -19,7 +19,12 @@ export class BlockedAddressError extends Error {
   override name = 'BlockedAddressError'
 }
 
-export function postJson(target: string, body: string, headers: Record<string, string>, { timeoutMs, allowPrivate }: PostOptions): Promise<PostResult> {
+export function postJson(
+  target: string,
+  body: string,
+  headers: Record<string, string>,
+  { timeoutMs, allowPrivate }: PostOptions,
+): Promise<PostResult> {
   const url = new URL(target)
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
   // An IP literal skips DNS, so the lookup guard would not see it.
@@ -32,7 +37,12 @@ export function postJson(target: string, body: string, headers: Record<string, s
       url,
       {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'Keel-Webhooks/1.0', ...headers },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          'user-agent': 'Keel-Webhooks/1.0',
+          ...headers,
+        },
         ...(allowPrivate ? {} : { lookup: guardedLookup as unknown as http.RequestOptions['lookup'] }),
       },
       (res) => {
@@ -47,7 +57,10 @@ export function postJson(target: string, body: string, headers: Record<string, s
         })
       },
     )
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs)
+    const timer = setTimeout(
+      () => req.destroy(Object.assign(new Error(`timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      timeoutMs,
+    )
     req.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer)
       reject(err.code === 'EPRIVATEADDRESS' ? new BlockedAddressError(err.message) : err)

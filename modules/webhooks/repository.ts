@@ -52,7 +52,10 @@ export interface AttemptOutcome {
 
 export function createWebhookRepository() {
   return {
-    async insertSubscription(db: DbOrTx, row: { id: string; ownerId: string; url: string; events: string[]; secret: string }): Promise<SubscriptionRow> {
+    async insertSubscription(
+      db: DbOrTx,
+      row: { id: string; ownerId: string; url: string; events: string[]; secret: string },
+    ): Promise<SubscriptionRow> {
       const [created] = await db.insert(webhookSubscriptions).values(row).returning(subscriptionColumns)
       return created!
     },
@@ -145,7 +148,12 @@ export function createWebhookRepository() {
     async markDeadIfPending(db: DbOrTx, id: string): Promise<boolean> {
       const rows = await db
         .update(webhookDeliveries)
-        .set({ status: 'dead', nextAttemptAt: null, updatedAt: new Date(), lastError: sql`coalesce(${webhookDeliveries.lastError}, 'out of attempts')` })
+        .set({
+          status: 'dead',
+          nextAttemptAt: null,
+          updatedAt: new Date(),
+          lastError: sql`coalesce(${webhookDeliveries.lastError}, 'out of attempts')`,
+        })
         .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'pending')))
         .returning({ id: webhookDeliveries.id })
       return rows.length > 0

@@ -8,13 +8,21 @@ const Timestamp = Type.String({ format: 'date-time' })
 const Id = Type.String({ format: 'uuid' })
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(s: T) => Type.Union([s, Type.Null()])
 
-export const WebhookEvent = Type.Union(WEBHOOK_EVENTS.map((e) => Type.Literal(e)), { description: 'Event type' })
+export const WebhookEvent = Type.Union(
+  WEBHOOK_EVENTS.map((e) => Type.Literal(e)),
+  { description: 'Event type' },
+)
 export type WebhookEventType = Static<typeof WebhookEvent>
 export const DeliveryStatus = Type.Union(DELIVERY_STATUSES.map((s) => Type.Literal(s)))
 
 export const CreateWebhookBody = Type.Object(
   {
-    url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048, description: 'Where deliveries are POSTed (http or https; public addresses only unless WEBHOOK_ALLOW_PRIVATE)' }),
+    url: Type.String({
+      format: 'uri',
+      pattern: '^https?://',
+      maxLength: 2048,
+      description: 'Where deliveries are POSTed (http or https; public addresses only unless WEBHOOK_ALLOW_PRIVATE)',
+    }),
     events: Type.Array(WebhookEvent, { minItems: 1, uniqueItems: true, description: 'Events to receive' }),
   },
   { additionalProperties: false },
@@ -64,7 +72,10 @@ export const DeliverySchema = Type.Object(
 export type Delivery = Static<typeof DeliverySchema>
 
 export const WebhookParams = Type.Object({ id: Type.String({ pattern: UUID_PATTERN }) })
-export const DeliveryParams = Type.Object({ id: Type.String({ pattern: UUID_PATTERN }), deliveryId: Type.String({ pattern: UUID_PATTERN }) })
+export const DeliveryParams = Type.Object({
+  id: Type.String({ pattern: UUID_PATTERN }),
+  deliveryId: Type.String({ pattern: UUID_PATTERN }),
+})
 
 export const webhookListSpec: ListSpec = { sort: ['createdAt', 'url'], defaultSort: '-createdAt' }
 export const WebhookListQuery = ListQuery(webhookListSpec, {

@@ -31,14 +31,28 @@ export interface PublishDeps {
 }
 
 /** One delivery (row + job) per active subscription to the event type; in `tx` when given. */
-export async function publishEvent(deps: PublishDeps & { repo: WebhookRepository }, event: WebhookEventInput, tx?: QueueTx): Promise<string[]> {
+export async function publishEvent(
+  deps: PublishDeps & { repo: WebhookRepository },
+  event: WebhookEventInput,
+  tx?: QueueTx,
+): Promise<string[]> {
   const payload = { type: event.type, timestamp: new Date().toISOString(), data: event.data }
   const fanOut = async (db: DbOrTx, jobTx: QueueTx) => {
     const subscriptions = await deps.repo.matching(db, event.type)
-    const rows = subscriptions.map((s) => ({ id: newId(), webhookId: s.id, event: event.type, payload, requestId: event.requestId ?? null }))
+    const rows = subscriptions.map((s) => ({
+      id: newId(),
+      webhookId: s.id,
+      event: event.type,
+      payload,
+      requestId: event.requestId ?? null,
+    }))
     if (rows.length === 0) return []
     await deps.repo.insertDeliveries(db, rows)
-    await deps.jobs.sendMany(DELIVER_QUEUE, rows.map((r) => ({ deliveryId: r.id })), { tx: jobTx })
+    await deps.jobs.sendMany(
+      DELIVER_QUEUE,
+      rows.map((r) => ({ deliveryId: r.id })),
+      { tx: jobTx },
+    )
     return rows.map((r) => r.id)
   }
   return tx ? fanOut(drizzleOf(tx), tx) : deps.db.transaction((own) => fanOut(own, own))
@@ -75,7 +89,8 @@ export function createWebhookService({ db, dbRead, repo, jobs, allowPrivate }: W
     async create(principal: Principal, input: CreateWebhookInput): Promise<WebhookCreated> {
       if (!allowPrivate) {
         const reason = await unsafeReason(new URL(input.url))
-        if (reason) throw withDetails(new UnsafeWebhookUrlError(`The webhook URL is not allowed: ${reason}`), [{ field: 'url', message: reason }])
+        if (reason)
+          throw withDetails(new UnsafeWebhookUrlError(`The webhook URL is not allowed: ${reason}`), [{ field: 'url', message: reason }])
       }
       const secret = newSecret()
       const row = await repo.insertSubscription(db, { id: newId(), ownerId: principal.id, url: input.url, events: input.events, secret })
@@ -118,7 +133,16 @@ export function createWebhookService({ db, dbRead, repo, jobs, allowPrivate }: W
       if (!original) throw new DeliveryNotFoundError()
       const replayId = newId()
       await db.transaction(async (tx) => {
-        await repo.insertDeliveries(tx, [{ id: replayId, webhookId: id, event: original.event, payload: original.payload, requestId: original.requestId, replayOf: original.id }])
+        await repo.insertDeliveries(tx, [
+          {
+            id: replayId,
+            webhookId: id,
+            event: original.event,
+            payload: original.payload,
+            requestId: original.requestId,
+            replayOf: original.id,
+          },
+        ])
         await jobs.sendMany(DELIVER_QUEUE, [{ deliveryId: replayId }], { tx })
       })
       return deliveryToApi((await repo.getDelivery(db, id, replayId))!)
@@ -152,7 +176,8 @@ type Classified =
 /** 2xx succeeds; network errors, timeouts, 5xx and 429 are worth retrying; any other answer is final. */
 function classify(result: PostResult | Error): Classified {
   if (result instanceof BlockedAddressError) return { kind: 'failed', statusCode: null, error: result.message }
-  if (result instanceof Error) return { kind: 'retry', statusCode: null, error: `${(result as NodeJS.ErrnoException).code ?? 'ERROR'}: ${result.message}` }
+  if (result instanceof Error)
+    return { kind: 'retry', statusCode: null, error: `${(result as NodeJS.ErrnoException).code ?? 'ERROR'}: ${result.message}` }
   const { statusCode } = result
   if (statusCode >= 200 && statusCode < 300) return { kind: 'succeeded', statusCode }
   if (statusCode === 429 || statusCode >= 500) {
@@ -175,7 +200,12 @@ export function createWebhookDeliverer({ db, repo, jobs, maxAttempts, timeoutMs,
       if (!d || d.status !== 'pending') return { status: 'skipped' }
       const attempt = d.attempts + 1
       if (!d.active) {
-        await repo.recordAttempt(db, deliveryId, { status: 'failed', statusCode: null, error: 'the subscription is inactive', nextAttemptAt: null })
+        await repo.recordAttempt(db, deliveryId, {
+          status: 'failed',
+          statusCode: null,
+          error: 'the subscription is inactive',
+          nextAttemptAt: null,
+        })
         return { status: 'failed' }
       }
       const body = JSON.stringify(d.payload)
@@ -183,7 +213,15 @@ export function createWebhookDeliverer({ db, repo, jobs, maxAttempts, timeoutMs,
       const started = Date.now()
       const result = await postJson(d.url, body, headers, { timeoutMs, allowPrivate }).catch((err: Error) => err)
       const outcome = classify(result)
-      const logFields = { event: 'webhook.attempt', deliveryId, type: d.event, attempt, outcome: outcome.kind, statusCode: outcome.statusCode, durationMs: Date.now() - started }
+      const logFields = {
+        event: 'webhook.attempt',
+        deliveryId,
+        type: d.event,
+        attempt,
+        outcome: outcome.kind,
+        statusCode: outcome.statusCode,
+        durationMs: Date.now() - started,
+      }
 
       if (outcome.kind === 'succeeded') {
         await repo.recordAttempt(db, deliveryId, { status: 'succeeded', statusCode: outcome.statusCode, error: null, nextAttemptAt: null })
@@ -191,12 +229,22 @@ export function createWebhookDeliverer({ db, repo, jobs, maxAttempts, timeoutMs,
         return { status: 'succeeded' }
       }
       if (outcome.kind === 'failed') {
-        await repo.recordAttempt(db, deliveryId, { status: 'failed', statusCode: outcome.statusCode, error: outcome.error, nextAttemptAt: null })
+        await repo.recordAttempt(db, deliveryId, {
+          status: 'failed',
+          statusCode: outcome.statusCode,
+          error: outcome.error,
+          nextAttemptAt: null,
+        })
         ctx.log.warn({ ...logFields, error: outcome.error }, 'webhook delivery failed (not retried)')
         throw new PermanentJobError(outcome.error)
       }
       if (attempt >= maxAttempts) {
-        await repo.recordAttempt(db, deliveryId, { status: 'dead', statusCode: outcome.statusCode, error: outcome.error, nextAttemptAt: null })
+        await repo.recordAttempt(db, deliveryId, {
+          status: 'dead',
+          statusCode: outcome.statusCode,
+          error: outcome.error,
+          nextAttemptAt: null,
+        })
         ctx.log.warn({ ...logFields, error: outcome.error }, 'webhook delivery dead after its last attempt')
         throw new PermanentJobError(`out of attempts: ${outcome.error}`)
       }
@@ -205,7 +253,12 @@ export function createWebhookDeliverer({ db, repo, jobs, maxAttempts, timeoutMs,
         const wait = Math.min(outcome.retryAfter, MAX_RETRY_AFTER_SECONDS)
         const at = new Date(Date.now() + wait * 1000)
         await db.transaction(async (tx) => {
-          await repo.recordAttempt(tx, deliveryId, { status: 'pending', statusCode: outcome.statusCode, error: outcome.error, nextAttemptAt: at })
+          await repo.recordAttempt(tx, deliveryId, {
+            status: 'pending',
+            statusCode: outcome.statusCode,
+            error: outcome.error,
+            nextAttemptAt: at,
+          })
           await jobs.sendMany(DELIVER_QUEUE, [{ deliveryId }], { tx, startAfter: at, retryLimit: maxAttempts - attempt - 1 })
         })
         ctx.log.warn({ ...logFields, error: outcome.error, retryAfter: wait }, 'webhook delivery rescheduled (Retry-After)')
@@ -213,7 +266,12 @@ export function createWebhookDeliverer({ db, repo, jobs, maxAttempts, timeoutMs,
       }
       // pg-boss waits retryDelay * 2^retryCount .. twice that before the next attempt.
       const at = new Date(Date.now() + retryDelaySeconds * 2 ** ctx.retryCount * 1000)
-      await repo.recordAttempt(db, deliveryId, { status: 'pending', statusCode: outcome.statusCode, error: outcome.error, nextAttemptAt: at })
+      await repo.recordAttempt(db, deliveryId, {
+        status: 'pending',
+        statusCode: outcome.statusCode,
+        error: outcome.error,
+        nextAttemptAt: at,
+      })
       ctx.log.warn({ ...logFields, error: outcome.error }, 'webhook delivery will be retried')
       throw new Error(outcome.error)
     },

@@ -21,7 +21,8 @@ for (const [net, prefix] of [
   ['203.0.113.0', 24],
   ['224.0.0.0', 4], // multicast
   ['240.0.0.0', 4], // reserved, broadcast
-] as const) blocked.addSubnet(net, prefix, 'ipv4')
+] as const)
+  blocked.addSubnet(net, prefix, 'ipv4')
 for (const [net, prefix] of [
   ['::', 128], // unspecified
   ['::1', 128], // loopback
@@ -31,7 +32,8 @@ for (const [net, prefix] of [
   ['fc00::', 7], // unique local
   ['fe80::', 10], // link-local
   ['ff00::', 8], // multicast
-] as const) blocked.addSubnet(net, prefix, 'ipv6')
+] as const)
+  blocked.addSubnet(net, prefix, 'ipv6')
 
 /** True for loopback, private, link-local, unique-local and other non-public addresses. */
 export function isPrivateAddress(address: string): boolean {
@@ -77,7 +79,9 @@ export function guardedLookup(hostname: string, options: { all?: boolean; family
     if (err) return callback(err, '')
     const bad = addresses.find((a) => isPrivateAddress(a.address))
     if (bad) {
-      const refused = Object.assign(new Error(`refused to connect to non-public address ${bad.address} (${hostname})`), { code: 'EPRIVATEADDRESS' })
+      const refused = Object.assign(new Error(`refused to connect to non-public address ${bad.address} (${hostname})`), {
+        code: 'EPRIVATEADDRESS',
+      })
       return callback(refused, '')
     }
     if (options.all) return callback(null, addresses)

@@ -120,7 +120,13 @@ export default fp(
 
     const windowMs = config.RATE_LIMIT_WINDOW_SECONDS * 1000
     const presets: Record<keyof typeof rateLimitPolicies, KeelRateLimitOptions & { max: number; timeWindow: number }> = {
-      auth: { strategy: 'sliding', max: config.RATE_LIMIT_AUTH_MAX, timeWindow: config.RATE_LIMIT_AUTH_WINDOW_SECONDS * 1000, keyBy: 'ip', alsoByBodyField: 'email' },
+      auth: {
+        strategy: 'sliding',
+        max: config.RATE_LIMIT_AUTH_MAX,
+        timeWindow: config.RATE_LIMIT_AUTH_WINDOW_SECONDS * 1000,
+        keyBy: 'ip',
+        alsoByBodyField: 'email',
+      },
       expensive: { strategy: 'token-bucket', max: 10, timeWindow: 60_000 },
     }
 
@@ -157,12 +163,15 @@ export default fp(
         stats.degraded = true // one warning per outage
         fastify.log.warn(
           { err: { message: err.message }, failOpen: config.RATE_LIMIT_FAIL_OPEN },
-          config.RATE_LIMIT_FAIL_OPEN ? 'rate limiter: Redis unavailable, requests are let through unchecked' : 'rate limiter: Redis unavailable, requests are refused with 503',
+          config.RATE_LIMIT_FAIL_OPEN
+            ? 'rate limiter: Redis unavailable, requests are let through unchecked'
+            : 'rate limiter: Redis unavailable, requests are refused with 503',
         )
       },
       onFlushError(err) {
         // The hits are kept and retried; the outage itself is reported by the next failing check.
-        if (!stats.degraded) fastify.log.warn({ err: { message: err.message } }, 'rate limiter: sending locally counted hits to Redis failed; kept for retry')
+        if (!stats.degraded)
+          fastify.log.warn({ err: { message: err.message } }, 'rate limiter: sending locally counted hits to Redis failed; kept for retry')
       },
       onOk() {
         if (!stats.degraded) return
@@ -217,7 +226,9 @@ export default fp(
         namespace: `${String(route.method)} ${route.url} ${field}`,
         // Hashed: no emails (or other personal data) in Redis key names.
         keyGenerator: (request) => {
-          const value = String((request.body as Record<string, unknown>)[field]).trim().toLowerCase()
+          const value = String((request.body as Record<string, unknown>)[field])
+            .trim()
+            .toLowerCase()
           return `${field}:${createHash('sha256').update(value).digest('base64url').slice(0, 22)}`
         },
       })

@@ -128,7 +128,11 @@ type ScriptResult = [number, number, number]
 type LimiterCommand = (key: string, max: number, windowMs: number, now: string, extra: string, hits: string) => Promise<ScriptResult>
 
 const commands = { keelRateFixed: fixedLua, keelRateSliding: slidingLua, keelRateTokenBucket: tokenBucketLua } as const
-const commandFor: Record<Strategy, keyof typeof commands> = { fixed: 'keelRateFixed', sliding: 'keelRateSliding', 'token-bucket': 'keelRateTokenBucket' }
+const commandFor: Record<Strategy, keyof typeof commands> = {
+  fixed: 'keelRateFixed',
+  sliding: 'keelRateSliding',
+  'token-bucket': 'keelRateTokenBucket',
+}
 
 /** Defines the scripts on the client once (ioredis runs them by EVALSHA, loading them on NOSCRIPT). */
 function defineCommands(redis: Redis): void {
@@ -137,7 +141,11 @@ function defineCommands(redis: Redis): void {
   }
 }
 
-const toHit = ([allowed, remaining, resetMs]: ScriptResult): Hit => ({ allowed: allowed === 1, remaining: Math.max(0, remaining), resetMs: Math.max(0, resetMs) })
+const toHit = ([allowed, remaining, resetMs]: ScriptResult): Hit => ({
+  allowed: allowed === 1,
+  remaining: Math.max(0, remaining),
+  resetMs: Math.max(0, resetMs),
+})
 
 let sequence = 0
 const instanceTag = Math.random().toString(36).slice(2, 10)
@@ -155,8 +163,12 @@ export function redisLimiter(redis: Redis, strategy: Strategy, opts: LimiterOpti
     hit(key, max, windowMs, hits = 1) {
       const now = opts.clock ? String(opts.clock()) : ''
       // sliding: a unique member per request; token bucket: the refill rate.
-      const extra = strategy === 'sliding' ? `${instanceTag}:${(sequence = (sequence + 1) % Number.MAX_SAFE_INTEGER)}`
-        : strategy === 'token-bucket' ? String(refillPerMs(max, windowMs, opts)) : ''
+      const extra =
+        strategy === 'sliding'
+          ? `${instanceTag}:${(sequence = (sequence + 1) % Number.MAX_SAFE_INTEGER)}`
+          : strategy === 'token-bucket'
+            ? String(refillPerMs(max, windowMs, opts))
+            : ''
       return command(key, max, windowMs, now, extra, String(hits)).then(toHit)
     },
   }

@@ -165,11 +165,13 @@ export function createStoreClass(ctx: StoreContext) {
     )
   }
   const flushDirty = () =>
-    Promise.all([...dirty].map((key) => {
-      const e = entries.get(key)
-      if (e) return flush(key, e)
-      dirty.delete(key)
-    })).then(() => {})
+    Promise.all(
+      [...dirty].map((key) => {
+        const e = entries.get(key)
+        if (e) return flush(key, e)
+        dirty.delete(key)
+      }),
+    ).then(() => {})
   const entryFor = (key: string, limiter: RedisLimiter, strategy: Strategy, max: number, windowMs: number): Entry => {
     let e = entries.get(key)
     if (!e) {
@@ -260,9 +262,18 @@ export function createStoreClass(ctx: StoreContext) {
     }
 
     /** One exact check (plus `carried` earlier hits when on the fast path). */
-    private check(fullKey: string, cb: (err: Error | null, res?: { current: number; ttl: number }) => void, timeWindow: number, max: number, entry: Entry | null, carried: number): void {
+    private check(
+      fullKey: string,
+      cb: (err: Error | null, res?: { current: number; ttl: number }) => void,
+      timeWindow: number,
+      max: number,
+      entry: Entry | null,
+      carried: number,
+    ): void {
       const hits = carried + 1
-      const promise = entry ? (this.limiter as RedisLimiter).hit(fullKey, max, timeWindow, hits) : this.limiter.hit(fullKey, max, timeWindow)
+      const promise = entry
+        ? (this.limiter as RedisLimiter).hit(fullKey, max, timeWindow, hits)
+        : this.limiter.hit(fullKey, max, timeWindow)
       promise.then(
         (hit) => {
           if (entry) answered(entry, hits, max, hit)

@@ -33,7 +33,10 @@ export async function seedDemoData(app: FastifyInstance): Promise<void> {
   const catalog = await seedDemoProducts(app.db, [alice.id, moderator.id])
   const orders = createOrdersContract({ db: app.db, cache: app.cache, idempotencyTtlHours: app.config.IDEMPOTENCY_TTL_HOURS })
   const byName = (name: string) => catalog.find((p) => p.name === name)!.id
-  await orders.placeFor(bob.id, [{ productId: byName('Walnut desk lamp'), quantity: 1 }, { productId: byName('Desk mat'), quantity: 2 }])
+  await orders.placeFor(bob.id, [
+    { productId: byName('Walnut desk lamp'), quantity: 1 },
+    { productId: byName('Desk mat'), quantity: 2 },
+  ])
   await orders.placeFor(bob.id, [{ productId: byName('Mechanical keyboard'), quantity: 1 }])
   app.log.info({ products: catalog.length, orders: 2 }, 'demo catalog and orders seeded')
 }

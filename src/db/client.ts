@@ -16,7 +16,10 @@ export interface Database {
   close: (timeoutSeconds?: number) => Promise<void>
 }
 
-type PoolConfig = Pick<Config, 'DB_POOL_MAX' | 'DB_IDLE_TIMEOUT_S' | 'DB_CONNECT_TIMEOUT_S' | 'DB_MAX_LIFETIME_S' | 'DB_STATEMENT_TIMEOUT_MS'>
+type PoolConfig = Pick<
+  Config,
+  'DB_POOL_MAX' | 'DB_IDLE_TIMEOUT_S' | 'DB_CONNECT_TIMEOUT_S' | 'DB_MAX_LIFETIME_S' | 'DB_STATEMENT_TIMEOUT_MS'
+>
 
 export function createPool(url: string, config: PoolConfig, onnotice?: (notice: postgres.Notice) => void): postgres.Sql {
   return postgres(url, {

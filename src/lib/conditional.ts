@@ -9,7 +9,11 @@ export const IfNoneMatchHeaders = Type.Object({
   'if-none-match': Type.Optional(Type.String({ description: 'An ETag you hold; 304 Not Modified while it is current' })),
 })
 
-const tagsOf = (header: string) => header.split(',').map((t) => t.trim()).filter(Boolean)
+const tagsOf = (header: string) =>
+  header
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)
 const opaque = (tag: string) => tag.replace(/^W\//, '')
 
 /** If-None-Match: true when the client's copy is current ('*', or any listed tag; weak comparison). */

@@ -25,7 +25,11 @@ export const PageMetaSchema = Type.Object(
     page: Type.Integer({ minimum: 1 }),
     limit: Type.Integer({ minimum: 1, maximum: 100 }),
     offset: Type.Integer({ minimum: 0 }),
-    nextCursor: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'Opaque cursor for the next page (cursor pagination); null on the last page' })),
+    nextCursor: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], {
+        description: 'Opaque cursor for the next page (cursor pagination); null on the last page',
+      }),
+    ),
   },
   { $id: 'PageMeta' },
 )

@@ -42,10 +42,17 @@ export function ListQuery<F extends TProperties>(spec: ListSpec, filters: F = {}
     }),
   }
   if (spec.fields) {
-    shared.fields = Type.Optional(Type.String({ pattern: '^[A-Za-z_]+(,[A-Za-z_]+)*$', description: `Only these fields. Allowed: ${spec.fields.join(', ')}` }))
+    shared.fields = Type.Optional(
+      Type.String({ pattern: '^[A-Za-z_]+(,[A-Za-z_]+)*$', description: `Only these fields. Allowed: ${spec.fields.join(', ')}` }),
+    )
   }
   if (spec.cursor) {
-    shared.cursor = Type.Optional(Type.String({ maxLength: 512, description: 'Keyset pagination: empty to start, then meta.nextCursor; pages carry nextCursor instead of total' }))
+    shared.cursor = Type.Optional(
+      Type.String({
+        maxLength: 512,
+        description: 'Keyset pagination: empty to start, then meta.nextCursor; pages carry nextCursor instead of total',
+      }),
+    )
   }
   return Type.Object({ ...shared, ...filters }, { additionalProperties: false }) as unknown as TObject<SharedListProps & F>
 }
@@ -73,8 +80,7 @@ interface RawList {
   cursor?: string
 }
 
-const invalid = (field: string, message: string) =>
-  withDetails(new ValidationError(`Invalid ${field}: ${message}`), [{ field, message }])
+const invalid = (field: string, message: string) => withDetails(new ValidationError(`Invalid ${field}: ${message}`), [{ field, message }])
 
 /** Validate the shared keys against the whitelist; unknown sort or field names are a 400. */
 export function parseList(query: RawList, spec: ListSpec): ParsedList {

@@ -16,22 +16,36 @@ t.test('emails and webhooks follow registrations, orders, cancellations and prod
   const admin = await createUser(app, { role: 'admin' })
   const seller = await createUser(app)
 
-  const sub = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: seller.headers, payload: { url: hooks.url, events: ['order.created', 'order.cancelled', 'product.updated'] } })
+  const sub = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks',
+    headers: seller.headers,
+    payload: { url: hooks.url, events: ['order.created', 'order.cancelled', 'product.updated'] },
+  })
   t.equal(sub.statusCode, 201)
   const secret = sub.json().data.secret as string
   const events = () => hooks.received.map((r) => JSON.parse(r.body) as { type: string; data: Record<string, unknown> })
-  const verified = (r: Received) => new Webhook(secret).verify(r.body, {
-    'webhook-id': String(r.headers['webhook-id']),
-    'webhook-timestamp': String(r.headers['webhook-timestamp']),
-    'webhook-signature': String(r.headers['webhook-signature']),
-  })
+  const verified = (r: Received) =>
+    new Webhook(secret).verify(r.body, {
+      'webhook-id': String(r.headers['webhook-id']),
+      'webhook-timestamp': String(r.headers['webhook-timestamp']),
+      'webhook-signature': String(r.headers['webhook-signature']),
+    })
 
   // Registering over the API queues a welcome email, sent by the log transport.
   const email = `buyer-${process.pid}@example.test`
-  const reg = await app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email, password: 'Correct-Horse-9-Battery', name: 'Buyer' } })
+  const reg = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/register',
+    payload: { email, password: 'Correct-Horse-9-Battery', name: 'Buyer' },
+  })
   t.equal(reg.statusCode, 201)
   const emailsTo = async (template: string) => {
-    const res = await app.inject({ method: 'GET', url: `/api/v1/emails?to=${encodeURIComponent(email)}&template=${template}`, headers: admin.headers })
+    const res = await app.inject({
+      method: 'GET',
+      url: `/api/v1/emails?to=${encodeURIComponent(email)}&template=${template}`,
+      headers: admin.headers,
+    })
     return res.json().data as { status: string }[]
   }
   await waitFor(async () => (await emailsTo('welcome'))[0]?.status === 'sent', { what: 'the welcome email' })
@@ -41,17 +55,29 @@ t.test('emails and webhooks follow registrations, orders, cancellations and prod
   const item = await product(app, seller, { stock: 2, priceCents: 700 })
 
   // A failed order (not enough stock) leaves no email and no delivery behind.
-  const tooMany = await app.inject({ method: 'POST', url: '/api/v1/orders', headers: buyer, payload: { items: [{ productId: item.id, quantity: 3 }] } })
+  const tooMany = await app.inject({
+    method: 'POST',
+    url: '/api/v1/orders',
+    headers: buyer,
+    payload: { items: [{ productId: item.id, quantity: 3 }] },
+  })
   t.equal(tooMany.statusCode, 409)
 
-  const placed = await app.inject({ method: 'POST', url: '/api/v1/orders', headers: { ...buyer, 'x-request-id': 'trace-order-1' }, payload: { items: [{ productId: item.id, quantity: 2 }] } })
+  const placed = await app.inject({
+    method: 'POST',
+    url: '/api/v1/orders',
+    headers: { ...buyer, 'x-request-id': 'trace-order-1' },
+    payload: { items: [{ productId: item.id, quantity: 2 }] },
+  })
   t.equal(placed.statusCode, 201)
   const orderId = placed.json().data.id as string
 
   await waitFor(async () => (await emailsTo('order-confirmation'))[0]?.status === 'sent', { what: 'the order confirmation' })
   t.equal((await emailsTo('order-confirmation')).length, 1, 'one confirmation: the failed order sent none')
 
-  const created = await waitFor(() => hooks.received.find((r) => JSON.parse(r.body).type === 'order.created'), { what: 'order.created webhook' })
+  const created = await waitFor(() => hooks.received.find((r) => JSON.parse(r.body).type === 'order.created'), {
+    what: 'order.created webhook',
+  })
   t.equal(created.headers['x-request-id'], 'trace-order-1', 'the request id travels into the webhook')
   t.match(verified(created), { type: 'order.created', data: { id: orderId, totalCents: 1400 } })
 
@@ -59,9 +85,16 @@ t.test('emails and webhooks follow registrations, orders, cancellations and prod
   t.equal(cancel.statusCode, 200)
   await waitFor(() => events().some((e) => e.type === 'order.cancelled' && e.data.id === orderId), { what: 'order.cancelled webhook' })
 
-  const patch = await app.inject({ method: 'PATCH', url: `/api/v1/products/${item.id}`, headers: seller.headers, payload: { priceCents: 650 } })
+  const patch = await app.inject({
+    method: 'PATCH',
+    url: `/api/v1/products/${item.id}`,
+    headers: seller.headers,
+    payload: { priceCents: 650 },
+  })
   t.equal(patch.statusCode, 200)
-  await waitFor(() => events().some((e) => e.type === 'product.updated' && e.data.productId === item.id), { what: 'product.updated webhook' })
+  await waitFor(() => events().some((e) => e.type === 'product.updated' && e.data.productId === item.id), {
+    what: 'product.updated webhook',
+  })
 
   t.equal(events().filter((e) => e.type === 'order.created').length, 1, 'the failed order published nothing')
 })

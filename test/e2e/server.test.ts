@@ -7,15 +7,24 @@ import { createTestDatabase } from '../helpers/build.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 
-async function startServer(t: Parameters<typeof createTestDatabase>[0], env: Record<string, string>): Promise<{ base: string; child: ChildProcess; output: () => string }> {
+async function startServer(
+  t: Parameters<typeof createTestDatabase>[0],
+  env: Record<string, string>,
+): Promise<{ base: string; child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
   const deadline = Date.now() + 60_000
   while (Date.now() < deadline) {
     const m = /Swagger UI: (http:\/\/\S+)\/docs/.exec(out)
@@ -33,7 +42,16 @@ async function launchChromium(t: Parameters<typeof createTestDatabase>[0]) {
   const { chromium } = await import('playwright-core')
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   })
   t.teardown(() => browser.close())
   return browser
@@ -58,7 +76,7 @@ t.test('the server starts, answers in the envelope, serves Swagger UI and stops 
   t.equal(missing.headers.get('x-request-id'), 'e2e-1')
   t.match(await missing.json(), { success: false, code: 'NOT_FOUND', requestId: 'e2e-1' })
 
-  const spec = await (await fetch(`${base}/docs/json`)).json() as { openapi: string; paths: Record<string, unknown> }
+  const spec = (await (await fetch(`${base}/docs/json`)).json()) as { openapi: string; paths: Record<string, unknown> }
   t.equal(spec.openapi, '3.0.3')
   t.ok(spec.paths['/health/ready'], 'the live spec documents the routes')
 
@@ -85,15 +103,28 @@ t.test('the server starts, answers in the envelope, serves Swagger UI and stops 
     const json = { 'content-type': 'application/json' }
     const account = { email: `e2e-${process.pid}@example.test`, password: 'Correct-Horse-9-Battery', name: 'E2E' }
     t.equal((await fetch(`${base}/api/v1/auth/register`, { method: 'POST', headers: json, body: JSON.stringify(account) })).status, 201)
-    const loginRes = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: account.email, password: account.password }) })
-    const login = await loginRes.json() as { data: { accessToken: string } }
+    const loginRes = await fetch(`${base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ email: account.email, password: account.password }),
+    })
+    const login = (await loginRes.json()) as { data: { accessToken: string } }
     t.equal(loginRes.status, 200, JSON.stringify(login))
     const token = login.data.accessToken
-    const created = await (await fetch(`${base}/api/v1/api-keys`, { method: 'POST', headers: { ...json, authorization: `Bearer ${token}` }, body: JSON.stringify({ name: 'swagger', scopes: ['read'] }) })).json() as { data: { key: string } }
+    const created = (await (
+      await fetch(`${base}/api/v1/api-keys`, {
+        method: 'POST',
+        headers: { ...json, authorization: `Bearer ${token}` },
+        body: JSON.stringify({ name: 'swagger', scopes: ['read'] }),
+      })
+    ).json()) as { data: { key: string } }
 
     const browser = await launchChromium(t)
 
-    for (const [scheme, value] of [['bearerAuth', token], ['apiKey', created.data.key]] as const) {
+    for (const [scheme, value] of [
+      ['bearerAuth', token],
+      ['apiKey', created.data.key],
+    ] as const) {
       const page = await browser.newPage()
       await page.goto(`${base}/docs`)
       await page.waitForSelector('.opblock', { timeout: 20_000 })

@@ -18,7 +18,10 @@ export interface TestUser {
 let counter = 0
 
 /** Create a user (any role, straight through the users contract) and log it in over HTTP. */
-export async function createUser(app: FastifyInstance, options: { role?: Role; email?: string; password?: string; name?: string } = {}): Promise<TestUser> {
+export async function createUser(
+  app: FastifyInstance,
+  options: { role?: Role; email?: string; password?: string; name?: string } = {},
+): Promise<TestUser> {
   const role = options.role ?? 'user'
   const email = options.email ?? `${role}-${process.pid}-${++counter}@example.test`
   const password = options.password ?? 'Correct-Horse-9-Battery'
@@ -38,10 +41,15 @@ export async function login(app: FastifyInstance, email: string, password: strin
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
 /** A JWT signed by hand (HS256 with `secret`, or unsigned with alg none), for tampering tests. */
-export function handMadeJwt(payload: Record<string, unknown>, secret: string | null, header: Record<string, unknown> = { alg: secret ? 'HS256' : 'none', typ: 'JWT' }): string {
+export function handMadeJwt(
+  payload: Record<string, unknown>,
+  secret: string | null,
+  header: Record<string, unknown> = { alg: secret ? 'HS256' : 'none', typ: 'JWT' },
+): string {
   const head = `${b64(header)}.${b64(payload)}`
   if (secret === null) return `${head}.`
   return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`
 }
 
-export const decodeJwt = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>
+export const decodeJwt = (token: string) =>
+  JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>

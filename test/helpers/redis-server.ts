@@ -15,18 +15,23 @@ export const freePort = () =>
 
 /** Start redis-server on `port` (no persistence) and wait until it answers PING. */
 export async function startRedis(port: number): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  })
   const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
   probe.on('error', () => {}) // refused until the server listens
-  await waitFor(async () => {
-    try {
-      await probe.connect()
-      return (await probe.ping()) === 'PONG'
-    } catch {
-      probe.disconnect()
-      return false
-    }
-  }, { what: 'redis-server to listen' })
+  await waitFor(
+    async () => {
+      try {
+        await probe.connect()
+        return (await probe.ping()) === 'PONG'
+      } catch {
+        probe.disconnect()
+        return false
+      }
+    },
+    { what: 'redis-server to listen' },
+  )
   probe.disconnect()
   return proc
 }

@@ -30,7 +30,9 @@ t.test('authenticateOptional: null without credentials, the user with them, 401 
   const admin = await createUser(app, { role: 'admin' })
 
   t.same((await app.inject({ url: '/probe' })).json(), { user: null })
-  t.match((await app.inject({ url: '/probe', headers: user.headers })).json(), { user: { id: user.id, role: 'user', permissions: ['read', 'write'] } })
+  t.match((await app.inject({ url: '/probe', headers: user.headers })).json(), {
+    user: { id: user.id, role: 'user', permissions: ['read', 'write'] },
+  })
   t.equal((await app.inject({ url: '/probe', headers: { authorization: 'Bearer nope' } })).statusCode, 401)
 
   t.equal((await app.inject({ url: '/admin-only' })).statusCode, 401)

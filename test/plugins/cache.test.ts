@@ -18,7 +18,11 @@ function deferred<T>() {
 }
 
 /** The same behaviour, whatever the backend. */
-function behaviour(name: string, make: (t: { teardown: (fn: () => unknown) => void }) => Promise<Cache>, options: { skip?: string | false } = {}) {
+function behaviour(
+  name: string,
+  make: (t: { teardown: (fn: () => unknown) => void }) => Promise<Cache>,
+  options: { skip?: string | false } = {},
+) {
   t.test(`${name}: get/set/del round-trip JSON`, { skip: options.skip ?? false }, async (t) => {
     const cache = await make(t)
     t.equal(await cache.get('a'), undefined)
@@ -78,7 +82,9 @@ function behaviour(name: string, make: (t: { teardown: (fn: () => unknown) => vo
   })
 }
 
-behaviour('memory', async () => createCache({ redis: null, log: silent, defaultTtlSeconds: 60, countTtlSeconds: 10, memoryMaxEntries: 100 }))
+behaviour('memory', async () =>
+  createCache({ redis: null, log: silent, defaultTtlSeconds: 60, countTtlSeconds: 10, memoryMaxEntries: 100 }),
+)
 
 behaviour(
   'redis',
@@ -104,23 +110,28 @@ t.test('the in-process store expires entries and evicts the least recently used'
   t.equal(await store.get('a'), null, 'expired')
 })
 
-for (const backend of ['redis', 'memory'] as const) t.test(`${backend}: a product read is a miss, then a hit; a write makes the next read fresh`, { skip: backend === 'redis' && !redisUrl() ? needsRedis : false }, async (t) => {
-  const app = await build(t, backend === 'memory' ? { REDIS_URL: undefined } : {})
-  t.equal(app.cache.stats().backend, backend)
-  const seller = await account(app)
-  const p = await product(app, seller, { name: 'Before' })
-  const url = `/api/v1/products/${p.id}`
-  const before = app.cache.stats()
-  await app.inject({ method: 'GET', url })
-  const afterMiss = app.cache.stats()
-  t.equal(afterMiss.misses - before.misses, 1, 'first read misses')
-  await app.inject({ method: 'GET', url })
-  t.equal(app.cache.stats().hits - afterMiss.hits, 1, 'second read hits')
-  await app.inject({ method: 'PATCH', url, headers: seller.headers, payload: { name: 'After' } })
-  t.equal((await app.inject({ method: 'GET', url })).json().data.name, 'After')
-  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
-  t.match(metrics.body, /keel_cache_operations_total\{result="hit"\} [1-9]/)
-})
+for (const backend of ['redis', 'memory'] as const)
+  t.test(
+    `${backend}: a product read is a miss, then a hit; a write makes the next read fresh`,
+    { skip: backend === 'redis' && !redisUrl() ? needsRedis : false },
+    async (t) => {
+      const app = await build(t, backend === 'memory' ? { REDIS_URL: undefined } : {})
+      t.equal(app.cache.stats().backend, backend)
+      const seller = await account(app)
+      const p = await product(app, seller, { name: 'Before' })
+      const url = `/api/v1/products/${p.id}`
+      const before = app.cache.stats()
+      await app.inject({ method: 'GET', url })
+      const afterMiss = app.cache.stats()
+      t.equal(afterMiss.misses - before.misses, 1, 'first read misses')
+      await app.inject({ method: 'GET', url })
+      t.equal(app.cache.stats().hits - afterMiss.hits, 1, 'second read hits')
+      await app.inject({ method: 'PATCH', url, headers: seller.headers, payload: { name: 'After' } })
+      t.equal((await app.inject({ method: 'GET', url })).json().data.name, 'After')
+      const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+      t.match(metrics.body, /keel_cache_operations_total\{result="hit"\} [1-9]/)
+    },
+  )
 
 t.test('Redis stops: reads answer from the database, readiness is degraded, and the cache comes back by itself', async (t) => {
   const port = await freePort()
@@ -151,12 +162,17 @@ t.test('Redis stops: reads answer from the database, readiness is degraded, and 
   t.equal((await app.inject({ method: 'GET', url })).json().data.name, 'Renamed')
 
   redis = await startRedis(port)
-  await waitFor(async () => (await app.inject({ method: 'GET', url: '/health/ready' })).json().status === 'healthy', { what: 'readiness to recover' })
-  await waitFor(async () => {
-    const hits = app.cache.stats().hits
-    await app.inject({ method: 'GET', url })
-    return app.cache.stats().hits > hits
-  }, { what: 'cache hits to resume' })
+  await waitFor(async () => (await app.inject({ method: 'GET', url: '/health/ready' })).json().status === 'healthy', {
+    what: 'readiness to recover',
+  })
+  await waitFor(
+    async () => {
+      const hits = app.cache.stats().hits
+      await app.inject({ method: 'GET', url })
+      return app.cache.stats().hits > hits
+    },
+    { what: 'cache hits to resume' },
+  )
   t.equal((await app.inject({ method: 'GET', url })).json().data.name, 'Renamed', 'and what it serves is current')
 })
 
@@ -172,8 +188,18 @@ t.test('one warning per outage; loads fall through to the loader; deletes missed
     incr: () => (failing ? fail() : Promise.resolve(1)),
   }
   const lines: string[] = []
-  const log = { warn: (_o: unknown, msg: string) => lines.push(`warn ${msg}`), info: (msg: string) => lines.push(`info ${msg}`) } as unknown as FastifyBaseLogger
-  const cache = createCache({ redis: fake as unknown as Redis, log, defaultTtlSeconds: 60, countTtlSeconds: 10, memoryMaxEntries: 10, retryAfterMs: 0 })
+  const log = {
+    warn: (_o: unknown, msg: string) => lines.push(`warn ${msg}`),
+    info: (msg: string) => lines.push(`info ${msg}`),
+  } as unknown as FastifyBaseLogger
+  const cache = createCache({
+    redis: fake as unknown as Redis,
+    log,
+    defaultTtlSeconds: 60,
+    countTtlSeconds: 10,
+    memoryMaxEntries: 10,
+    retryAfterMs: 0,
+  })
 
   t.equal(await cache.wrap('x', 60, async () => 'from-db'), 'from-db')
   t.equal(await cache.count('n', {}, async () => 3), 3)
@@ -224,10 +250,13 @@ t.test('Redis hangs (SIGSTOP): reads answer from the database without waiting on
   t.match((await app.inject({ method: 'GET', url: '/health/ready' })).json(), { status: 'degraded', checks: { cache: 'down' } })
 
   redis.kill('SIGCONT')
-  await waitFor(async () => {
-    const hits = app.cache.stats().hits
-    await app.inject({ method: 'GET', url })
-    return app.cache.stats().hits > hits
-  }, { what: 'cache hits to resume' })
+  await waitFor(
+    async () => {
+      const hits = app.cache.stats().hits
+      await app.inject({ method: 'GET', url })
+      return app.cache.stats().hits > hits
+    },
+    { what: 'cache hits to resume' },
+  )
   t.pass('the cache is used again without a restart')
 })

@@ -9,11 +9,18 @@ import { adminUrl, createTestDatabase, testConfig } from '../helpers/build.js'
 async function appWithRoutes(t: Parameters<typeof createTestDatabase>[0]): Promise<FastifyInstance> {
   const app = await buildApp({ config: testConfig(await createTestDatabase(t), { BODY_LIMIT_BYTES: 2048 }), logger: false })
   t.teardown(() => app.close())
-  app.post('/t/widgets', {
-    schema: {
-      body: Type.Object({ name: Type.String({ minLength: 2 }), priceCents: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+  app.post(
+    '/t/widgets',
+    {
+      schema: {
+        body: Type.Object(
+          { name: Type.String({ minLength: 2 }), priceCents: Type.Integer({ minimum: 0 }) },
+          { additionalProperties: false },
+        ),
+      },
     },
-  }, async (request) => ({ success: true, data: request.body }))
+    async (request) => ({ success: true, data: request.body }),
+  )
   app.get('/t/boom', async () => {
     throw new Error('secret detail: password=hunter2 at /srv/app.ts:42')
   })
@@ -55,7 +62,12 @@ t.test('malformed JSON, wrong media type and oversized bodies get the envelope',
   t.equal(bad.statusCode, 400)
   t.equal(bad.json().code, 'BAD_REQUEST')
 
-  const media = await app.inject({ method: 'POST', url: '/t/widgets', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'name=ab' })
+  const media = await app.inject({
+    method: 'POST',
+    url: '/t/widgets',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: 'name=ab',
+  })
   t.equal(media.statusCode, 415)
   t.equal(media.json().code, 'UNSUPPORTED_MEDIA_TYPE')
 

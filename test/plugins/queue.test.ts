@@ -42,7 +42,9 @@ t.test('a job enqueued inside a rolled-back transaction never runs; the committe
   const rawId = await app.sql.begin(async (sql) => app.jobs.send('test-echo', { n: 3 }, { tx: sql }))
 
   t.ok(rolledBackId, 'the send inside the transaction returned an id')
-  await waitFor(async () => (await jobState(app, committedId!)) === 'completed' && (await jobState(app, rawId!)) === 'completed', { what: 'committed jobs' })
+  await waitFor(async () => (await jobState(app, committedId!)) === 'completed' && (await jobState(app, rawId!)) === 'completed', {
+    what: 'committed jobs',
+  })
   t.same(seen.sort(), [2, 3], 'only the committed jobs ran')
   t.equal(await jobState(app, rolledBackId!), null, 'the rolled-back job does not exist')
 })
@@ -116,7 +118,10 @@ t.test('two workers on one database never process one job twice', async (t) => {
   const a = await appWith(t, url, [def('a')])
   const b = await appWith(t, url, [def('b')])
   const total = 200
-  await a.jobs.sendMany('test-shared', Array.from({ length: total }, (_, n) => ({ n })))
+  await a.jobs.sendMany(
+    'test-shared',
+    Array.from({ length: total }, (_, n) => ({ n })),
+  )
   await waitFor(async () => (await a.jobs.stats())['test-shared']!.completed === total, { what: 'all jobs completed', timeoutMs: 30_000 })
   t.equal(handled.length, total, 'each job handled exactly once')
   t.equal(new Set(handled.map((h) => h.n)).size, total, 'no job handled twice')
@@ -137,7 +142,9 @@ t.test('ROLE=api enqueues only; a ROLE=worker process on the same database runs 
   await worker.ready()
 
   const ids = await Promise.all([1, 2, 3].map((n) => api.jobs.send('test-split', { n })))
-  await waitFor(async () => (await Promise.all(ids.map((id) => jobState(api, id!)))).every((s) => s === 'completed'), { what: 'jobs done by the worker' })
+  await waitFor(async () => (await Promise.all(ids.map((id) => jobState(api, id!)))).every((s) => s === 'completed'), {
+    what: 'jobs done by the worker',
+  })
   t.same(handledBy, ['worker', 'worker', 'worker'])
   t.equal((await worker.inject({ method: 'GET', url: '/api/v1/webhooks' })).statusCode, 404, 'a worker serves no module routes')
   t.equal((await worker.inject({ method: 'GET', url: '/health/ready' })).statusCode, 200, 'but answers health')
@@ -171,9 +178,17 @@ t.test('closing the app lets a running job finish first', async (t) => {
 
 t.test('a cron schedule is registered once however many instances declare it', async (t) => {
   const url = await createTestDatabase(t)
-  const def = (): JobDefinition => ({ name: 'test-cron', schema: Type.Object({}), schedule: { cron: '0 3 * * *' }, handler: async () => {} })
+  const def = (): JobDefinition => ({
+    name: 'test-cron',
+    schema: Type.Object({}),
+    schedule: { cron: '0 3 * * *' },
+    handler: async () => {},
+  })
   const a = await appWith(t, url, [def()])
   await appWith(t, url, [def()])
   const rows = await a.sql<{ name: string; cron: string }[]>`select name, cron from pgboss.schedule where name = 'test-cron'`
-  t.same(rows.map((r) => ({ ...r })), [{ name: 'test-cron', cron: '0 3 * * *' }])
+  t.same(
+    rows.map((r) => ({ ...r })),
+    [{ name: 'test-cron', cron: '0 3 * * *' }],
+  )
 })

@@ -42,7 +42,14 @@ t.test('fast path (Redis)', { skip: url ? false : needsRedis }, async (t) => {
 
   function store(redis: Redis, strategy: Strategy, extra: Partial<StoreContext> = {}) {
     const errors: Error[] = []
-    const Store = createStoreClass({ redis, defaultStrategy: strategy, failOpen: true, onError: (e) => errors.push(e), onOk() {}, ...extra })
+    const Store = createStoreClass({
+      redis,
+      defaultStrategy: strategy,
+      failOpen: true,
+      onError: (e) => errors.push(e),
+      onOk() {},
+      ...extra,
+    })
     const s = new Store({ strategy, namespace: 'fast' })
     const incr = (key: string, max: number, windowMs = 60_000) =>
       new Promise<Result>((resolve, reject) => s.incr(key, (err, res) => (err ? reject(err) : resolve(res!)), windowMs, max))
@@ -63,7 +70,11 @@ t.test('fast path (Redis)', { skip: url ? false : needsRedis }, async (t) => {
       const { Store, incr } = store(redis, strategy)
       const currents: number[] = []
       for (let i = 0; i < 100; i++) currents.push((await incr('far', 1000)).current)
-      t.same(currents, Array.from({ length: 100 }, (_, i) => i + 1), 'the local answers count up like Redis would')
+      t.same(
+        currents,
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        'the local answers count up like Redis would',
+      )
       t.ok(stats.scripts < 10, `${stats.scripts} script calls for 100 requests`)
       await Store.flush()
       // token bucket: a few tokens may have refilled meanwhile (1000 per minute).
@@ -108,7 +119,7 @@ t.test('fast path (Redis)', { skip: url ? false : needsRedis }, async (t) => {
     t.equal(await countInRedis('fixed', 'shared', 1000), 100)
     // Local answers may lag the other instance's unsent hits (bounded: max × fraction / instances);
     // an exact check sees both (a lower max leaves the fast-path zone: 200 × 0.5 / 4 < 100).
-    t.equal((await a.incr('shared', 200)).current, 101, 'an exact check on instance a counts b\'s hits too')
+    t.equal((await a.incr('shared', 200)).current, 101, "an exact check on instance a counts b's hits too")
   })
 
   t.test('the timer flushes by itself', async (t) => {
@@ -122,7 +133,10 @@ t.test('fast path (Redis)', { skip: url ? false : needsRedis }, async (t) => {
   t.test('a failed flush keeps the hits (retried later), and checks go exact: fail-open still counts', async (t) => {
     const { redis, stats } = client()
     const flushErrors: Error[] = []
-    const { Store, incr, errors } = store(redis, 'fixed', { fastPath: { flushMs: 10_000, retryMs: 50 }, onFlushError: (e) => flushErrors.push(e) })
+    const { Store, incr, errors } = store(redis, 'fixed', {
+      fastPath: { flushMs: 10_000, retryMs: 50 },
+      onFlushError: (e) => flushErrors.push(e),
+    })
     for (let i = 0; i < 20; i++) await incr('down', 1000)
     stats.failing = true
     await Store.flush() // resolves: the failure is reported, not thrown

@@ -24,7 +24,15 @@ function behaviour(t: Tap, name: string, make: () => Make) {
     let now = T0
     const limiter = make()('fixed', { clock: () => now })
     const first = await hits(limiter, 'a', 3, 3, 1000)
-    t.same(first.map((h) => [h.allowed, h.remaining]), [[true, 2], [true, 1], [true, 0]], 'counts down to zero')
+    t.same(
+      first.map((h) => [h.allowed, h.remaining]),
+      [
+        [true, 2],
+        [true, 1],
+        [true, 0],
+      ],
+      'counts down to zero',
+    )
     now = T0 + 400
     const refused = await limiter.hit('a', 3, 1000)
     t.equal(refused.allowed, false, 'the 4th request in the window is refused')
@@ -76,12 +84,20 @@ function behaviour(t: Tap, name: string, make: () => Make) {
     const limiter = make()('token-bucket', { clock: () => now })
     // capacity 4, refilled over 4 s: 1 token per second sustained, bursts of 4.
     const burst = await hits(limiter, 'a', 5, 4, 4000)
-    t.same(burst.map((h) => h.allowed), [true, true, true, true, false], 'a burst of the capacity, then refused')
+    t.same(
+      burst.map((h) => h.allowed),
+      [true, true, true, true, false],
+      'a burst of the capacity, then refused',
+    )
     t.equal(burst[4]!.resetMs, 1000, 'retry when the next token arrives')
     now = T0 + 999
     t.equal((await limiter.hit('a', 4, 4000)).allowed, false, 'no token yet')
     now = T0 + 1000
-    t.same((await hits(limiter, 'a', 2, 4, 4000)).map((h) => h.allowed), [true, false], 'one token per second sustained')
+    t.same(
+      (await hits(limiter, 'a', 2, 4, 4000)).map((h) => h.allowed),
+      [true, false],
+      'one token per second sustained',
+    )
     now = T0 + 60_000
     t.equal(allowedCount(await hits(limiter, 'a', 10, 4, 4000)), 4, 'an idle minute refills to the capacity, not beyond')
 

@@ -34,10 +34,14 @@ async function limitedApp(t: Test, overrides: Overrides = {}, databaseUrl?: stri
   app.get('/t/off', { config: { rateLimit: false } }, ok)
   app.get('/t/documented', { schema: { response: { 200: { type: 'object', additionalProperties: true } } } }, ok)
   app.get('/t/bucket', { config: { rateLimit: { strategy: 'token-bucket', max: 2, timeWindow: 60_000 } } }, ok)
-  app.post('/t/login', {
-    config: { rateLimit: rateLimitPolicies.auth },
-    schema: { body: { type: 'object', properties: { email: { type: 'string' } } } },
-  }, ok)
+  app.post(
+    '/t/login',
+    {
+      config: { rateLimit: rateLimitPolicies.auth },
+      schema: { body: { type: 'object', properties: { email: { type: 'string' } } } },
+    },
+    ok,
+  )
   await app.ready()
   return app
 }
@@ -105,7 +109,11 @@ t.test('users, API keys and anonymous IPs each have their own budget; a key may 
   t.same(await statuses(4, () => get(app, '/t/default', { 'x-test-user': 'alice' })), [200, 200, 200, 429], 'alice is limited')
   t.same(await statuses(3, () => get(app, '/t/default', { 'x-test-user': 'bob' })), [200, 200, 200], 'bob is not')
   t.equal((await get(app, '/t/default')).statusCode, 200, 'nor an anonymous caller from the same IP')
-  t.same(await statuses(4, () => get(app, '/t/default', { 'x-test-key': 'k1' })), [200, 200, 200, 429], 'a key without its own limit gets the default')
+  t.same(
+    await statuses(4, () => get(app, '/t/default', { 'x-test-key': 'k1' })),
+    [200, 200, 200, 429],
+    'a key without its own limit gets the default',
+  )
 
   const own = await get(app, '/t/default', { 'x-test-key': 'k2:5' })
   t.equal(own.headers['x-ratelimit-limit'], '5', 'a key with its own limit')

@@ -3,7 +3,8 @@ import { build as buildApp } from '../../helpers/build.js'
 import { createUser } from '../../helpers/auth.js'
 
 // Many logins from one address: lift the login rate limit (its own test is in auth.test.ts).
-const build = (t: Parameters<typeof buildApp>[0], overrides: Parameters<typeof buildApp>[1] = {}) => buildApp(t, { RATE_LIMIT_AUTH_MAX: 1000, ...overrides })
+const build = (t: Parameters<typeof buildApp>[0], overrides: Parameters<typeof buildApp>[1] = {}) =>
+  buildApp(t, { RATE_LIMIT_AUTH_MAX: 1000, ...overrides })
 
 type App = Awaited<ReturnType<typeof build>>
 const createKey = (app: App, headers: Record<string, string>, payload: Record<string, unknown> = {}) =>
@@ -21,7 +22,14 @@ t.test('creating a key', async (t) => {
     t.equal(res.headers.location, `/api/v1/api-keys/${data.id}`)
     t.match(data.key, /^keel_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/)
     t.ok(data.key.startsWith(data.prefix))
-    t.match(data, { ownerId: user.id, name: 'ci', scopes: ['read', 'write'], rateLimit: { max: 50, windowSeconds: 60 }, expiresAt: null, lastUsedAt: null })
+    t.match(data, {
+      ownerId: user.id,
+      name: 'ci',
+      scopes: ['read', 'write'],
+      rateLimit: { max: 50, windowSeconds: 60 },
+      expiresAt: null,
+      lastUsedAt: null,
+    })
     const list = await app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: user.headers })
     t.notOk(list.body.includes(data.key), 'never shown again')
     t.notOk('key' in list.json().data[0])
@@ -61,12 +69,21 @@ t.test('a key authenticates as its owner, narrowed by its scopes', async (t) => 
     const res = await app.inject({ method: 'GET', url: `/api/v1/users/${user.id}`, headers: { 'x-api-key': readOnly.key } })
     t.equal(res.statusCode, 200)
     t.equal(res.json().data.id, user.id)
-    t.equal((await app.inject({ method: 'GET', url: `/api/v1/users/${other.id}`, headers: { 'x-api-key': full.key } })).statusCode, 404, 'and only for what the owner may see')
+    t.equal(
+      (await app.inject({ method: 'GET', url: `/api/v1/users/${other.id}`, headers: { 'x-api-key': full.key } })).statusCode,
+      404,
+      'and only for what the owner may see',
+    )
   })
 
   t.test('a read-only key cannot write', async (t) => {
     t.match((await me(app, readOnly.key)).json().data, { permissions: ['read'] })
-    const res = await app.inject({ method: 'PATCH', url: `/api/v1/users/${user.id}`, headers: { 'x-api-key': readOnly.key }, payload: { name: 'x' } })
+    const res = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${user.id}`,
+      headers: { 'x-api-key': readOnly.key },
+      payload: { name: 'x' },
+    })
     t.equal(res.statusCode, 403)
     t.equal((await createKey(app, { 'x-api-key': readOnly.key })).statusCode, 403)
   })
@@ -101,9 +118,16 @@ t.test('listing keys', async (t) => {
 
   const own = await list('?sort=name', alice.headers)
   t.equal(own.statusCode, 200)
-  t.same(own.json().data.map((k: { name: string }) => k.name), ['a1', 'a2'])
+  t.same(
+    own.json().data.map((k: { name: string }) => k.name),
+    ['a1', 'a2'],
+  )
   t.same(own.json().meta, { total: 2, page: 1, limit: 20, offset: 0 })
-  t.same((await list(`?ownerId=${bob.id}`, admin.headers)).json().data.map((k: { name: string }) => k.name), ['b1'], 'admins see anyone')
+  t.same(
+    (await list(`?ownerId=${bob.id}`, admin.headers)).json().data.map((k: { name: string }) => k.name),
+    ['b1'],
+    'admins see anyone',
+  )
   t.equal((await list(`?ownerId=${bob.id}`, alice.headers)).statusCode, 403, "others' keys are for admins only")
   t.equal((await list('?sort=secretHash', alice.headers)).statusCode, 400)
   t.equal((await list('', {})).statusCode, 401)
@@ -116,7 +140,11 @@ t.test('revoking a key', async (t) => {
   const key = (await createKey(app, alice.headers)).json().data
   t.equal((await me(app, key.key)).statusCode, 200)
 
-  t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${key.id}`, headers: bob.headers })).statusCode, 404, "BOLA: not bob's key")
+  t.equal(
+    (await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${key.id}`, headers: bob.headers })).statusCode,
+    404,
+    "BOLA: not bob's key",
+  )
   t.equal((await me(app, key.key)).statusCode, 200)
 
   const res = await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${key.id}`, headers: alice.headers })
@@ -131,7 +159,11 @@ t.test('rotating a key: the old one works for the grace period only', async (t) 
   const bob = await createUser(app)
   const original = (await createKey(app, alice.headers)).json().data
 
-  t.equal((await app.inject({ method: 'POST', url: `/api/v1/api-keys/${original.id}/rotate`, headers: bob.headers })).statusCode, 404, "BOLA: not bob's key")
+  t.equal(
+    (await app.inject({ method: 'POST', url: `/api/v1/api-keys/${original.id}/rotate`, headers: bob.headers })).statusCode,
+    404,
+    "BOLA: not bob's key",
+  )
 
   const res = await app.inject({ method: 'POST', url: `/api/v1/api-keys/${original.id}/rotate`, headers: alice.headers })
   t.equal(res.statusCode, 200)
@@ -153,7 +185,11 @@ t.test('rotating a key: the old one works for the grace period only', async (t) 
   t.equal((await me(app, original.key)).statusCode, 401, 'old key refused after the grace period')
   t.equal((await me(app, rotated.key)).statusCode, 200, 'new key still works')
 
-  t.equal((await app.inject({ method: 'POST', url: `/api/v1/api-keys/01900000-0000-7000-8000-000000000000/rotate`, headers: alice.headers })).statusCode, 404)
+  t.equal(
+    (await app.inject({ method: 'POST', url: `/api/v1/api-keys/01900000-0000-7000-8000-000000000000/rotate`, headers: alice.headers }))
+      .statusCode,
+    404,
+  )
 })
 
 t.test('rotating with no grace period retires the old key at once', async (t) => {
@@ -185,7 +221,8 @@ t.test('lastUsedAt is recorded, at most once a minute', async (t) => {
   const app = await build(t)
   const alice = await createUser(app)
   const key = (await createKey(app, alice.headers)).json().data
-  const lastUsed = async () => (await app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: alice.headers })).json().data[0].lastUsedAt as string | null
+  const lastUsed = async () =>
+    (await app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: alice.headers })).json().data[0].lastUsedAt as string | null
 
   const start = Date.now()
   const realNow = app.clock.now
@@ -212,5 +249,9 @@ t.test("a key's own rate limit applies to requests made with it", async (t) => {
   await me(app, key.key)
   const third = await me(app, key.key)
   t.equal(third.statusCode, 429)
-  t.equal((await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: alice.headers })).statusCode, 200, 'the owner with a token is not limited by the key')
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: alice.headers })).statusCode,
+    200,
+    'the owner with a token is not limited by the key',
+  )
 })

@@ -21,7 +21,12 @@ t.test('auth events are logged as their own lines, without secrets', async (t) =
   const reg = await app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email: 'audit@example.com', password } })
   const userId = reg.json().data.id as string
   await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'audit@example.com', password: 'Wrong-Pass-123' } })
-  const ok = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'audit@example.com', password }, headers: { 'x-request-id': 'login-1' } })
+  const ok = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { email: 'audit@example.com', password },
+    headers: { 'x-request-id': 'login-1' },
+  })
   const { accessToken, refreshToken } = ok.json().data
   const headers = { authorization: `Bearer ${accessToken}` }
   await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } })

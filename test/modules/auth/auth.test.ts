@@ -3,7 +3,8 @@ import { build as buildApp } from '../../helpers/build.js'
 import { createUser, decodeJwt, handMadeJwt, login } from '../../helpers/auth.js'
 
 // Many logins from one address: lift the login rate limit (its own test is in auth.test.ts).
-const build = (t: Parameters<typeof buildApp>[0], overrides: Parameters<typeof buildApp>[1] = {}) => buildApp(t, { RATE_LIMIT_AUTH_MAX: 1000, ...overrides })
+const build = (t: Parameters<typeof buildApp>[0], overrides: Parameters<typeof buildApp>[1] = {}) =>
+  buildApp(t, { RATE_LIMIT_AUTH_MAX: 1000, ...overrides })
 
 const SECRET = 'test-secret-that-is-at-least-32-characters-long' // test/helpers/build.ts
 const register = (app: Awaited<ReturnType<typeof build>>, payload: Record<string, unknown>) =>
@@ -67,7 +68,11 @@ t.test('login', async (t) => {
   const user = await createUser(app, { email: 'login@example.com', password: 'Right-Password-1' })
 
   t.test('returns a pinned HS256 access token with issuer, audience, version and TTL, and a refresh token', async (t) => {
-    const res = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'LOGIN@example.com', password: 'Right-Password-1' } })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email: 'LOGIN@example.com', password: 'Right-Password-1' },
+    })
     t.equal(res.statusCode, 200)
     const data = res.json().data
     t.match(data, { tokenType: 'Bearer', expiresIn: 900, user: { id: user.id, email: 'login@example.com' } })
@@ -79,8 +84,16 @@ t.test('login', async (t) => {
   })
 
   t.test('answers the same 401 for a wrong password and an unknown email', async (t) => {
-    const wrong = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'login@example.com', password: 'Wrong-Password-1' } })
-    const unknown = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'nobody@example.com', password: 'Wrong-Password-1' } })
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email: 'login@example.com', password: 'Wrong-Password-1' },
+    })
+    const unknown = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email: 'nobody@example.com', password: 'Wrong-Password-1' },
+    })
     t.equal(wrong.statusCode, 401)
     t.equal(unknown.statusCode, 401)
     const { requestId: _a, ...a } = wrong.json()
@@ -131,7 +144,9 @@ t.test('me and bearer tokens', async (t) => {
   const now = Math.floor(Date.now() / 1000)
   const good = { sub: user.id, role: 'user', ver: 0, iss: 'keel', aud: 'keel-api', iat: now, exp: now + 600 }
   const [head, body, sig] = user.accessToken.split('.')
-  const forgedBody = Buffer.from(JSON.stringify({ ...decodeJwt(user.accessToken), role: 'admin', sub: '00000000-0000-7000-8000-000000000000' })).toString('base64url')
+  const forgedBody = Buffer.from(
+    JSON.stringify({ ...decodeJwt(user.accessToken), role: 'admin', sub: '00000000-0000-7000-8000-000000000000' }),
+  ).toString('base64url')
   const bad: Record<string, string> = {
     'a tampered payload': `${head}.${forgedBody}.${sig}`,
     'a tampered signature': `${head}.${body}.${sig!.slice(0, -2)}${sig!.endsWith('AA') ? 'BB' : 'AA'}`,
@@ -142,10 +157,14 @@ t.test('me and bearer tokens', async (t) => {
     'another issuer': handMadeJwt({ ...good, iss: 'someone-else' }, SECRET),
     'another audience': handMadeJwt({ ...good, aud: 'other-api' }, SECRET),
     'a stale token version': handMadeJwt({ ...good, ver: 7 }, SECRET),
-    'garbage': 'not.a.jwt',
+    garbage: 'not.a.jwt',
   }
   t.test('a hand-made token with the right key and claims is accepted (control)', async (t) => {
-    const res = await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${handMadeJwt(good, SECRET)}` } })
+    const res = await app.inject({
+      method: 'GET',
+      url: '/api/v1/auth/me',
+      headers: { authorization: `Bearer ${handMadeJwt(good, SECRET)}` },
+    })
     t.equal(res.statusCode, 200)
   })
   for (const [name, token] of Object.entries(bad)) {
@@ -157,7 +176,11 @@ t.test('me and bearer tokens', async (t) => {
     })
   }
   t.test('a non-Bearer Authorization header is refused', async (t) => {
-    const res = await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` } })
+    const res = await app.inject({
+      method: 'GET',
+      url: '/api/v1/auth/me',
+      headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` },
+    })
     t.equal(res.statusCode, 401)
   })
 })
@@ -172,7 +195,10 @@ t.test('refresh tokens rotate, and a spent one revokes its family', async (t) =>
   const rotated = first.json().data
   t.not(rotated.refreshToken, user.refreshToken, 'a new refresh token')
   t.match(rotated, { tokenType: 'Bearer', expiresIn: 900 })
-  t.equal((await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${rotated.accessToken}` } })).statusCode, 200)
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${rotated.accessToken}` } })).statusCode,
+    200,
+  )
 
   const replay = await refresh(user.refreshToken)
   t.equal(replay.statusCode, 401, 'the spent token is refused')
@@ -193,7 +219,12 @@ t.test('logout', async (t) => {
 
   t.test('revokes the given refresh token; the access token lives until it expires', async (t) => {
     const session = await login(app, user.email, user.password)
-    const res = await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { authorization: `Bearer ${session.accessToken}` }, payload: { refreshToken: session.refreshToken } })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/logout',
+      headers: { authorization: `Bearer ${session.accessToken}` },
+      payload: { refreshToken: session.refreshToken },
+    })
     t.equal(res.statusCode, 204)
     t.equal((await refresh(session.refreshToken)).statusCode, 401)
     t.equal((await refresh(user.refreshToken)).statusCode, 200, 'other sessions go on')
@@ -206,7 +237,12 @@ t.test('logout', async (t) => {
   t.test('all=true invalidates every access and refresh token at once', async (t) => {
     const a = await login(app, user.email, user.password)
     const b = await login(app, user.email, user.password)
-    const res = await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { authorization: `Bearer ${a.accessToken}` }, payload: { all: true } })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/logout',
+      headers: { authorization: `Bearer ${a.accessToken}` },
+      payload: { all: true },
+    })
     t.equal(res.statusCode, 204)
     for (const token of [a.accessToken, b.accessToken]) {
       const me = await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${token}` } })
@@ -216,7 +252,10 @@ t.test('logout', async (t) => {
     t.equal((await refresh(b.refreshToken)).statusCode, 401)
     const fresh = await login(app, user.email, user.password)
     t.equal(decodeJwt(fresh.accessToken).ver, 1, 'new tokens carry the new version')
-    t.equal((await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${fresh.accessToken}` } })).statusCode, 200)
+    t.equal(
+      (await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${fresh.accessToken}` } })).statusCode,
+      200,
+    )
   })
 })
 
@@ -232,7 +271,12 @@ t.test('a disabled user can neither log in nor refresh', async (t) => {
   const app = await build(t)
   const admin = await createUser(app, { role: 'admin' })
   const user = await createUser(app)
-  const res = await app.inject({ method: 'PATCH', url: `/api/v1/users/${user.id}`, headers: admin.headers, payload: { status: 'disabled' } })
+  const res = await app.inject({
+    method: 'PATCH',
+    url: `/api/v1/users/${user.id}`,
+    headers: admin.headers,
+    payload: { status: 'disabled' },
+  })
   t.equal(res.statusCode, 200)
   const loginRes = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: user.email, password: user.password } })
   t.equal(loginRes.statusCode, 403)
@@ -243,7 +287,8 @@ t.test('a disabled user can neither log in nor refresh', async (t) => {
 
 t.test('password guessing is rate limited (RATE_LIMIT_AUTH_MAX)', async (t) => {
   const app = await buildApp(t, { RATE_LIMIT_AUTH_MAX: 3 })
-  const attempt = () => app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'victim@example.com', password: 'Guess-Number-1' } })
+  const attempt = () =>
+    app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'victim@example.com', password: 'Guess-Number-1' } })
   for (let i = 0; i < 3; i++) t.equal((await attempt()).statusCode, 401)
   const limited = await attempt()
   t.equal(limited.statusCode, 429)

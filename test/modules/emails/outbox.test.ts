@@ -26,10 +26,13 @@ const row = async (app: FastifyInstance, id: string): Promise<Row | undefined> =
 }
 
 const settled = (app: FastifyInstance, id: string) =>
-  waitFor(async () => {
-    const r = await row(app, id)
-    return r && r.status !== 'queued' ? r : undefined
-  }, { what: `email ${id} to leave the queue`, timeoutMs: 20_000 })
+  waitFor(
+    async () => {
+      const r = await row(app, id)
+      return r && r.status !== 'queued' ? r : undefined
+    },
+    { what: `email ${id} to leave the queue`, timeoutMs: 20_000 },
+  )
 
 interface Received {
   to: string[]
@@ -95,10 +98,9 @@ t.test('an email queued in a rolled-back transaction is never written nor sent; 
 
 t.test('template data is validated when the email is queued', async (t) => {
   const app = await build(t)
-  await t.rejects(
-    queueEmail(app, { to: 'x@example.test', template: 'order-confirmation', data: { orderId: 'o1' } as never }),
-    { code: 'VALIDATION_ERROR' },
-  )
+  await t.rejects(queueEmail(app, { to: 'x@example.test', template: 'order-confirmation', data: { orderId: 'o1' } as never }), {
+    code: 'VALIDATION_ERROR',
+  })
   const rows = await app.sql`select 1 from email_outbox`
   t.equal(rows.length, 0, 'nothing written')
 })
@@ -142,10 +144,15 @@ t.test('SMTP: a permanent 5xx fails the email at once, without retry', async (t)
   t.match(failed.lastError, /550/)
   t.equal(smtp.rcptAttempts(), 1, 'the server saw one attempt')
   // The job fails too (right after the row is marked), without a retry.
-  await waitFor(async () => {
-    const [job] = await app.sql<{ state: string }[]>`select state::text from pgboss.job where name = 'send-email' and data->>'emailId' = ${id}`
-    return job?.state === 'failed'
-  }, { what: 'the send-email job to fail' })
+  await waitFor(
+    async () => {
+      const [job] = await app.sql<
+        { state: string }[]
+      >`select state::text from pgboss.job where name = 'send-email' and data->>'emailId' = ${id}`
+      return job?.state === 'failed'
+    },
+    { what: 'the send-email job to fail' },
+  )
   t.equal(smtp.rcptAttempts(), 1, 'still one attempt')
 })
 
@@ -179,15 +186,28 @@ t.test('GET /emails: admins list the outbox with filters; others are refused', a
   t.equal(all.statusCode, 200)
   const body = all.json()
   t.equal(body.success, true)
-  t.same(body.data.map((e: { to: string }) => e.to), ['one@example.test', 'two@example.test'])
+  t.same(
+    body.data.map((e: { to: string }) => e.to),
+    ['one@example.test', 'two@example.test'],
+  )
   t.match(body.meta, { total: 2, page: 1, limit: 20, offset: 0 })
   t.match(body.data[0], { template: 'welcome', status: 'sent', attempts: 1, subject: 'Welcome to Keel' })
 
-  const filtered = await app.inject({ method: 'GET', url: '/api/v1/emails?template=order-confirmation&status=sent&to=two@example.test', headers: admin.headers })
-  t.same(filtered.json().data.map((e: { id: string }) => e.id), [b.id])
+  const filtered = await app.inject({
+    method: 'GET',
+    url: '/api/v1/emails?template=order-confirmation&status=sent&to=two@example.test',
+    headers: admin.headers,
+  })
+  t.same(
+    filtered.json().data.map((e: { id: string }) => e.id),
+    [b.id],
+  )
 
   const paged = await app.inject({ method: 'GET', url: '/api/v1/emails?sort=-createdAt&limit=1&offset=1', headers: admin.headers })
-  t.same(paged.json().data.map((e: { id: string }) => e.id), [a.id])
+  t.same(
+    paged.json().data.map((e: { id: string }) => e.id),
+    [a.id],
+  )
   t.match(paged.json().meta, { total: 2, limit: 1, offset: 1, page: 2 })
 
   const bad = await app.inject({ method: 'GET', url: '/api/v1/emails?status=bounced', headers: admin.headers })

@@ -8,7 +8,12 @@ t.test('an Idempotency-Key is forgotten after IDEMPOTENCY_TTL_HOURS, and the hou
   const buyer = await account(app)
   const p = await product(app, seller, { stock: 10 })
   const place = (key: string) =>
-    app.inject({ method: 'POST', url: '/api/v1/orders', headers: { ...buyer.headers, 'idempotency-key': key }, payload: { items: [{ productId: p.id, quantity: 1 }] } })
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/orders',
+      headers: { ...buyer.headers, 'idempotency-key': key },
+      payload: { items: [{ productId: p.id, quantity: 1 }] },
+    })
 
   const first = (await place('old')).json().data
   await place('fresh')
@@ -24,5 +29,8 @@ t.test('an Idempotency-Key is forgotten after IDEMPOTENCY_TTL_HOURS, and the hou
   t.ok(job, 'the purge job is registered')
   await job!.handler({}, { id: 'test', retryCount: 0, retryLimit: 0, isFinalAttempt: true, log: app.log })
   const keys = await app.sql<{ key: string }[]>`select key from idempotency_keys order by key`
-  t.same(keys.map((k) => k.key), ['fresh'])
+  t.same(
+    keys.map((k) => k.key),
+    ['fresh'],
+  )
 })

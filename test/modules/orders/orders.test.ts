@@ -11,9 +11,10 @@ const order = (app: FastifyInstance, buyer: Account, items: { productId: string;
     payload: { items },
   })
 
-const stockOf = async (app: FastifyInstance, id: string) => (await app.inject({ method: 'GET', url: `/api/v1/products/${id}` })).json().data.stock as number
+const stockOf = async (app: FastifyInstance, id: string) =>
+  (await app.inject({ method: 'GET', url: `/api/v1/products/${id}` })).json().data.stock as number
 
-t.test('placing an order takes the stock, records today\'s prices and totals them', async (t) => {
+t.test("placing an order takes the stock, records today's prices and totals them", async (t) => {
   const app = await build(t)
   const seller = await account(app)
   const buyer = await account(app)
@@ -21,7 +22,10 @@ t.test('placing an order takes the stock, records today\'s prices and totals the
   const desk = await product(app, seller, { name: 'Desk', priceCents: 20000, stock: 2 })
   t.equal(await stockOf(app, lamp.id), 5, 'read once, so the product is in the cache')
 
-  const res = await order(app, buyer, [{ productId: lamp.id, quantity: 2 }, { productId: desk.id, quantity: 1 }])
+  const res = await order(app, buyer, [
+    { productId: lamp.id, quantity: 2 },
+    { productId: desk.id, quantity: 1 },
+  ])
   t.equal(res.statusCode, 201)
   const placed = res.json().data
   t.equal(res.headers.location, `/api/v1/orders/${placed.id}`)
@@ -46,13 +50,16 @@ t.test('not enough stock: 409 INSUFFICIENT_STOCK naming the product, and nothing
   const buyer = await account(app)
   const plenty = await product(app, seller, { stock: 10 })
   const scarce = await product(app, seller, { stock: 1 })
-  const res = await order(app, buyer, [{ productId: plenty.id, quantity: 3 }, { productId: scarce.id, quantity: 2 }])
+  const res = await order(app, buyer, [
+    { productId: plenty.id, quantity: 3 },
+    { productId: scarce.id, quantity: 2 },
+  ])
   t.equal(res.statusCode, 409)
   const body = res.json()
   t.equal(body.code, 'INSUFFICIENT_STOCK')
   t.match(body.error, scarce.id)
   t.match(body.details, [{ field: 'items.1.productId', productId: scarce.id, available: 1 }])
-  t.equal(await stockOf(app, plenty.id), 10, 'the first line\'s reservation was rolled back')
+  t.equal(await stockOf(app, plenty.id), 10, "the first line's reservation was rolled back")
   t.equal(await stockOf(app, scarce.id), 1)
   const list = await app.inject({ method: 'GET', url: '/api/v1/orders', headers: buyer.headers })
   t.equal(list.json().meta.total, 0, 'no order row was left behind')
@@ -67,10 +74,24 @@ t.test('unknown, inactive, empty and repeated items are 422', async (t) => {
   const unknown = '0190a0a0-0000-7000-8000-000000000000'
 
   const cases: [string, { productId: string; quantity: number }[], string][] = [
-    ['unknown product', [{ productId: p.id, quantity: 1 }, { productId: unknown, quantity: 1 }], 'PRODUCT_UNAVAILABLE'],
+    [
+      'unknown product',
+      [
+        { productId: p.id, quantity: 1 },
+        { productId: unknown, quantity: 1 },
+      ],
+      'PRODUCT_UNAVAILABLE',
+    ],
     ['inactive product', [{ productId: off.id, quantity: 1 }], 'PRODUCT_UNAVAILABLE'],
     ['empty list', [], 'UNPROCESSABLE_ENTITY'],
-    ['repeated product', [{ productId: p.id, quantity: 1 }, { productId: p.id, quantity: 2 }], 'UNPROCESSABLE_ENTITY'],
+    [
+      'repeated product',
+      [
+        { productId: p.id, quantity: 1 },
+        { productId: p.id, quantity: 2 },
+      ],
+      'UNPROCESSABLE_ENTITY',
+    ],
   ]
   for (const [name, items, code] of cases) {
     const res = await order(app, buyer, items)
@@ -127,7 +148,10 @@ t.test('concurrent retries with one Idempotency-Key create one order', async (t)
   const buyer = await account(app)
   const p = await product(app, seller, { stock: 100 })
   const results = await Promise.all(Array.from({ length: 10 }, () => order(app, buyer, [{ productId: p.id, quantity: 3 }], 'double-click')))
-  t.same(results.map((r) => r.statusCode), Array(10).fill(201))
+  t.same(
+    results.map((r) => r.statusCode),
+    Array(10).fill(201),
+  )
   t.equal(new Set(results.map((r) => r.json().data.id)).size, 1, 'every answer names the same order')
   t.equal(results.filter((r) => r.headers['idempotent-replayed'] !== 'true').length, 1, 'one request did the work')
   t.equal(await stockOf(app, p.id), 97)
@@ -164,9 +188,16 @@ t.test('who sees which orders: buyers their own, moderators all; others get 404'
 
   const own = await app.inject({ method: 'GET', url: '/api/v1/orders', headers: alice.headers })
   t.equal(own.json().meta.total, 1)
-  t.same(own.json().data.map((o: { id: string }) => o.id), [a.id])
+  t.same(
+    own.json().data.map((o: { id: string }) => o.id),
+    [a.id],
+  )
   const sneaky = await app.inject({ method: 'GET', url: `/api/v1/orders?userId=${bob.id}`, headers: alice.headers })
-  t.same(sneaky.json().data.map((o: { userId: string }) => o.userId), [alice.id], 'a user cannot list somebody else\'s orders')
+  t.same(
+    sneaky.json().data.map((o: { userId: string }) => o.userId),
+    [alice.id],
+    "a user cannot list somebody else's orders",
+  )
 
   const all = await app.inject({ method: 'GET', url: '/api/v1/orders?sort=-totalCents', headers: moderator.headers })
   t.equal(all.json().meta.total, 3)
@@ -208,8 +239,17 @@ t.test('GET /orders runs the same number of SQL statements for 1 order and for 5
   const few = await account(app)
   const many = await account(app)
   const products = await Promise.all(Array.from({ length: 3 }, (_, i) => product(app, seller, { stock: 1000, name: `P${i}` })))
-  await order(app, few, products.map((p) => ({ productId: p.id, quantity: 1 })))
-  for (let i = 0; i < 50; i++) await order(app, many, products.map((p) => ({ productId: p.id, quantity: 1 })))
+  await order(
+    app,
+    few,
+    products.map((p) => ({ productId: p.id, quantity: 1 })),
+  )
+  for (let i = 0; i < 50; i++)
+    await order(
+      app,
+      many,
+      products.map((p) => ({ productId: p.id, quantity: 1 })),
+    )
 
   // postgres.js calls options.debug for every statement it sends on the app's pool.
   const options = app.sql.options as unknown as { debug: unknown }
@@ -227,7 +267,10 @@ t.test('GET /orders runs the same number of SQL statements for 1 order and for 5
   const fifty = await statements(many)
   t.equal(one.body.data.length, 1)
   t.equal(fifty.body.data.length, 50)
-  t.ok(fifty.body.data.every((o: { items: unknown[] }) => o.items.length === 3), 'every order has its items')
+  t.ok(
+    fifty.body.data.every((o: { items: unknown[] }) => o.items.length === 3),
+    'every order has its items',
+  )
   t.equal(fifty.body.meta.total, 51 - 1)
   t.equal(one.seen.length, fifty.seen.length, `same statement count (${one.seen.length} vs ${fifty.seen.length})`)
   t.same(one.seen, fifty.seen, 'and the very same statements (one array parameter, not one per order)')

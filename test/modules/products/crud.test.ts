@@ -8,7 +8,12 @@ t.test('a seller creates a product: 201, Location, ETag, owned by the caller', a
   t.equal(anonymous.statusCode, 401)
 
   const seller = await account(app)
-  const res = await app.inject({ method: 'POST', url: '/api/v1/products', headers: seller.headers, payload: { name: 'Lamp', priceCents: 1999, stock: 3 } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/products',
+    headers: seller.headers,
+    payload: { name: 'Lamp', priceCents: 1999, stock: 3 },
+  })
   t.equal(res.statusCode, 201)
   const body = res.json().data
   t.equal(res.headers.location, `/api/v1/products/${body.id}`)
@@ -43,10 +48,18 @@ t.test('PUT replaces every field and refuses a partial body; PATCH changes only 
   const seller = await account(app)
   const p = await product(app, seller, { description: 'old' })
 
-  const partial = await app.inject({ method: 'PUT', url: `/api/v1/products/${p.id}`, headers: seller.headers, payload: { name: 'New', priceCents: 1 } })
+  const partial = await app.inject({
+    method: 'PUT',
+    url: `/api/v1/products/${p.id}`,
+    headers: seller.headers,
+    payload: { name: 'New', priceCents: 1 },
+  })
   t.equal(partial.statusCode, 400)
   t.equal(partial.json().code, 'VALIDATION_ERROR')
-  t.ok(partial.json().details.some((d: { field: string }) => d.field === 'stock'), 'names a missing field')
+  t.ok(
+    partial.json().details.some((d: { field: string }) => d.field === 'stock'),
+    'names a missing field',
+  )
 
   const full = { name: 'New', description: 'new', priceCents: 1, stock: 0, status: 'inactive' }
   const put = await app.inject({ method: 'PUT', url: `/api/v1/products/${p.id}`, headers: seller.headers, payload: full })
@@ -59,7 +72,12 @@ t.test('PUT replaces every field and refuses a partial body; PATCH changes only 
 
   const empty = await app.inject({ method: 'PATCH', url: `/api/v1/products/${p.id}`, headers: seller.headers, payload: {} })
   t.equal(empty.statusCode, 400)
-  const removed = await app.inject({ method: 'PATCH', url: `/api/v1/products/${p.id}`, headers: seller.headers, payload: { status: 'removed' } })
+  const removed = await app.inject({
+    method: 'PATCH',
+    url: `/api/v1/products/${p.id}`,
+    headers: seller.headers,
+    payload: { status: 'removed' },
+  })
   t.equal(removed.statusCode, 400, 'removed is set only by DELETE')
 })
 
@@ -73,9 +91,19 @@ t.test('If-Match: a stale ETag is 412, the current one succeeds', async (t) => {
   const stale = await app.inject({ method: 'PATCH', url, headers: { ...seller.headers, 'if-match': '"1"' }, payload: { name: 'B' } })
   t.equal(stale.statusCode, 412)
   t.equal(stale.json().code, 'PRECONDITION_FAILED')
-  const stalePut = await app.inject({ method: 'PUT', url, headers: { ...seller.headers, 'if-match': 'W/"1"' }, payload: { name: 'B', description: '', priceCents: 1, stock: 1, status: 'active' } })
+  const stalePut = await app.inject({
+    method: 'PUT',
+    url,
+    headers: { ...seller.headers, 'if-match': 'W/"1"' },
+    payload: { name: 'B', description: '', priceCents: 1, stock: 1, status: 'active' },
+  })
   t.equal(stalePut.statusCode, 412)
-  const current = await app.inject({ method: 'PATCH', url, headers: { ...seller.headers, 'if-match': ok1.headers.etag as string }, payload: { name: 'C' } })
+  const current = await app.inject({
+    method: 'PATCH',
+    url,
+    headers: { ...seller.headers, 'if-match': ok1.headers.etag as string },
+    payload: { name: 'C' },
+  })
   t.equal(current.statusCode, 200)
   t.equal(current.json().data.name, 'C')
 })
@@ -86,7 +114,12 @@ t.test('concurrent updates with the same If-Match: exactly one wins, the others 
   const p = await product(app, seller)
   const results = await Promise.all(
     Array.from({ length: 8 }, (_, i) =>
-      app.inject({ method: 'PATCH', url: `/api/v1/products/${p.id}`, headers: { ...seller.headers, 'if-match': '"1"' }, payload: { stock: i } }),
+      app.inject({
+        method: 'PATCH',
+        url: `/api/v1/products/${p.id}`,
+        headers: { ...seller.headers, 'if-match': '"1"' },
+        payload: { stock: i },
+      }),
     ),
   )
   const codes = results.map((r) => r.statusCode).sort()

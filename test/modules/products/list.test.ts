@@ -72,10 +72,18 @@ t.test('every sort walks the catalog without duplicates or gaps, by offset and b
   for (const sort of ['-createdAt', 'created_at', 'priceCents', '-price_cents,name', 'name', '-stock']) {
     const expected = (await getJson(app, `/api/v1/products?limit=100&sort=${sort}`)).data.map((p) => p.id)
     const offset = await walkOffset(app, `sort=${sort}`, 7)
-    t.same(offset.seen.map((p) => p.id), expected, `offset pages for sort=${sort}`)
+    t.same(
+      offset.seen.map((p) => p.id),
+      expected,
+      `offset pages for sort=${sort}`,
+    )
     t.equal(offset.total, 45)
     const cursor = await walkCursor(app, `sort=${sort}`, 7)
-    t.same(cursor.map((p) => p.id), expected, `cursor pages for sort=${sort}`)
+    t.same(
+      cursor.map((p) => p.id),
+      expected,
+      `cursor pages for sort=${sort}`,
+    )
   }
 })
 
@@ -135,7 +143,10 @@ t.test('bad list parameters are a 400 naming the parameter', async (t) => {
     const res = await app.inject({ method: 'GET', url: `/api/v1/products?${query}` })
     t.equal(res.statusCode, 400, query)
     t.equal(res.json().code, 'VALIDATION_ERROR')
-    t.ok(res.json().details.some((d: { field: string }) => d.field.includes(field)), `${query} names ${field}`)
+    t.ok(
+      res.json().details.some((d: { field: string }) => d.field.includes(field)),
+      `${query} names ${field}`,
+    )
   }
 })
 

@@ -18,11 +18,14 @@ async function requestReport(app: FastifyInstance, who: Account, body: Record<st
 }
 
 const completed = (app: FastifyInstance, who: Account, location: string) =>
-  waitFor(async () => {
-    const res = await app.inject({ method: 'GET', url: location, headers: who.headers })
-    const data = res.json().data
-    return data?.status === 'completed' || data?.status === 'failed' ? data : undefined
-  }, { what: `report ${location}` })
+  waitFor(
+    async () => {
+      const res = await app.inject({ method: 'GET', url: location, headers: who.headers })
+      const data = res.json().data
+      return data?.status === 'completed' || data?.status === 'failed' ? data : undefined
+    },
+    { what: `report ${location}` },
+  )
 
 t.test('sales report: requested (202 + Location), built in the background, downloaded as CSV', async (t) => {
   const app = await build(t)
@@ -32,7 +35,10 @@ t.test('sales report: requested (202 + Location), built in the background, downl
   const admin = await account(app, 'admin')
   const lamp = await product(app, seller, { name: 'Lamp', priceCents: 1500, stock: 50 })
   const mug = await product(app, seller, { name: 'Mug', priceCents: 400, stock: 50 })
-  await order(app, buyer, [{ productId: lamp.id, quantity: 2 }, { productId: mug.id, quantity: 1 }]) // 3400
+  await order(app, buyer, [
+    { productId: lamp.id, quantity: 2 },
+    { productId: mug.id, quantity: 1 },
+  ]) // 3400
   await order(app, buyer, [{ productId: mug.id, quantity: 3 }]) // 1200
   await order(app, other, [{ productId: lamp.id, quantity: 1 }]) // 1500
   const cancelled = await order(app, other, [{ productId: lamp.id, quantity: 5 }])
@@ -59,7 +65,12 @@ t.test('sales report: requested (202 + Location), built in the background, downl
   const allDone = await completed(app, admin, all.headers.location as string)
   const json = await app.inject({ method: 'GET', url: allDone.downloadUrl, headers: admin.headers })
   t.equal(json.headers['content-type'], 'application/json; charset=utf-8')
-  t.match(json.json(), { type: 'sales', scope: 'all', totals: { orders: 3, itemsSold: 7, revenueCents: 6100 }, days: [{ day: day(0), orders: 3, itemsSold: 7, revenueCents: 6100 }] })
+  t.match(json.json(), {
+    type: 'sales',
+    scope: 'all',
+    totals: { orders: 3, itemsSold: 7, revenueCents: 6100 },
+    days: [{ day: day(0), orders: 3, itemsSold: 7, revenueCents: 6100 }],
+  })
 
   // Only the requester or an admin.
   t.equal((await app.inject({ method: 'GET', url: location, headers: other.headers })).statusCode, 404)
@@ -96,10 +107,13 @@ t.test("the nightly job builds yesterday's sales report for admins", async (t) =
   const user = await account(app)
   t.equal((await app.jobs.boss.getSchedules()).filter((s) => s.name === 'reports.nightly-sales').length, 1, 'scheduled')
   const jobId = await app.jobs.send('reports.nightly-sales', {}) // what the cron tick does
-  const job = await waitFor(async () => {
-    const j = await app.jobs.boss.getJobById<object>('reports.nightly-sales', jobId!)
-    return j?.state === 'completed' ? j : undefined
-  }, { what: 'the nightly job' })
+  const job = await waitFor(
+    async () => {
+      const j = await app.jobs.boss.getJobById<object>('reports.nightly-sales', jobId!)
+      return j?.state === 'completed' ? j : undefined
+    },
+    { what: 'the nightly job' },
+  )
   const { reportId } = job.output as { reportId: string }
   const done = await completed(app, admin, `/api/v1/reports/${reportId}`)
   t.match(done, { requesterId: null, scope: 'all', status: 'completed', from: `${day(-1)}T00:00:00.000Z`, to: `${day(0)}T00:00:00.000Z` })

@@ -3,7 +3,6 @@ import { build } from '../../helpers/build.js'
 import { login } from '../../helpers/auth.js'
 import { seedDemoData } from '../../../src/cli/seed.js'
 
-
 t.test('first start seeds an admin and demo users, printing their passwords once', async (t) => {
   const app = await build(t)
   const printed: string[] = []

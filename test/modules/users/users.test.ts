@@ -3,7 +3,8 @@ import { build as buildApp } from '../../helpers/build.js'
 import { createUser, login } from '../../helpers/auth.js'
 
 // Many logins from one address: lift the login rate limit (its own test is in auth.test.ts).
-const build = (t: Parameters<typeof buildApp>[0], overrides: Parameters<typeof buildApp>[1] = {}) => buildApp(t, { RATE_LIMIT_AUTH_MAX: 1000, ...overrides })
+const build = (t: Parameters<typeof buildApp>[0], overrides: Parameters<typeof buildApp>[1] = {}) =>
+  buildApp(t, { RATE_LIMIT_AUTH_MAX: 1000, ...overrides })
 
 t.test('GET /users (admins)', async (t) => {
   const app = await build(t)
@@ -22,15 +23,24 @@ t.test('GET /users (admins)', async (t) => {
   })
 
   t.test('filters by role, status and q', async (t) => {
-    t.same((await list('?role=moderator')).json().data.map((u: { id: string }) => u.id), [mod.id])
+    t.same(
+      (await list('?role=moderator')).json().data.map((u: { id: string }) => u.id),
+      [mod.id],
+    )
     t.equal((await list('?status=disabled')).json().meta.total, 0)
-    t.same((await list('?q=CAROL')).json().data.map((u: { email: string }) => u.email), ['carol@example.com'])
+    t.same(
+      (await list('?q=CAROL')).json().data.map((u: { email: string }) => u.email),
+      ['carol@example.com'],
+    )
     t.same((await list('?q=%25')).json().data, [], "'%' is matched literally")
   })
 
   t.test('sorts and paginates', async (t) => {
     const res = await list('?sort=email&limit=2&page=2')
-    t.same(res.json().data.map((u: { email: string }) => u.email), ['dave@example.com', 'mod@example.com'])
+    t.same(
+      res.json().data.map((u: { email: string }) => u.email),
+      ['dave@example.com', 'mod@example.com'],
+    )
     t.same(res.json().meta, { total: 4, page: 2, limit: 2, offset: 2 })
     const desc = await list('?sort=-name&limit=1')
     t.equal(desc.json().data[0].name, 'Mo Derator')
@@ -159,7 +169,11 @@ t.test('PATCH /users/:id', async (t) => {
     const ok = await patch(carol.id, carol.headers, { password: 'Brand-New-Pass-7', currentPassword: carol.password })
     t.equal(ok.statusCode, 200)
     t.equal((await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: carol.headers })).statusCode, 401, 'old access token dead')
-    t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: carol.refreshToken } })).statusCode, 401, 'old refresh token dead')
+    t.equal(
+      (await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: carol.refreshToken } })).statusCode,
+      401,
+      'old refresh token dead',
+    )
     await t.rejects(login(app, carol.email, carol.password), /401/)
     t.ok(await login(app, carol.email, 'Brand-New-Pass-7'))
   })
@@ -182,7 +196,11 @@ t.test('DELETE /users/:id', async (t) => {
   const self = await del(alice.id, alice.headers)
   t.equal(self.statusCode, 204)
   t.equal(self.body, '')
-  t.equal((await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: alice.headers })).statusCode, 401, 'a deleted user is signed out')
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: alice.headers })).statusCode,
+    401,
+    'a deleted user is signed out',
+  )
   t.equal((await del(bob.id, admin.headers)).statusCode, 204)
   t.equal((await del(bob.id, admin.headers)).statusCode, 404)
   t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/users/${admin.id}` })).statusCode, 401)

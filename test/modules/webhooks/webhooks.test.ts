@@ -25,10 +25,13 @@ const delivery = async (app: FastifyInstance, id: string) => {
 
 /** Wait until the delivery reaches `status` (bounded). */
 const until = (app: FastifyInstance, id: string, status: string, timeoutMs = 20_000) =>
-  waitFor(async () => {
-    const d = await delivery(app, id)
-    return d?.status === status ? d : undefined
-  }, { what: `delivery ${id} to be ${status}`, timeoutMs })
+  waitFor(
+    async () => {
+      const d = await delivery(app, id)
+      return d?.status === status ? d : undefined
+    },
+    { what: `delivery ${id} to be ${status}`, timeoutMs },
+  )
 
 async function subscribe(app: FastifyInstance, user: TestUser, url: string, events = ['order.created']) {
   const res = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { url, events } })
@@ -49,7 +52,12 @@ t.test('subscriptions: create (secret shown once), list own, admin sees all, del
   const bob = await createUser(app)
   const admin = await createUser(app, { role: 'admin' })
 
-  const res = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: alice.headers, payload: { url: 'https://example.test/hook', events: ['order.created', 'product.updated'] } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks',
+    headers: alice.headers,
+    payload: { url: 'https://example.test/hook', events: ['order.created', 'product.updated'] },
+  })
   t.equal(res.statusCode, 201)
   const created = res.json().data
   t.equal(res.headers.location, `/api/v1/webhooks/${created.id}`)
@@ -59,7 +67,10 @@ t.test('subscriptions: create (secret shown once), list own, admin sees all, del
 
   const own = await app.inject({ method: 'GET', url: '/api/v1/webhooks', headers: alice.headers })
   t.equal(own.statusCode, 200)
-  t.same(own.json().data.map((w: { id: string }) => w.id), [created.id])
+  t.same(
+    own.json().data.map((w: { id: string }) => w.id),
+    [created.id],
+  )
   t.notOk('secret' in own.json().data[0], 'the secret is never shown again')
   t.match(own.json().meta, { total: 1 })
 
@@ -67,9 +78,16 @@ t.test('subscriptions: create (secret shown once), list own, admin sees all, del
   t.equal(all.json().meta.total, 2)
 
   const byEvent = await app.inject({ method: 'GET', url: '/api/v1/webhooks?event=product.updated', headers: admin.headers })
-  t.same(byEvent.json().data.map((w: { id: string }) => w.id), [created.id])
+  t.same(
+    byEvent.json().data.map((w: { id: string }) => w.id),
+    [created.id],
+  )
 
-  t.equal((await app.inject({ method: 'GET', url: `/api/v1/webhooks/${created.id}`, headers: bob.headers })).statusCode, 404, "others don't see it")
+  t.equal(
+    (await app.inject({ method: 'GET', url: `/api/v1/webhooks/${created.id}`, headers: bob.headers })).statusCode,
+    404,
+    "others don't see it",
+  )
   t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/webhooks/${created.id}`, headers: bob.headers })).statusCode, 404)
   const got = await app.inject({ method: 'GET', url: `/api/v1/webhooks/${created.id}`, headers: alice.headers })
   t.equal(got.statusCode, 200)
@@ -82,12 +100,27 @@ t.test('subscriptions: create (secret shown once), list own, admin sees all, del
 t.test('subscriptions: bad events and non-http URLs are validation errors', async (t) => {
   const app = await build(t)
   const user = await createUser(app)
-  const badEvent = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { url: 'https://example.test/', events: ['user.deleted'] } })
+  const badEvent = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks',
+    headers: user.headers,
+    payload: { url: 'https://example.test/', events: ['user.deleted'] },
+  })
   t.equal(badEvent.statusCode, 400)
   t.equal(badEvent.json().code, 'VALIDATION_ERROR')
-  const ftp = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { url: 'ftp://example.test/', events: ['order.created'] } })
+  const ftp = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks',
+    headers: user.headers,
+    payload: { url: 'ftp://example.test/', events: ['order.created'] },
+  })
   t.equal(ftp.statusCode, 400)
-  const none = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { url: 'https://example.test/', events: [] } })
+  const none = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks',
+    headers: user.headers,
+    payload: { url: 'https://example.test/', events: [] },
+  })
   t.equal(none.statusCode, 400)
 })
 
@@ -117,7 +150,9 @@ t.test('an event is delivered signed per Standard Webhooks, with the originating
 
   const list = await app.inject({ method: 'GET', url: `/api/v1/webhooks/${sub.id}/deliveries`, headers: user.headers })
   t.equal(list.statusCode, 200)
-  t.match(list.json().data, [{ id, event: 'order.created', status: 'succeeded', attempts: 1, requestId: 'req-abc', payload: { type: 'order.created' } }])
+  t.match(list.json().data, [
+    { id, event: 'order.created', status: 'succeeded', attempts: 1, requestId: 'req-abc', payload: { type: 'order.created' } },
+  ])
   t.match(list.json().meta, { total: 1 })
 })
 
@@ -204,7 +239,11 @@ t.test('a 4xx is not retried; a replay sends the payload again as a new delivery
   t.equal(hook.received.length, 1, 'not retried')
 
   hook.set(() => ({ status: 200 }))
-  const forbidden = await app.inject({ method: 'POST', url: `/api/v1/webhooks/${sub.id}/deliveries/${id}/replay`, headers: stranger.headers })
+  const forbidden = await app.inject({
+    method: 'POST',
+    url: `/api/v1/webhooks/${sub.id}/deliveries/${id}/replay`,
+    headers: stranger.headers,
+  })
   t.equal(forbidden.statusCode, 404)
   const res = await app.inject({ method: 'POST', url: `/api/v1/webhooks/${sub.id}/deliveries/${id}/replay`, headers: user.headers })
   t.equal(res.statusCode, 202)
@@ -216,7 +255,10 @@ t.test('a 4xx is not retried; a replay sends the payload again as a new delivery
   t.same(JSON.parse(hook.received[1]!.body).data, { orderId: 'o-9' })
 
   const byStatus = await app.inject({ method: 'GET', url: `/api/v1/webhooks/${sub.id}/deliveries?status=failed`, headers: user.headers })
-  t.same(byStatus.json().data.map((d: { id: string }) => d.id), [id])
+  t.same(
+    byStatus.json().data.map((d: { id: string }) => d.id),
+    [id],
+  )
   const one = await app.inject({ method: 'GET', url: res.headers.location as string, headers: user.headers })
   t.equal(one.json().data.status, 'succeeded')
 })
@@ -231,10 +273,15 @@ t.test('deleting a subscription stops its pending deliveries', async (t) => {
   t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/webhooks/${sub.id}`, headers: user.headers })).statusCode, 204)
   t.equal(await delivery(app, id!), undefined)
   // The retry job finds nothing to do and completes.
-  await waitFor(async () => {
-    const [job] = await app.sql<{ state: string }[]>`select state::text from pgboss.job where name = 'deliver-webhook' and data->>'deliveryId' = ${id!}`
-    return job?.state === 'completed'
-  }, { what: 'the retry job to complete' })
+  await waitFor(
+    async () => {
+      const [job] = await app.sql<
+        { state: string }[]
+      >`select state::text from pgboss.job where name = 'deliver-webhook' and data->>'deliveryId' = ${id!}`
+      return job?.state === 'completed'
+    },
+    { what: 'the retry job to complete' },
+  )
   t.equal(hook.received.length, 1)
 })
 
@@ -242,13 +289,32 @@ t.test('SSRF guard (WEBHOOK_ALLOW_PRIVATE=false): private targets are refused at
   const app = await build(t, { WEBHOOK_ALLOW_PRIVATE: false })
   const user = await createUser(app)
   const hook = await receiver(t)
-  for (const url of [hook.url, 'http://localhost:8080/', 'http://[::1]/x', 'http://169.254.169.254/latest/meta-data', 'http://10.1.2.3/', 'http://192.168.1.1/', 'http://[fd00::1]/', 'http://[::ffff:127.0.0.1]/']) {
-    const res = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { url, events: ['order.created'] } })
+  for (const url of [
+    hook.url,
+    'http://localhost:8080/',
+    'http://[::1]/x',
+    'http://169.254.169.254/latest/meta-data',
+    'http://10.1.2.3/',
+    'http://192.168.1.1/',
+    'http://[fd00::1]/',
+    'http://[::ffff:127.0.0.1]/',
+  ]) {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/webhooks',
+      headers: user.headers,
+      payload: { url, events: ['order.created'] },
+    })
     t.equal(res.statusCode, 400, url)
     t.equal(res.json().code, 'UNSAFE_WEBHOOK_URL', url)
     t.equal(res.json().details[0].field, 'url')
   }
-  const publicIp = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { url: 'https://93.184.216.34/hook', events: ['order.created'] } })
+  const publicIp = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks',
+    headers: user.headers,
+    payload: { url: 'https://93.184.216.34/hook', events: ['order.created'] },
+  })
   t.equal(publicIp.statusCode, 201, 'a public address is accepted')
 
   // A subscription whose target became private after it was created (DNS change): refused at delivery.
