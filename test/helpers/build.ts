@@ -1,9 +1,14 @@
 // Build a ready app on its own fresh database (so test files run in parallel), closed and dropped in teardown.
-import { randomBytes } from 'node:crypto'
+// Each database is a copy of a template that already holds the migrations and pg-boss's schema and
+// queues (CREATE DATABASE ... TEMPLATE copies files: far cheaper than migrating every test's database).
+import { createHash, randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import postgres from 'postgres'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
+import { projectRoot } from '../../src/lib/paths.js'
 
 type Test = { teardown: (fn: () => unknown) => void }
 type Overrides = Partial<Record<keyof Config, string | number | boolean | undefined>>
@@ -23,11 +28,50 @@ const withDatabase = (url: string, name: string) => {
   return u.toString()
 }
 
-/** A fresh, empty database; dropped in teardown. */
-export async function createTestDatabase(t: Test): Promise<string> {
+/** The template's name changes with the migrations and the pg-boss version, so a stale one is never used. */
+function templateName(): string {
+  const hash = createHash('sha256')
+  const folder = join(projectRoot, 'drizzle')
+  for (const file of readdirSync(folder, { recursive: true, encoding: 'utf8' }).sort()) {
+    if (file.endsWith('.sql') || file.endsWith('.json')) hash.update(file).update(readFileSync(join(folder, file)))
+  }
+  hash.update(readFileSync(join(projectRoot, 'node_modules', 'pg-boss', 'package.json')))
+  return `keel_template_${hash.digest('hex').slice(0, 16)}`
+}
+
+const TEMPLATE_LOCK = 7_325_002 // advisory lock: one tap process builds the template, the others wait for it
+
+/** A migrated database to copy from, built once per migration set (by whichever test process comes first). */
+async function ensureTemplate(admin: postgres.Sql): Promise<string> {
+  const name = templateName()
+  const exists = async () => (await admin`select 1 from pg_database where datname = ${name}`).length > 0
+  if (await exists()) return name
+  await admin`select pg_advisory_lock(${TEMPLATE_LOCK})`
+  try {
+    if (await exists()) return name
+    const building = `${name}_building`
+    await admin.unsafe(`drop database if exists "${building}" with (force)`)
+    await admin.unsafe(`create database "${building}"`)
+    // The app itself applies the migrations and creates pg-boss's schema and its modules' queues.
+    const app = await buildApp({
+      config: testConfig(withDatabase(adminUrl(), building), { ROLE: 'api', REDIS_URL: undefined }),
+      logger: false,
+    })
+    await app.ready()
+    await app.close()
+    await admin.unsafe(`alter database "${building}" rename to "${name}"`)
+    return name
+  } finally {
+    await admin`select pg_advisory_unlock(${TEMPLATE_LOCK})`
+  }
+}
+
+/** A fresh database (migrated, unless `empty`); dropped in teardown. */
+export async function createTestDatabase(t: Test, { empty = false }: { empty?: boolean } = {}): Promise<string> {
   const name = `keel_test_${process.pid}_${randomBytes(4).toString('hex')}`
   const admin = postgres(adminUrl(), { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database "${name}"`)
+  const template = empty ? undefined : await ensureTemplate(admin)
+  await admin.unsafe(`create database "${name}"${template ? ` template "${template}"` : ''}`)
   t.teardown(async () => {
     await admin.unsafe(`drop database if exists "${name}" with (force)`)
     await admin.end({ timeout: 5 })
