@@ -7,7 +7,7 @@ import { Type } from '@sinclair/typebox'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { newId } from '../src/lib/ids.js'
-import { publishEvent } from '../modules/webhooks/contract.js'
+import { orderCreated } from '../modules/orders/contract.js'
 import { waitFor } from '../test/helpers/wait.js'
 import { benchDatabase } from './_database.js'
 
@@ -47,10 +47,7 @@ await app.ready()
 try {
   // 1. No-op jobs.
   let started = Date.now()
-  await app.jobs.sendMany(
-    'bench-noop',
-    Array.from({ length: JOBS }, (_, n) => ({ n })),
-  )
+  await app.jobs.insert(Array.from({ length: JOBS }, (_, n) => ({ name: 'bench-noop', data: { n } })))
   await until(async () => (await app.jobs.stats())['bench-noop']!.completed === JOBS)
   const noopSeconds = (Date.now() - started) / 1000
   console.log(`no-op jobs:         ${JOBS} in ${noopSeconds.toFixed(2)} s = ${(JOBS / noopSeconds).toFixed(0)} jobs/s (handled ${noop})`)
@@ -63,7 +60,11 @@ try {
   }
   const events = Math.ceil(JOBS / SUBSCRIPTIONS)
   started = Date.now()
-  for (let i = 0; i < events; i++) await publishEvent(app, { type: 'order.created', data: { orderId: `o-${i}`, totalCents: 100 } })
+  const at = new Date().toISOString()
+  for (let i = 0; i < events; i++) {
+    const order = { id: newId(), userId: ownerId, status: 'confirmed' as const, totalCents: 100, createdAt: at, updatedAt: at, items: [] }
+    await app.events.publish(orderCreated, order)
+  }
   const enqueued = (Date.now() - started) / 1000
   const total = events * SUBSCRIPTIONS
   await until(async () => {

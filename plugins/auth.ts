@@ -54,6 +54,8 @@ declare module 'fastify' {
 
 /** The OpenAPI security requirement of a protected route: a bearer token or an API key. */
 export const authSecurity: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { apiKey: [] }]
+/** The OpenAPI security requirement of a public route: none (`security: []`). */
+export const publicRoute: Array<Record<string, string[]>> = []
 
 /** An audit logger bound to the request: one info line per event, with the request id and caller. */
 export const auditFor =

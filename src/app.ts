@@ -1,9 +1,9 @@
 // buildApp(): the configured Fastify instance used by the server, the tests and the benchmarks.
-// It only wires: shared plugins in dependency order, then every module folder under /api/v1.
-import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+// It only wires: shared plugins in dependency order, then every module folder (src/modules.ts).
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
-import { discoverModules, importDefault } from './modules.js'
+import { registerModules } from './modules.js'
 import configPlugin from '../plugins/config.js'
 import requestContext, { genReqId, loggerOptions } from '../plugins/request-context.js'
 import errors from '../plugins/errors.js'
@@ -15,7 +15,8 @@ import cache from '../plugins/cache.js'
 import rbac from '../plugins/rbac.js'
 import auth from '../plugins/auth.js'
 import rateLimit from '../plugins/rate-limit/index.js'
-import queue from '../plugins/queue.js'
+import queue from '../plugins/queue/index.js'
+import events from '../plugins/events.js'
 import health from '../plugins/health.js'
 import metrics from '../plugins/metrics.js'
 
@@ -43,6 +44,8 @@ export async function buildApp({ config, logger, offline = false }: BuildOptions
     bodyLimit: config.BODY_LIMIT_BYTES,
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     trustProxy: trustProxy(config.TRUST_PROXY),
+    // Collection routes are declared without a trailing slash (as the spec shows them); both spellings answer.
+    routerOptions: { ignoreTrailingSlash: true },
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -58,15 +61,11 @@ export async function buildApp({ config, logger, offline = false }: BuildOptions
   await app.register(auth)
   await app.register(rateLimit)
   await app.register(queue, { offline })
+  await app.register(events)
   await app.register(health)
   await app.register(metrics)
 
-  // A worker process serves health only; its modules' jobs are run by the queue plugin.
-  if (config.ROLE !== 'worker') {
-    for (const mod of discoverModules()) {
-      const plugin = await importDefault<FastifyPluginAsync>(mod.index)
-      await app.register(plugin, { prefix: `/api/v1/${mod.name}` })
-    }
-  }
+  // Every module folder: its events, contract, jobs and (except for a worker process) its routes.
+  await registerModules(app, { routes: config.ROLE !== 'worker' })
   return app
 }

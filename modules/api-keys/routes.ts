@@ -3,16 +3,8 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { auditFor, authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, Page, page, Success } from '../../src/lib/envelope.js'
-import { pageMeta, parseList } from '../../src/lib/pagination.js'
-import {
-  ApiKeyParams,
-  ApiKeySchema,
-  ApiKeyWithSecretSchema,
-  CreateApiKeyBody,
-  ListApiKeysQuery,
-  listSpec,
-  type ApiKeyFiltersQuery,
-} from './schemas.js'
+import { pageMeta } from '../../src/lib/pagination.js'
+import { ApiKeyParams, ApiKeySchema, ApiKeyWithSecretSchema, CreateApiKeyBody, apiKeyList } from './schemas.js'
 import type { ApiKeysService } from './service.js'
 
 const tags = ['api-keys']
@@ -20,7 +12,7 @@ const security = authSecurity
 
 export const apiKeysRoutes: FastifyPluginAsyncTypebox<{ service: ApiKeysService }> = async (app, { service }) => {
   app.post(
-    '/',
+    '',
     {
       preHandler: app.requirePermission('write'),
       schema: {
@@ -40,20 +32,20 @@ export const apiKeysRoutes: FastifyPluginAsyncTypebox<{ service: ApiKeysService 
   )
 
   app.get(
-    '/',
+    '',
     {
       preHandler: app.requirePermission('read'),
       schema: {
         tags,
         summary: 'Your API keys (admins: ?ownerId= for anyone)',
         security,
-        querystring: ListApiKeysQuery,
+        querystring: apiKeyList.query,
         response: { 200: Page(ApiKeySchema), ...errorResponses(401, 403) },
       },
     },
     async (request) => {
-      const list = parseList(request.query, listSpec)
-      const { items, total } = await service.list(request.user!, (request.query as ApiKeyFiltersQuery).ownerId, list)
+      const { list, filters } = apiKeyList.parse(request.query)
+      const { items, total } = await service.list(request.user!, filters.ownerId, list)
       return page(items, pageMeta(list, total))
     },
   )

@@ -1,6 +1,6 @@
 // Request and response shapes of the api-keys module.
 import { Type, type Static } from '@sinclair/typebox'
-import { ListQuery, type ListSpec } from '../../src/lib/pagination.js'
+import { defineList } from '../../src/lib/pagination.js'
 import { UUID_PATTERN } from '../../src/lib/ids.js'
 
 export const ScopeSchema = Type.Union([Type.Literal('read'), Type.Literal('write'), Type.Literal('delete'), Type.Literal('admin')])
@@ -51,9 +51,10 @@ export type CreateApiKeyInput = Static<typeof CreateApiKeyBody>
 
 export const ApiKeyParams = Type.Object({ id: Type.String({ pattern: UUID_PATTERN, description: 'API key id (UUID)' }) })
 
-export const listSpec = { sort: ['createdAt', 'name', 'lastUsedAt', 'expiresAt'], defaultSort: '-createdAt' } as const satisfies ListSpec
-const keyFilters = {
-  ownerId: Type.Optional(Type.String({ pattern: UUID_PATTERN, description: "Admins only: another user's keys" })),
-}
-export type ApiKeyFiltersQuery = Static<ReturnType<typeof Type.Object<typeof keyFilters>>>
-export const ListApiKeysQuery = ListQuery(listSpec, keyFilters)
+export const apiKeyList = defineList({
+  sort: { createdAt: 'timestamp', name: 'text', lastUsedAt: 'timestamp', expiresAt: 'timestamp' },
+  defaultSort: '-createdAt',
+  filters: {
+    ownerId: Type.Optional(Type.String({ pattern: UUID_PATTERN, description: "Admins only: another user's keys" })),
+  },
+})

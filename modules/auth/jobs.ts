@@ -1,7 +1,7 @@
 // Auth's jobs: forget refresh tokens that expired or were revoked more than a day ago (daily).
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import type { JobDefinition } from '../../plugins/queue.js'
+import type { JobDefinition } from '../../plugins/queue/index.js'
 import { createAuthRepository } from './repository.js'
 
 export const PURGE_AFTER_HOURS = 24

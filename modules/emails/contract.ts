@@ -1,7 +1,7 @@
 // Emails' public contract: queue an email from any module. The outbox row and its send-email job
 // are written in the caller's transaction when one is passed (Drizzle `tx` or postgres.js `sql.begin`
 // handle), so an email goes out if and only if the caller's work commits.
-import type { QueueTx } from '../../plugins/queue.js'
+import type { QueueTx } from '../../plugins/queue/index.js'
 import { createEmailRepository } from './repository.js'
 import { queueEmail as queue, type EmailQueueDeps, type QueueEmailInput } from './service.js'
 

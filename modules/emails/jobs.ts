@@ -1,17 +1,34 @@
 // Emails' queues: send-email (one attempt per job; exponential backoff; EMAIL_MAX_ATTEMPTS in all)
 // and its dead-letter queue, which marks the outbox row failed.
 import type { FastifyInstance } from 'fastify'
-import { defineJob, type JobDefinition } from '../../plugins/queue.js'
+import { onEvent } from '../../plugins/events.js'
+import { defineJob, type JobDefinition } from '../../plugins/queue/index.js'
+import { orderCreated } from '../orders/contract.js'
+import { findUserEmail } from '../users/contract.js'
 import { createEmailRepository } from './repository.js'
 import { SendEmailJob } from './schemas.js'
-import { createEmailSender, SEND_EMAIL_DEAD_QUEUE, SEND_EMAIL_QUEUE } from './service.js'
+import { createEmailSender, queueEmail, SEND_EMAIL_DEAD_QUEUE, SEND_EMAIL_QUEUE } from './service.js'
 import { createTransport } from './transport.js'
 
 export default (app: FastifyInstance): JobDefinition[] => {
   const transport = createTransport(app.config.SMTP_URL, app.log)
   app.addHook('onClose', async () => transport.close())
   const sender = createEmailSender({ db: app.db, repo: createEmailRepository(), transport, from: app.config.MAIL_FROM })
+  const repo = createEmailRepository()
   return [
+    // Subscribers: business events that send an email.
+    onEvent(orderCreated, {
+      name: 'emails.order-confirmation',
+      handler: async ({ data: order }) => {
+        const to = await findUserEmail(app.db, order.userId)
+        if (!to) return { skipped: 'the buyer is gone' }
+        const items = order.items.map((i) => ({ name: i.productName, quantity: i.quantity, unitPriceCents: i.unitPriceCents }))
+        return queueEmail(
+          { db: app.db, jobs: app.jobs, repo },
+          { to, template: 'order-confirmation', data: { orderId: order.id, totalCents: order.totalCents, items } },
+        )
+      },
+    }),
     defineJob({
       name: SEND_EMAIL_DEAD_QUEUE,
       schema: SendEmailJob,

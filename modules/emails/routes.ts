@@ -3,15 +3,14 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, page, Page } from '../../src/lib/envelope.js'
-import { parseList } from '../../src/lib/pagination.js'
 import type { EmailService } from './service.js'
-import { EmailListQuery, EmailSchema, emailListSpec, type EmailFilterValues } from './schemas.js'
+import { emailList, EmailSchema } from './schemas.js'
 
 export function emailRoutes(app: FastifyInstance, service: EmailService) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>()
 
   r.get(
-    '/',
+    '',
     {
       preHandler: app.requirePermission('admin'),
       schema: {
@@ -20,13 +19,13 @@ export function emailRoutes(app: FastifyInstance, service: EmailService) {
         description:
           'Filters: status (queued, sent, failed), template, to (exact address). Sort by createdAt, sentAt, status, to, attempts.',
         security: authSecurity,
-        querystring: EmailListQuery,
+        querystring: emailList.query,
         response: { 200: Page(EmailSchema, 'A page of emails'), ...errorResponses(401, 403) },
       },
     },
     async (request) => {
-      const { status, template, to, ...rest } = request.query as typeof request.query & EmailFilterValues
-      const { items, meta } = await service.list({ status, template, to }, parseList(rest, emailListSpec))
+      const { list, filters } = emailList.parse(request.query)
+      const { items, meta } = await service.list(filters, list)
       return page(items, meta)
     },
   )

@@ -1,6 +1,6 @@
 // Emails' TypeBox schemas: the outbox row as the API shows it and the admin list query.
 import { Type, type Static } from '@sinclair/typebox'
-import { ListQuery, type ListSpec } from '../../src/lib/pagination.js'
+import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
 import { UUID_PATTERN } from '../../src/lib/ids.js'
 import { EMAIL_STATUSES } from './tables.js'
 import { TEMPLATE_NAMES } from './templates.js'
@@ -27,15 +27,16 @@ export const EmailSchema = Type.Object(
 )
 export type Email = Static<typeof EmailSchema>
 
-export const emailListSpec: ListSpec = { sort: ['createdAt', 'sentAt', 'status', 'to', 'attempts'], defaultSort: '-createdAt' }
-
-export const EmailFilters = {
-  status: Type.Optional(EmailStatus),
-  template: Type.Optional(TemplateNameSchema),
-  to: Type.Optional(Type.String({ maxLength: 320, description: 'Exact recipient address' })),
-}
-export const EmailListQuery = ListQuery(emailListSpec, EmailFilters)
-export type EmailFilterValues = { status?: Email['status']; template?: string; to?: string }
+export const emailList = defineList({
+  sort: { createdAt: 'timestamp', sentAt: 'timestamp', status: 'text', to: 'text', attempts: 'integer' },
+  defaultSort: '-createdAt',
+  filters: {
+    status: Type.Optional(EmailStatus),
+    template: Type.Optional(TemplateNameSchema),
+    to: Type.Optional(Type.String({ maxLength: 320, description: 'Exact recipient address' })),
+  },
+})
+export type EmailFilterValues = FiltersOf<typeof emailList>
 
 /** The send-email job payload: the outbox row to send. */
 export const SendEmailJob = Type.Object({ emailId: Type.String({ pattern: UUID_PATTERN }) })

@@ -1,29 +1,48 @@
-// Orders' public contract: the order shape and placing an order on a user's behalf (the demo seed).
-import type { Db } from '../../src/db/client.js'
-import type { Cache } from '../../plugins/cache.js'
+// Orders' public contract, built once and decorated as `app.orders`: placing an order on a user's
+// behalf (the demo seed) and the sales figures reports are built from; the order's shape and events.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import { rolePermissions } from '../../plugins/rbac.js'
 import { createOrderRepository } from './repository.js'
+import { salesByDay, type SalesQuery } from './sales.js'
 import { createOrderService } from './service.js'
 
-export type { Order, OrderItem, OrderCreatedEvent } from './schemas.js'
-export type { OnOrderCreated } from './service.js'
+export type { Order, OrderItem } from './schemas.js'
+export type { SalesDay, SalesQuery } from './sales.js'
+export { orderCreated, orderCancelled } from './events.js'
 
-export interface OrdersContractDeps {
-  db: Db
-  cache: Cache
-  idempotencyTtlHours: number
-}
-
-export function createOrdersContract({ db, cache, idempotencyTtlHours }: OrdersContractDeps) {
-  const service = createOrderService({ db, dbRead: db, cache, repo: createOrderRepository(), idempotencyTtlHours })
+export function createOrdersContract(app: FastifyInstance) {
+  const service = createOrderService({
+    db: app.db,
+    dbRead: app.dbRead,
+    cache: app.cache,
+    events: app.events,
+    products: app.products,
+    repo: createOrderRepository(),
+    idempotencyTtlHours: app.config.IDEMPOTENCY_TTL_HOURS,
+  })
   return {
     /** Place an order as the user (same rules as POST /orders: one transaction, stock checked). */
     async placeFor(userId: string, items: { productId: string; quantity: number }[]) {
       const placed = await service.place({ id: userId, role: 'user', permissions: rolePermissions.user }, { items })
       return placed.order
     },
+    /** Sales per UTC day (one aggregate statement); cancelled orders do not count. */
+    salesByDay: (query: SalesQuery) => salesByDay(app.dbRead, query),
   }
 }
 
-// Sales per day for the reports module (one aggregate statement; see sales.ts).
-export { salesByDay, type SalesDay, type SalesQuery } from './sales.js'
+export type OrdersContract = ReturnType<typeof createOrdersContract>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    orders: OrdersContract
+  }
+}
+
+export default fp(
+  async (app) => {
+    app.decorate('orders', createOrdersContract(app))
+  },
+  { fastify: '5.x', name: 'orders-contract', dependencies: ['db', 'cache', 'events', 'products-contract'] },
+)

@@ -1,7 +1,7 @@
 // Orders' jobs: forget Idempotency-Keys older than IDEMPOTENCY_TTL_HOURS (hourly).
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import type { JobDefinition } from '../../plugins/queue.js'
+import type { JobDefinition } from '../../plugins/queue/index.js'
 import { createOrderRepository } from './repository.js'
 
 export default (app: FastifyInstance): JobDefinition[] => {

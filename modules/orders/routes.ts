@@ -4,17 +4,8 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, page, Page, Success } from '../../src/lib/envelope.js'
-import { parseList } from '../../src/lib/pagination.js'
 import type { OrderService } from './service.js'
-import {
-  CreateOrderBody,
-  CreateOrderHeaders,
-  OrderListQuery,
-  orderListSpec,
-  OrderParams,
-  OrderSchema,
-  type OrderFilters,
-} from './schemas.js'
+import { CreateOrderBody, CreateOrderHeaders, orderList, OrderParams, OrderSchema } from './schemas.js'
 
 const tags = ['orders']
 const security = authSecurity
@@ -23,7 +14,7 @@ export function orderRoutes(app: FastifyInstance, service: OrderService) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>()
 
   r.post(
-    '/',
+    '',
     {
       preHandler: app.requirePermission('write'),
       schema: {
@@ -58,20 +49,20 @@ export function orderRoutes(app: FastifyInstance, service: OrderService) {
   )
 
   r.get(
-    '/',
+    '',
     {
       preHandler: app.requirePermission('read'),
       schema: {
         tags,
         summary: "List orders (your own; everybody's for moderators and admins), items included",
         security,
-        querystring: OrderListQuery,
+        querystring: orderList.query,
         response: { 200: Page(OrderSchema, 'A page of orders'), ...errorResponses(401, 403) },
       },
     },
     async (request) => {
-      const { status, userId, ...rest } = request.query as typeof request.query & OrderFilters
-      const { items, meta } = await service.list(request.user!, { status, userId }, parseList(rest, orderListSpec))
+      const { list, filters } = orderList.parse(request.query)
+      const { items, meta } = await service.list(request.user!, filters, list)
       return page(items, meta)
     },
   )

@@ -1,6 +1,6 @@
 // Orders: request and response shapes (TypeBox), the list spec, and the types derived from them.
 import { Type, type Static } from '@sinclair/typebox'
-import { ListQuery, type ListSpec } from '../../src/lib/pagination.js'
+import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
 import { UUID_PATTERN } from '../../src/lib/ids.js'
 
 const Uuid = (description?: string) => Type.String({ format: 'uuid', pattern: UUID_PATTERN, description })
@@ -54,17 +54,12 @@ export const CreateOrderHeaders = Type.Object({
 
 export const OrderParams = Type.Object({ id: Uuid('Order id') })
 
-export const orderListSpec = { sort: ['createdAt', 'totalCents'], defaultSort: '-createdAt' } as const satisfies ListSpec
-
-export const OrderListQuery = ListQuery(orderListSpec, {
-  status: Type.Optional(OrderStatus),
-  userId: Type.Optional(Uuid('Only this buyer (moderators and admins; a user always sees only their own)')),
+export const orderList = defineList({
+  sort: { createdAt: 'timestamp', totalCents: 'integer' },
+  defaultSort: '-createdAt',
+  filters: {
+    status: Type.Optional(OrderStatus),
+    userId: Type.Optional(Uuid('Only this buyer (moderators and admins; a user always sees only their own)')),
+  },
 })
-
-export interface OrderFilters {
-  status?: Order['status']
-  userId?: string
-}
-
-/** What the onOrderCreated hook receives: the order just inserted, inside its transaction. */
-export type OrderCreatedEvent = Order
+export type OrderFilters = FiltersOf<typeof orderList>

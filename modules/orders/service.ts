@@ -1,14 +1,15 @@
-// Orders: placing an order in one transaction (stock, items, idempotency, the onOrderCreated hook),
+// Orders: placing an order in one transaction (stock, items, idempotency, its order.created event),
 // listing with items in a fixed number of queries, and cancelling (stock back) in a transaction.
 import { createHash } from 'node:crypto'
-import type { Db, Tx } from '../../src/db/client.js'
+import type { Db } from '../../src/db/client.js'
 import type { Cache } from '../../plugins/cache.js'
+import type { Events } from '../../plugins/events.js'
 import { actsOnAnything, type Principal } from '../../plugins/rbac.js'
 import { newId } from '../../src/lib/ids.js'
 import { withDetails } from '../../src/lib/errors.js'
 import { pageMeta, type ParsedList } from '../../src/lib/pagination.js'
 import type { PageMeta } from '../../src/lib/envelope.js'
-import { invalidateProducts, reserveStock, restoreStock } from '../products/contract.js'
+import type { ProductsContract } from '../products/contract.js'
 import {
   IdempotencyKeyReusedError,
   InsufficientStockError,
@@ -17,6 +18,7 @@ import {
   OrderNotFoundError,
   ProductUnavailableError,
 } from './errors.js'
+import { orderCancelled, orderCreated } from './events.js'
 import type { OrderItemRow, OrderRepository, OrderRow } from './repository.js'
 import type { CreateOrderInput, Order, OrderFilters } from './schemas.js'
 
@@ -24,24 +26,15 @@ export const ORDER_COUNT_NAMESPACE = 'orders'
 /** total_cents is a PostgreSQL integer. */
 const MAX_TOTAL_CENTS = 2_147_483_647
 
-/**
- * Runs inside the order's transaction, after the order and its items are written; throwing rolls it
- * all back. `tx` is a Drizzle transaction, which `fastify.jobs.send(name, data, { tx })` accepts.
- */
-export type OnOrderCreated = (ctx: { tx: Tx; order: Order }) => Promise<void>
-/** Runs inside the cancellation's transaction, after the stock is restored; throwing rolls it back. */
-export type OnOrderCancelled = OnOrderCreated
-
 export interface OrderServiceDeps {
   db: Db
   dbRead: Db
   cache: Cache
+  events: Events
+  /** Stock is reserved and restored through the products contract, inside the order's transaction. */
+  products: Pick<ProductsContract, 'reserveStock' | 'restoreStock' | 'invalidate'>
   repo: OrderRepository
   idempotencyTtlHours: number
-  onOrderCreated?: OnOrderCreated
-  onOrderCancelled?: OnOrderCancelled
-  /** Business events as log lines (after commit). */
-  log?: (event: string, fields: Record<string, unknown>) => void
 }
 
 export interface PlacedOrder {
@@ -87,29 +80,16 @@ function checkItems(input: CreateOrderInput) {
 
 const canSee = (principal: Principal, order: OrderRow) => order.userId === principal.id || actsOnAnything(principal)
 
-export function createOrderService({
-  db,
-  dbRead,
-  cache,
-  repo,
-  idempotencyTtlHours,
-  onOrderCreated,
-  onOrderCancelled,
-  log,
-}: OrderServiceDeps) {
-  async function afterCommit(event: string, order: Order) {
-    await invalidateProducts(
-      cache,
-      order.items.map((i) => i.productId),
-    )
-    await cache.invalidateCounts(ORDER_COUNT_NAMESPACE)
-    log?.(event, { orderId: order.id, userId: order.userId, totalCents: order.totalCents, status: order.status })
+export function createOrderService({ db, dbRead, cache, events, products, repo, idempotencyTtlHours }: OrderServiceDeps) {
+  /** Once committed: the products' cached copies (their stock moved) and the cached list totals. */
+  async function afterCommit(order: Order) {
+    await Promise.all([products.invalidate(order.items.map((i) => i.productId)), cache.invalidateCounts(ORDER_COUNT_NAMESPACE)])
   }
 
   return {
     /**
      * Place an order: claim the Idempotency-Key (if any), reserve stock, write the order and its items
-     * at today's prices, run onOrderCreated — all in one transaction; any failure rolls everything back.
+     * at today's prices, publish order.created — all in one transaction; any failure rolls everything back.
      */
     async place(principal: Principal, input: CreateOrderInput, idempotencyKey?: string): Promise<PlacedOrder> {
       checkItems(input)
@@ -129,7 +109,7 @@ export function createOrderService({
           }
         }
 
-        const reserved = await reserveStock(tx, input.items)
+        const reserved = await products.reserveStock(tx, input.items)
         if (!reserved.ok) {
           const i = input.items.findIndex((item) => item.productId.toLowerCase() === reserved.productId.toLowerCase())
           const field = `items.${i}.productId`
@@ -163,10 +143,10 @@ export function createOrderService({
         )
         const order = toOrder(row, items)
         if (idempotencyKey !== undefined) await repo.saveResponse(tx, principal.id, idempotencyKey, 201, order)
-        await onOrderCreated?.({ tx, order })
+        await events.publish(orderCreated, order, { tx })
         return { order, replayed: false }
       })
-      if (!placed.replayed) await afterCommit('order.created', placed.order)
+      if (!placed.replayed) await afterCommit(placed.order)
       return placed
     },
 
@@ -198,12 +178,12 @@ export function createOrderService({
         if (!row || !canSee(principal, row)) throw new OrderNotFoundError()
         if (row.status === 'cancelled') throw new OrderNotCancellableError('This order is already cancelled')
         const items = await repo.itemsOf(tx, [id])
-        await restoreStock(tx, items)
+        await products.restoreStock(tx, items)
         const cancelled = toOrder(await repo.setStatus(tx, id, 'cancelled'), items)
-        await onOrderCancelled?.({ tx, order: cancelled })
+        await events.publish(orderCancelled, cancelled, { tx })
         return cancelled
       })
-      await afterCommit('order.cancelled', order)
+      await afterCommit(order)
       return order
     },
   }

@@ -1,15 +1,15 @@
-// Products' public contract: what other modules may use. Stock is reserved and restored inside the
-// caller's transaction (pass its Drizzle handle), so an order and its stock change commit together.
+// Products' public contract: what other modules may use, built once and decorated as `app.products`.
+// Stock is reserved and restored inside the caller's transaction (pass its handle), so an order and
+// its stock change commit together; the caller drops the cached copies once it has committed.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import type { DbOrTx } from '../../src/db/client.js'
-import type { Cache } from '../../plugins/cache.js'
-import { createProductRepository } from './repository.js'
-import { productCacheKey } from './cache-keys.js'
 import { newId } from '../../src/lib/ids.js'
+import { createProductRepository } from './repository.js'
+import { productCacheKey } from './service.js'
 
-export type { ProductEvent, ProductEventName } from './schemas.js'
-import type { ProductEvent } from './schemas.js'
-/** The 'product.updated' event payload. */
-export type ProductUpdatedEvent = ProductEvent
+export type { Product } from './schemas.js'
+export { productCreated, productUpdated, productRemoved, type ProductEvent } from './events.js'
 
 export interface StockLine {
   productId: string
@@ -36,44 +36,6 @@ export interface ProductSummary {
   status: 'active' | 'inactive' | 'removed'
 }
 
-const repo = createProductRepository()
-
-/**
- * Take stock for every line, inside the caller's transaction: `stock = stock - qty` only where the
- * product is active and has enough. Lines are locked in product-id order so concurrent orders
- * over the same products cannot deadlock. On failure nothing is undone here: roll the transaction back.
- */
-export async function reserveStock(tx: DbOrTx, lines: StockLine[]): Promise<ReserveResult> {
-  const reserved: ReservedLine[] = []
-  const sorted = [...lines].sort((a, b) => (a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0))
-  for (const line of sorted) {
-    const row = await repo.reserve(tx, line.productId, line.quantity)
-    if (!row) {
-      const current = await repo.findById(tx, line.productId)
-      if (!current || current.status !== 'active') return { ok: false, reason: 'unavailable', productId: line.productId }
-      return { ok: false, reason: 'insufficient_stock', productId: line.productId, available: current.stock }
-    }
-    reserved.push({ ...line, name: row.name, unitPriceCents: row.priceCents })
-  }
-  // Back in the caller's order.
-  return { ok: true, lines: lines.map((l) => reserved.find((r) => r.productId === l.productId)!) }
-}
-
-/** Give stock back (an order cancelled), inside the caller's transaction. */
-export async function restoreStock(tx: DbOrTx, lines: StockLine[]): Promise<void> {
-  const sorted = [...lines].sort((a, b) => (a.productId < b.productId ? -1 : 1))
-  for (const line of sorted) await repo.restore(tx, line.productId, line.quantity)
-}
-
-export async function getProductsByIds(db: DbOrTx, ids: string[]): Promise<ProductSummary[]> {
-  return repo.findByIds(db, [...new Set(ids)])
-}
-
-/** Drop cached copies of these products; call after the transaction that changed their stock committed. */
-export async function invalidateProducts(cache: Cache, ids: string[]): Promise<void> {
-  await cache.del(...new Set(ids.map(productCacheKey)))
-}
-
 const demoCatalog: [name: string, priceCents: number, stock: number, description: string][] = [
   ['Walnut desk lamp', 4900, 25, 'Warm light, solid walnut base'],
   ['Standing desk', 39900, 5, 'Electric, 70-120 cm'],
@@ -89,22 +51,80 @@ const demoCatalog: [name: string, priceCents: number, stock: number, description
   ['Vintage typewriter', 15000, 1, 'Inactive listing: not for sale right now'],
 ]
 
-/** Demo data (first start only): a small catalog, owned in turn by the given users. */
-export async function seedDemoProducts(db: DbOrTx, ownerIds: string[]): Promise<ProductSummary[]> {
-  if (ownerIds.length === 0) return []
-  const rows: ProductSummary[] = []
-  for (const [i, [name, priceCents, stock, description]] of demoCatalog.entries()) {
-    const status = name === 'Vintage typewriter' ? 'inactive' : 'active'
-    const row = await repo.insert(db, {
-      id: newId(),
-      ownerId: ownerIds[i % ownerIds.length]!,
-      name,
-      description,
-      priceCents,
-      stock,
-      status,
-    })
-    rows.push({ id: row.id, ownerId: row.ownerId, name: row.name, priceCents: row.priceCents, stock: row.stock, status: row.status })
+export function createProductsContract(app: FastifyInstance) {
+  const repo = createProductRepository()
+  return {
+    /**
+     * Take stock for every line, inside the caller's transaction: `stock = stock - qty` only where
+     * the product is active and has enough. Lines are locked in product-id order so concurrent orders
+     * over the same products cannot deadlock. On failure nothing is undone here: roll the transaction back.
+     */
+    async reserveStock(tx: DbOrTx, lines: StockLine[]): Promise<ReserveResult> {
+      const reserved = new Map<string, ReservedLine>()
+      for (const line of [...lines].sort((a, b) => a.productId.localeCompare(b.productId))) {
+        const row = await repo.reserve(tx, line.productId, line.quantity)
+        if (!row) {
+          const current = await repo.findById(tx, line.productId)
+          if (!current || current.status !== 'active') return { ok: false, reason: 'unavailable', productId: line.productId }
+          return { ok: false, reason: 'insufficient_stock', productId: line.productId, available: current.stock }
+        }
+        reserved.set(line.productId, { ...line, name: row.name, unitPriceCents: row.priceCents })
+      }
+      return { ok: true, lines: lines.map((l) => reserved.get(l.productId)!) } // back in the caller's order
+    },
+
+    /** Give stock back (an order cancelled), inside the caller's transaction. */
+    async restoreStock(tx: DbOrTx, lines: StockLine[]): Promise<void> {
+      for (const line of [...lines].sort((a, b) => a.productId.localeCompare(b.productId)))
+        await repo.restore(tx, line.productId, line.quantity)
+    },
+
+    async findByIds(ids: string[], db: DbOrTx = app.db): Promise<ProductSummary[]> {
+      return repo.findByIds(db, [...new Set(ids)])
+    },
+
+    /** Drop cached copies of these products; call once the transaction that changed their stock has committed. */
+    async invalidate(ids: string[]): Promise<void> {
+      await app.cache.del(...new Set(ids.map(productCacheKey)))
+    },
+
+    /** Demo data (first start only): a small catalog, owned in turn by the given users. */
+    async seedDemoProducts(ownerIds: string[]): Promise<ProductSummary[]> {
+      const rows: ProductSummary[] = []
+      for (const [i, [name, priceCents, stock, description]] of demoCatalog.entries()) {
+        if (ownerIds.length === 0) break
+        const status = name === 'Vintage typewriter' ? 'inactive' : 'active'
+        const row = await repo.insert(app.db, {
+          id: newId(),
+          ownerId: ownerIds[i % ownerIds.length]!,
+          name,
+          description,
+          priceCents,
+          stock,
+          status,
+        })
+        rows.push({ id: row.id, ownerId: row.ownerId, name: row.name, priceCents: row.priceCents, stock: row.stock, status: row.status })
+      }
+      return rows
+    },
   }
-  return rows
 }
+
+export type ProductsContract = ReturnType<typeof createProductsContract>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    products: ProductsContract
+  }
+}
+
+export default fp(
+  async (app) => {
+    app.decorate('products', createProductsContract(app))
+  },
+  {
+    fastify: '5.x',
+    name: 'products-contract',
+    dependencies: ['db', 'cache'],
+  },
+)

@@ -2,7 +2,6 @@
 import { defineError } from '../../src/lib/errors.js'
 
 export const ProductNotFoundError = defineError('NOT_FOUND', 404, 'Product not found')
-export const ProductChangedError = defineError('CONFLICT', 409, 'The product changed while it was being updated; read it again and retry')
 export const StaleProductError = defineError(
   'PRECONDITION_FAILED',
   412,

@@ -1,27 +1,23 @@
-// Products module: the marketplace catalog. Public reads (cache-aside, ETag), owner/moderator writes.
-import type { FastifyPluginAsync } from 'fastify'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { currentRequestId } from '../../plugins/request-context.js'
-import { publishEvent } from '../webhooks/contract.js'
+// The products module: the marketplace catalog. Public reads (cache-aside, ETag), owner/staff writes.
+// Encapsulated: its schemas and routes stay in its own context; it decorates nothing on the root.
+import fp from 'fastify-plugin'
 import { createProductRepository } from './repository.js'
-import { createProductService } from './service.js'
 import { productRoutes } from './routes.js'
+import { productSchemas } from './schemas.js'
+import { createProductService } from './service.js'
 
-const products: FastifyPluginAsync = async (fastify) => {
-  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const service = createProductService({
-    db: app.db,
-    dbRead: app.dbRead,
-    cache: app.cache,
-    repo: createProductRepository(),
-    cacheTtlSeconds: app.config.CACHE_TTL_SECONDS,
-    // After commit: every change is a log line; `product.updated` also goes to webhook subscribers.
-    publish: async (name, event) => {
-      app.log.info({ event: name, ...event }, name)
-      if (name === 'product.updated') await publishEvent(app, { type: name, data: event, requestId: currentRequestId() })
-    },
-  })
-  productRoutes(app, service)
-}
-
-export default products
+export default fp(
+  async (app) => {
+    for (const schema of productSchemas) app.addSchema(schema)
+    const service = createProductService({
+      db: app.db,
+      dbRead: app.dbRead,
+      cache: app.cache,
+      events: app.events,
+      repo: createProductRepository(),
+      cacheTtlSeconds: app.config.CACHE_TTL_SECONDS,
+    })
+    productRoutes(app, service)
+  },
+  { fastify: '5.x', name: 'products-module', dependencies: ['auth', 'cache', 'events'], encapsulate: true },
+)

@@ -1,7 +1,8 @@
 // Products: the only code that touches the products table. Explicit columns; every function takes
-// a Drizzle handle (the pool, the read replica or a transaction).
-import { and, asc, count, eq, gte, ilike, lte, ne, sql, type SQL } from 'drizzle-orm'
+// the Drizzle handle to use (the pool, the read replica or a transaction), so transactions pass through.
+import { and, count, eq, gte, inArray, lte, ne, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
+import { containsText } from '../../src/db/filters.js'
 import { keysetWhere, orderBy, pickColumns, type ParsedList } from '../../src/lib/pagination.js'
 import { products } from './tables.js'
 import type { ProductFilters } from './schemas.js'
@@ -22,12 +23,10 @@ export const productColumns = {
 export type ProductRow = typeof products.$inferSelect
 export type ProductValues = Pick<typeof products.$inferInsert, 'name' | 'description' | 'priceCents' | 'stock' | 'status'>
 
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`)
-
 function whereOf(f: ProductFilters): SQL | undefined {
   return and(
     f.status ? eq(products.status, f.status) : ne(products.status, 'removed'),
-    f.q ? ilike(products.name, `%${escapeLike(f.q)}%`) : undefined,
+    f.q ? containsText(f.q, products.name) : undefined,
     f.minPrice !== undefined ? gte(products.priceCents, f.minPrice) : undefined,
     f.maxPrice !== undefined ? lte(products.priceCents, f.maxPrice) : undefined,
     f.ownerId ? eq(products.ownerId, f.ownerId) : undefined,
@@ -46,14 +45,12 @@ export function createProductRepository() {
       return row
     },
 
-    /** One page plus one row (to tell whether a next page exists). With `fields`, the sort keys are selected too (for the cursor). */
-    async list(db: DbOrTx, filters: ProductFilters, list: ParsedList, cursorValues?: unknown[]): Promise<Partial<ProductRow>[]> {
-      const columns = list.fields ? pickColumns(productColumns, [...list.fields, ...list.sort.map((k) => k.field)]) : productColumns
-      const where = and(whereOf(filters), cursorValues ? keysetWhere(list.sort, productColumns, products.id, cursorValues) : undefined)
+    /** One page plus one row (to tell whether a next page exists); with `fields`, only those columns (and the sort keys). */
+    async list(db: DbOrTx, filters: ProductFilters, list: ParsedList): Promise<Partial<ProductRow>[]> {
       return db
-        .select(columns)
+        .select(pickColumns(productColumns, list))
         .from(products)
-        .where(where)
+        .where(and(whereOf(filters), keysetWhere(list, productColumns, products.id)))
         .orderBy(...orderBy(list.sort, productColumns, products.id))
         .limit(list.limit + 1)
         .offset(list.offset)
@@ -64,12 +61,15 @@ export function createProductRepository() {
       return row?.n ?? 0
     },
 
-    /** Write only if the row is still at `version`; undefined when it changed (or vanished) meanwhile. */
-    async update(db: DbOrTx, id: string, version: number, values: Partial<ProductValues>): Promise<ProductRow | undefined> {
+    /**
+     * Write the named fields of a listed product (bumping its version); with `versions` (If-Match),
+     * only while it is at one of them. Undefined when no row matched (removed, or moved on).
+     */
+    async update(db: DbOrTx, id: string, values: Partial<ProductValues>, versions?: number[]): Promise<ProductRow | undefined> {
       const [row] = await db
         .update(products)
         .set({ ...values, version: sql`${products.version} + 1`, updatedAt: sql`now()` })
-        .where(and(eq(products.id, id), eq(products.version, version)))
+        .where(and(eq(products.id, id), ne(products.status, 'removed'), versions ? inArray(products.version, versions) : undefined))
         .returning(productColumns)
       return row
     },
@@ -93,18 +93,21 @@ export function createProductRepository() {
 
     async findByIds(db: DbOrTx, ids: string[]) {
       if (ids.length === 0) return []
-      return db
-        .select({
-          id: products.id,
-          ownerId: products.ownerId,
-          name: products.name,
-          priceCents: products.priceCents,
-          stock: products.stock,
-          status: products.status,
-        })
-        .from(products)
-        .where(sql`${products.id} = any(${sql.param(ids)}::uuid[])`)
-        .orderBy(asc(products.id))
+      return (
+        db
+          .select({
+            id: products.id,
+            ownerId: products.ownerId,
+            name: products.name,
+            priceCents: products.priceCents,
+            stock: products.stock,
+            status: products.status,
+          })
+          .from(products)
+          // `= any($1)` with one array parameter: the same prepared statement whatever the number of ids.
+          .where(sql`${products.id} = any(${sql.param(ids)}::uuid[])`)
+          .orderBy(products.id)
+      )
     },
   }
 }

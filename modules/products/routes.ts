@@ -1,75 +1,66 @@
-// Products: HTTP only — schemas in, a service call, the envelope out. ETag/If-None-Match/If-Match live here.
+// Products: HTTP only — schemas in, a service call, the envelope out. ETag, If-None-Match and If-Match live here.
 import { Type } from '@sinclair/typebox'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, page, Page, Success } from '../../src/lib/envelope.js'
-import { IfMatchHeaders, IfNoneMatchHeaders, isNotModified } from '../../src/lib/conditional.js'
-import { parseList } from '../../src/lib/pagination.js'
+import { authSecurity, publicRoute } from '../../plugins/auth.js'
+import { errorResponses, ok, page } from '../../src/lib/envelope.js'
+import { EtagHeader, etagOf, IfMatchHeaders, IfNoneMatchHeaders, isNotModified, parseIfMatch } from '../../src/lib/conditional.js'
+import { Ref } from '../../src/lib/schemas.js'
+import { resourcePath } from '../../src/lib/urls.js'
 import type { ProductService } from './service.js'
 import {
   CreateProductBody,
   PatchProductBody,
-  ProductListItemSchema,
-  ProductListQuery,
+  ProductPage,
   ProductParams,
-  productListSpec,
-  ProductSchema,
+  ProductResponse,
   ReplaceProductBody,
-  type ProductFilters,
+  productList,
 } from './schemas.js'
 
 const tags = ['products']
 const security = authSecurity
-const etagHeader = { etag: Type.String({ description: 'The product version, for If-None-Match / If-Match' }) }
 
-const etagOf = (version: number) => `"${version}"`
+export function productRoutes(fastify: FastifyInstance, service: ProductService) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
-/** Versions named by an If-Match value ('*', any version, is null): the conditional UPDATE needs the numbers. */
-export function parseEtags(header: string | undefined): number[] | null | undefined {
-  if (header === undefined) return undefined
-  if (header.trim() === '*') return null
-  return header.split(',').map((tag) => {
-    const m = /^\s*(?:W\/)?"(\d+)"\s*$/.exec(tag)
-    return m ? Number(m[1]) : -1
-  })
-}
-
-export function productRoutes(app: FastifyInstance, service: ProductService) {
-  const r = app.withTypeProvider<TypeBoxTypeProvider>()
-  const withEtag = (reply: FastifyReply, version: number) => reply.header('etag', etagOf(version))
-
-  r.get(
-    '/',
+  app.get(
+    '',
     {
       schema: {
+        operationId: 'listProducts',
         tags,
-        summary: 'List products (public)',
+        summary: 'List products',
         description:
-          'Filters: status, q (name contains, case-insensitive), minPrice, maxPrice, ownerId. ' +
-          'Offset pages (`limit`, `offset` or `page`) carry meta.total; `cursor` (from meta.nextCursor) switches to keyset pages without a total.',
-        querystring: ProductListQuery,
-        response: { 200: Page(ProductListItemSchema, 'A page of products'), ...errorResponses() },
+          'Public. Filters: `status`, `q` (name contains, case-insensitive), `minPrice`, `maxPrice`, `ownerId`; removed listings never appear. ' +
+          'Offset pages (`limit` with `offset` or `page`) carry `meta.total`; an empty `cursor` starts a keyset walk whose pages carry `meta.nextCursor` instead. ' +
+          '`fields=id,name` returns (and selects) only those fields.',
+        security: publicRoute,
+        querystring: productList.query,
+        response: { 200: Ref(ProductPage), ...errorResponses() },
       },
     },
     async (request) => {
-      const { status, q, minPrice, maxPrice, ownerId, ...rest } = request.query as typeof request.query & ProductFilters
-      const list = parseList(rest, productListSpec)
-      const { items, meta } = await service.list({ status, q, minPrice, maxPrice, ownerId }, list)
+      const { list, filters } = productList.parse(request.query)
+      const { items, meta } = await service.list(filters, list)
       return page(items, meta)
     },
   )
 
-  r.get(
+  app.get(
     '/:id',
     {
       schema: {
+        operationId: 'getProduct',
         tags,
-        summary: 'Get a product (public; ETag, If-None-Match)',
+        summary: 'Get a product',
+        description:
+          'Public, served from the cache. The ETag is the product version: send it back in If-None-Match for a 304 while it is current.',
+        security: publicRoute,
         params: ProductParams,
         headers: IfNoneMatchHeaders,
         response: {
-          200: { ...Success(ProductSchema, 'The product'), headers: etagHeader },
+          200: { ...Ref(ProductResponse), headers: EtagHeader },
           304: Type.Null({ description: 'Not modified: your copy (If-None-Match) is current' }),
           ...errorResponses(404),
         },
@@ -77,89 +68,101 @@ export function productRoutes(app: FastifyInstance, service: ProductService) {
     },
     async (request, reply) => {
       const product = await service.get(request.params.id)
-      withEtag(reply, product.version)
+      reply.header('etag', etagOf(product.version))
       if (isNotModified(request.headers['if-none-match'], etagOf(product.version))) return reply.code(304).send(null)
       return ok(product)
     },
   )
 
-  r.post(
-    '/',
+  app.post(
+    '',
     {
       preHandler: app.requirePermission('write'),
       schema: {
+        operationId: 'createProduct',
         tags,
-        summary: 'Create a product (you are its owner)',
+        summary: 'Create a product',
+        description: 'You become its owner (the seller). Answers 201 with the product, its Location and its ETag.',
         security,
-        body: CreateProductBody,
+        body: Ref(CreateProductBody),
         response: {
-          201: { ...Success(ProductSchema, 'Created'), headers: { location: Type.String(), ...etagHeader } },
+          201: { ...Ref(ProductResponse), headers: { location: Type.String({ description: 'The new product' }), ...EtagHeader } },
           ...errorResponses(401, 403),
         },
       },
     },
     async (request, reply) => {
       const product = await service.create(request.user!, request.body)
-      withEtag(reply, product.version)
-      return reply.code(201).header('location', `${app.prefix}/${product.id}`).send(ok(product))
+      reply.header('etag', etagOf(product.version)).header('location', resourcePath(app.prefix, product.id))
+      return reply.code(201).send(ok(product))
     },
   )
 
-  const updateResponses = { 200: { ...Success(ProductSchema, 'Updated'), headers: etagHeader }, ...errorResponses(401, 403, 404, 409, 412) }
-  const expected = (header: string | undefined) => parseEtags(header) ?? undefined
+  const updateResponses = { 200: { ...Ref(ProductResponse), headers: EtagHeader }, ...errorResponses(401, 403, 404, 412) }
 
-  r.put(
+  app.put(
     '/:id',
     {
       preHandler: app.requirePermission('write'),
       schema: {
+        operationId: 'replaceProduct',
         tags,
-        summary: 'Replace a product (every field; If-Match for optimistic concurrency)',
+        summary: 'Replace a product',
+        description:
+          'Every editable field is required (a missing one is a 400). The owner, moderators and admins may. ' +
+          'With If-Match, only the version you read is replaced (412 when it moved on); without it, the current one is.',
         security,
         params: ProductParams,
         headers: IfMatchHeaders,
-        body: ReplaceProductBody,
+        body: Ref(ReplaceProductBody),
         response: updateResponses,
       },
     },
     async (request, reply) => {
-      const product = await service.replace(request.user!, request.params.id, request.body, expected(request.headers['if-match']))
-      withEtag(reply, product.version)
+      const product = await service.replace(request.user!, request.params.id, request.body, parseIfMatch(request.headers['if-match']))
+      reply.header('etag', etagOf(product.version))
       return ok(product)
     },
   )
 
-  r.patch(
+  app.patch(
     '/:id',
     {
       preHandler: app.requirePermission('write'),
       schema: {
+        operationId: 'updateProduct',
         tags,
-        summary: 'Change some fields of a product (If-Match for optimistic concurrency)',
+        summary: 'Change some fields of a product',
+        description:
+          'Only the fields sent are written; the others (the stock that orders take, say) are left as they are. The owner, moderators and admins may. ' +
+          'With If-Match, only the version you read is changed (412 when it moved on).',
         security,
         params: ProductParams,
         headers: IfMatchHeaders,
-        body: PatchProductBody,
+        body: Ref(PatchProductBody),
         response: updateResponses,
       },
     },
     async (request, reply) => {
-      const product = await service.patch(request.user!, request.params.id, request.body, expected(request.headers['if-match']))
-      withEtag(reply, product.version)
+      const product = await service.patch(request.user!, request.params.id, request.body, parseIfMatch(request.headers['if-match']))
+      reply.header('etag', etagOf(product.version))
       return ok(product)
     },
   )
 
-  r.delete(
+  app.delete(
     '/:id',
     {
       preHandler: app.requirePermission('delete'),
       schema: {
+        operationId: 'deleteProduct',
         tags,
-        summary: 'Remove a listing (moderators and admins)',
+        summary: 'Remove a listing',
+        description:
+          'Moderators and admins (the `delete` permission). A soft delete: orders keep pointing at it; the product then answers 404.',
         security,
         params: ProductParams,
-        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(401, 403, 404, 409) },
+        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(401, 403, 404) },
       },
     },
     async (request, reply) => {

@@ -1,121 +1,89 @@
-// Products: the business rules (ownership, optimistic concurrency, cache-aside, cached list totals).
-// No HTTP here: the routes translate If-Match into `expectedVersions` and errors into statuses.
+// Products: the business rules (ownership, optimistic concurrency, cache-aside, cached list totals,
+// events). No HTTP here: the routes read If-Match into `versions` and the error handler maps errors.
 import type { Db } from '../../src/db/client.js'
 import type { Cache } from '../../plugins/cache.js'
+import type { Events } from '../../plugins/events.js'
 import { assertCanActOn, type Principal } from '../../plugins/rbac.js'
 import { newId } from '../../src/lib/ids.js'
-import { ValidationError, withDetails } from '../../src/lib/errors.js'
-import { nextCursor, pageMeta, type ParsedList } from '../../src/lib/pagination.js'
+import { toPage, type ParsedList } from '../../src/lib/pagination.js'
 import type { PageMeta } from '../../src/lib/envelope.js'
-import { ProductChangedError, ProductNotFoundError, StaleProductError } from './errors.js'
+import { ProductNotFoundError, StaleProductError } from './errors.js'
+import { productCreated, productRemoved, productUpdated, type ProductEvent } from './events.js'
 import type { ProductRepository, ProductRow, ProductValues } from './repository.js'
-import type {
-  CreateProductInput,
-  PatchProductInput,
-  Product,
-  ProductListItem,
-  ProductEvent,
-  ProductEventName,
-  ProductFilters,
-  ReplaceProductInput,
-} from './schemas.js'
-import { PRODUCT_COUNT_NAMESPACE, productCacheKey } from './cache-keys.js'
+import type { CreateProductInput, PatchProductInput, Product, ProductFilters, ProductListItem, ReplaceProductInput } from './schemas.js'
+
+export const PRODUCT_COUNT_NAMESPACE = 'products'
+export const productCacheKey = (id: string) => `products:${id}`
 
 export interface ProductServiceDeps {
   db: Db
   /** Lists read here (a replica when configured); single reads that feed the cache use `db`. */
   dbRead: Db
   cache: Cache
+  events: Events
   repo: ProductRepository
   cacheTtlSeconds: number
-  /** Called after a change has committed (and the cache was invalidated). */
-  publish?: (name: ProductEventName, event: ProductEvent) => void | Promise<void>
 }
-
-const iso = (d: Date | undefined) => d?.toISOString()
 
 /** A row as the API shows it (dates as ISO strings); partial rows (fields=) stay partial. */
 export function toProduct(row: ProductRow): Product
 export function toProduct(row: Partial<ProductRow>): Partial<Product>
 export function toProduct(row: Partial<ProductRow>): Partial<Product> {
   const out: Record<string, unknown> = { ...row }
-  if (row.createdAt) out.createdAt = iso(row.createdAt)
-  if (row.updatedAt) out.updatedAt = iso(row.updatedAt)
+  if (row.createdAt) out.createdAt = row.createdAt.toISOString()
+  if (row.updatedAt) out.updatedAt = row.updatedAt.toISOString()
   return out as Partial<Product>
 }
 
-const DATE_FIELDS = new Set(['createdAt', 'updatedAt'])
+const eventOf = (row: ProductRow, changes: string[]): ProductEvent => ({
+  productId: row.id,
+  ownerId: row.ownerId,
+  name: row.name,
+  priceCents: row.priceCents,
+  stock: row.stock,
+  status: row.status,
+  version: row.version,
+  changes,
+})
 
-/** Cursor values back to the column types (timestamps as Dates); a tampered cursor is a 400. */
-function cursorValues(list: ParsedList): unknown[] | undefined {
-  if (!list.cursor?.length) return undefined // no cursor, or an empty one: from the first row
-  const fields = [...list.sort.map((k) => k.field), 'id']
-  return list.cursor.map((value, i) => {
-    const field = fields[i]!
-    const ok = DATE_FIELDS.has(field)
-      ? typeof value === 'string' && !Number.isNaN(Date.parse(value))
-      : field === 'priceCents' || field === 'stock'
-        ? Number.isInteger(value)
-        : typeof value === 'string'
-    if (!ok)
-      throw withDetails(new ValidationError('Invalid cursor: malformed'), [
-        { field: 'cursor', message: 'malformed; start again without a cursor' },
-      ])
-    return DATE_FIELDS.has(field) ? new Date(value as string) : value
-  })
-}
-
-export function createProductService({ db, dbRead, cache, repo, cacheTtlSeconds, publish }: ProductServiceDeps) {
+export function createProductService({ db, dbRead, cache, events, repo, cacheTtlSeconds }: ProductServiceDeps) {
   async function load(id: string): Promise<ProductRow> {
     const row = await repo.findById(db, id)
     if (!row || row.status === 'removed') throw new ProductNotFoundError()
     return row
   }
 
-  async function afterWrite(name: ProductEventName, row: ProductRow, changes: string[]) {
-    await cache.del(productCacheKey(row.id))
-    await cache.invalidateCounts(PRODUCT_COUNT_NAMESPACE)
-    await publish?.(name, {
-      productId: row.id,
-      ownerId: row.ownerId,
-      version: row.version,
-      status: row.status,
-      changes,
-      occurredAt: new Date().toISOString(),
-    })
+  /** After a change has committed: drop the cached copy and every cached list total. */
+  async function invalidate(id: string) {
+    await Promise.all([cache.del(productCacheKey(id)), cache.invalidateCounts(PRODUCT_COUNT_NAMESPACE)])
   }
 
   /**
-   * Apply `values` if the product is still at a version the caller saw (If-Match) — and in any case
-   * only if nobody changed it between our read and our write: a concurrent update is never silently lost.
+   * Write the named fields. With If-Match (`versions`), only to a version the caller saw (412
+   * otherwise); without it, the write applies to the current version: fields the request does not
+   * name (the stock that orders take, say) are left as they are, so nothing is lost.
    */
-  async function update(principal: Principal, id: string, values: Partial<ProductValues>, expectedVersions?: number[]): Promise<Product> {
+  async function update(principal: Principal, id: string, values: Partial<ProductValues>, versions?: number[]): Promise<Product> {
     const current = await load(id)
     assertCanActOn(principal, current.ownerId, 'write')
-    if (expectedVersions && !expectedVersions.includes(current.version)) throw new StaleProductError()
-    const row = await repo.update(db, id, current.version, values)
-    if (!row) throw expectedVersions ? new StaleProductError() : new ProductChangedError()
-    await afterWrite('product.updated', row, Object.keys(values))
+    if (versions && !versions.includes(current.version)) throw new StaleProductError()
+    const row = await db.transaction(async (tx) => {
+      const updated = await repo.update(tx, id, values, versions)
+      if (!updated) throw versions ? new StaleProductError() : new ProductNotFoundError()
+      await events.publish(productUpdated, eventOf(updated, Object.keys(values)), { tx })
+      return updated
+    })
+    await invalidate(id)
     return toProduct(row)
   }
 
   return {
     async list(filters: ProductFilters, list: ParsedList): Promise<{ items: ProductListItem[]; meta: PageMeta }> {
-      const rows = await repo.list(dbRead, filters, list, cursorValues(list))
-      const more = rows.length > list.limit
-      const pageRows = more ? rows.slice(0, list.limit) : rows
-      const last = pageRows.at(-1)
-      const cursor = more && last ? nextCursor(list.sort, last) : null
-      const keep = list.fields ? new Set(['id', ...list.fields]) : undefined
-      const items = pageRows.map((row) => {
-        const item = toProduct(row)
-        if (keep) for (const key of Object.keys(item)) if (!keep.has(key)) delete (item as Record<string, unknown>)[key]
-        return item as ProductListItem
-      })
-      // A cursor page has no total: counting is what keyset pagination exists to avoid.
-      const total = list.cursor ? undefined : await cache.count(PRODUCT_COUNT_NAMESPACE, { ...filters }, () => repo.count(dbRead, filters))
-      // Offset pages: {total, page, limit, offset}; keyset pages: nextCursor instead of total.
-      return { items, meta: pageMeta(list, total, list.cursor ? cursor : undefined) }
+      const rows = await repo.list(dbRead, filters, list)
+      // A keyset page has no total: counting is what cursor pagination exists to avoid.
+      const total = list.cursor ? undefined : await cache.count(PRODUCT_COUNT_NAMESPACE, filters, () => repo.count(dbRead, filters))
+      // Rows always carry the id (pickColumns keeps it); the other fields are there unless `fields` left them out.
+      return toPage(rows, list, (row) => toProduct(row) as ProductListItem, total)
     },
 
     /** One product, cache-aside (removed and unknown products are 404 and not cached). */
@@ -124,33 +92,39 @@ export function createProductService({ db, dbRead, cache, repo, cacheTtlSeconds,
     },
 
     async create(principal: Principal, input: CreateProductInput): Promise<Product> {
-      const row = await repo.insert(db, {
-        id: newId(),
-        ownerId: principal.id,
-        name: input.name,
-        description: input.description ?? '',
-        priceCents: input.priceCents,
-        stock: input.stock ?? 0,
-        status: input.status ?? 'active',
+      const row = await db.transaction(async (tx) => {
+        const created = await repo.insert(tx, {
+          id: newId(),
+          ownerId: principal.id,
+          name: input.name,
+          description: input.description ?? '',
+          priceCents: input.priceCents,
+          stock: input.stock ?? 0,
+          status: input.status ?? 'active',
+        })
+        await events.publish(productCreated, eventOf(created, Object.keys(input)), { tx })
+        return created
       })
-      await afterWrite('product.created', row, Object.keys(input))
+      await cache.invalidateCounts(PRODUCT_COUNT_NAMESPACE)
       return toProduct(row)
     },
 
-    /** `expectedVersions`: from If-Match (undefined when absent or '*'). */
-    replace: (principal: Principal, id: string, input: ReplaceProductInput, expectedVersions?: number[]) =>
-      update(principal, id, input, expectedVersions),
+    /** PUT: every field; `versions` from If-Match (undefined: no precondition). */
+    replace: (principal: Principal, id: string, input: ReplaceProductInput, versions?: number[]) => update(principal, id, input, versions),
 
-    patch: (principal: Principal, id: string, input: PatchProductInput, expectedVersions?: number[]) =>
-      update(principal, id, input, expectedVersions),
+    /** PATCH: only the fields sent. */
+    patch: (principal: Principal, id: string, input: PatchProductInput, versions?: number[]) => update(principal, id, input, versions),
 
     /** Take a listing down (soft delete: orders keep pointing at it); needs the `delete` permission. */
     async remove(principal: Principal, id: string): Promise<void> {
       const current = await load(id)
       assertCanActOn(principal, current.ownerId, 'delete')
-      const row = await repo.update(db, id, current.version, { status: 'removed' })
-      if (!row) throw new ProductChangedError()
-      await afterWrite('product.removed', row, ['status'])
+      await db.transaction(async (tx) => {
+        const row = await repo.update(tx, id, { status: 'removed' })
+        if (!row) throw new ProductNotFoundError()
+        await events.publish(productRemoved, eventOf(row, ['status']), { tx })
+      })
+      await invalidate(id)
     },
   }
 }

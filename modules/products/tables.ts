@@ -1,25 +1,22 @@
 // The products table: a marketplace listing with its price, stock and an optimistic-concurrency version.
 import { sql } from 'drizzle-orm'
-import { check, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { check, index, integer, pgTable, text, uuid } from 'drizzle-orm/pg-core'
+import { idColumn, timestamps, versionColumn } from '../../src/db/columns.js'
 
 export const PRODUCT_STATUSES = ['active', 'inactive', 'removed'] as const
-
-// Millisecond precision, so a timestamp survives the round trip through a JS Date and a keyset cursor.
-const ts = () => timestamp({ withTimezone: true, precision: 3, mode: 'date' })
 
 export const products = pgTable(
   'products',
   {
-    id: uuid().primaryKey(),
+    id: idColumn(),
     ownerId: uuid().notNull(),
     name: text().notNull(),
     description: text().notNull().default(''),
     priceCents: integer().notNull(),
     stock: integer().notNull().default(0),
     status: text({ enum: PRODUCT_STATUSES }).notNull().default('active'),
-    version: integer().notNull().default(1),
-    createdAt: ts().notNull().defaultNow(),
-    updatedAt: ts().notNull().defaultNow(),
+    version: versionColumn(),
+    ...timestamps(),
   },
   (t) => [
     check('products_stock_non_negative', sql`${t.stock} >= 0`),

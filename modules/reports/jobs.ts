@@ -2,7 +2,7 @@
 // reports.nightly-sales (cron, 00:10 UTC: yesterday's sales for every order, CSV, for admins).
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { defineJob, type JobDefinition } from '../../plugins/queue.js'
+import { defineJob, type JobDefinition } from '../../plugins/queue/index.js'
 import { createReportRepository } from './repository.js'
 import { BuildReportJob } from './schemas.js'
 import { BUILD_REPORT_DEAD_QUEUE, BUILD_REPORT_QUEUE, createReportBuilder, createReportService } from './service.js'
@@ -11,7 +11,7 @@ export const NIGHTLY_SALES_QUEUE = 'reports.nightly-sales'
 
 export default (app: FastifyInstance): JobDefinition[] => {
   const repo = createReportRepository()
-  const builder = createReportBuilder({ db: app.db, repo })
+  const builder = createReportBuilder({ db: app.db, repo, orders: app.orders })
   const service = createReportService({ db: app.db, dbRead: app.db, repo, jobs: app.jobs, prefix: '/api/v1/reports' })
   return [
     defineJob({

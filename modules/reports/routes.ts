@@ -20,7 +20,7 @@ export function reportRoutes(app: FastifyInstance, service: ReportService, prefi
   const r = app.withTypeProvider<TypeBoxTypeProvider>()
 
   r.post(
-    '/',
+    '',
     {
       preHandler: app.requirePermission('read'),
       schema: {

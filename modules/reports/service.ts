@@ -4,8 +4,8 @@ import type { Db } from '../../src/db/client.js'
 import { newId } from '../../src/lib/ids.js'
 import { withDetails } from '../../src/lib/errors.js'
 import { can, type Principal } from '../../plugins/rbac.js'
-import type { Jobs } from '../../plugins/queue.js'
-import { salesByDay } from '../orders/contract.js'
+import type { Jobs } from '../../plugins/queue/index.js'
+import type { OrdersContract } from '../orders/contract.js'
 import type { ReportRepository, ReportRow } from './repository.js'
 import type { CreateReportInput, Report } from './schemas.js'
 import { InvalidPeriodError, ReportNotFoundError, ReportNotReadyError } from './errors.js'
@@ -111,12 +111,12 @@ export function createReportService({ db, dbRead, repo, jobs, prefix }: ReportSe
 export type ReportService = ReturnType<typeof createReportService>
 
 /** What the build-report worker runs. */
-export function createReportBuilder({ db, repo }: { db: Db; repo: ReportRepository }) {
+export function createReportBuilder({ db, repo, orders }: { db: Db; repo: ReportRepository; orders: Pick<OrdersContract, 'salesByDay'> }) {
   return {
     async build(reportId: string): Promise<{ status: string }> {
       if (!(await repo.start(db, reportId))) return { status: 'skipped' }
       const row = (await repo.get(db, reportId))!
-      const rows = await salesByDay(db, {
+      const rows = await orders.salesByDay({
         from: row.periodFrom,
         to: row.periodTo,
         ...(row.scope === 'own' && row.requesterId ? { userId: row.requesterId } : {}),

@@ -11,6 +11,7 @@ export type { UserDto as User } from './schemas.js'
 export { UserSchema } from './schemas.js'
 export { EmailSchema, NameSchema, PasswordSchema } from './schemas.js'
 export { EmailTakenError } from './errors.js'
+export { userRegistered, userDeleted, type UserEvent } from './events.js'
 export { verifyPassword, verifyDummy, passwordProblem } from './passwords.js'
 
 /**

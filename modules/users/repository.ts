@@ -3,15 +3,11 @@ import { and, count, eq, ilike, or, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
 import { orderBy, type ParsedList } from '../../src/lib/pagination.js'
 import { users } from './tables.js'
+import type { UserFilters } from './schemas.js'
 
 export type UserRow = Pick<typeof users.$inferSelect, 'id' | 'email' | 'name' | 'role' | 'status' | 'createdAt' | 'updatedAt'>
 export type NewUserRow = Pick<typeof users.$inferInsert, 'id' | 'email' | 'name' | 'passwordHash' | 'role' | 'status'>
 export type UserChanges = Partial<Pick<typeof users.$inferInsert, 'email' | 'name' | 'passwordHash' | 'role' | 'status'>>
-export interface UserFilters {
-  role?: UserRow['role']
-  status?: UserRow['status']
-  q?: string
-}
 
 const publicColumns = {
   id: users.id,

@@ -4,8 +4,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, Page, page, Success } from '../../src/lib/envelope.js'
 import { IfMatchHeaders, IfNoneMatchHeaders, isNotModified } from '../../src/lib/conditional.js'
-import { pageMeta, parseList } from '../../src/lib/pagination.js'
-import { ListUsersQuery, listSpec, UpdateUserBody, UserParams, UserSchema, type UserFiltersQuery } from './schemas.js'
+import { pageMeta } from '../../src/lib/pagination.js'
+import { UpdateUserBody, userList, UserParams, UserSchema } from './schemas.js'
 import type { UsersService } from './service.js'
 
 const tags = ['users']
@@ -13,7 +13,7 @@ const security = authSecurity
 
 export const usersRoutes: FastifyPluginAsyncTypebox<{ service: UsersService }> = async (app, { service }) => {
   app.get(
-    '/',
+    '',
     {
       preHandler: app.requirePermission('admin'),
       schema: {
@@ -21,14 +21,13 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ service: UsersService }> =
         summary: 'List users (admins)',
         description: 'Filter by role, status and q (email or name); sort by createdAt, email, name, role, status.',
         security,
-        querystring: ListUsersQuery,
+        querystring: userList.query,
         response: { 200: Page(UserSchema), ...errorResponses(401, 403) },
       },
     },
     async (request) => {
-      const list = parseList(request.query, listSpec)
-      const { role, status, q } = request.query as UserFiltersQuery
-      const { items, total } = await service.list({ role, status, q }, list)
+      const { list, filters } = userList.parse(request.query)
+      const { items, total } = await service.list(filters, list)
       return page(items, pageMeta(list, total))
     },
   )

@@ -1,6 +1,6 @@
 // Request and response shapes of the users module (TypeBox; types derived with Static).
 import { Type, type Static } from '@sinclair/typebox'
-import { ListQuery, type ListSpec } from '../../src/lib/pagination.js'
+import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
 import { UUID_PATTERN } from '../../src/lib/ids.js'
 import { PASSWORD_MAX_LENGTH } from './passwords.js'
 import { USER_ROLES, USER_STATUSES } from './tables.js'
@@ -38,18 +38,16 @@ export type UserDto = Static<typeof UserSchema>
 
 export const UserParams = Type.Object({ id: Type.String({ pattern: UUID_PATTERN, description: 'User id (UUID)' }) })
 
-export const listSpec = {
-  sort: ['createdAt', 'email', 'name', 'role', 'status'],
+export const userList = defineList({
+  sort: { createdAt: 'timestamp', email: 'text', name: 'text', role: 'text', status: 'text' },
   defaultSort: '-createdAt',
-} as const satisfies ListSpec
-
-const userFilters = {
-  role: Type.Optional(RoleSchema),
-  status: Type.Optional(StatusSchema),
-  q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Case-insensitive match on email or name' })),
-}
-export type UserFiltersQuery = Static<ReturnType<typeof Type.Object<typeof userFilters>>>
-export const ListUsersQuery = ListQuery(listSpec, userFilters)
+  filters: {
+    role: Type.Optional(RoleSchema),
+    status: Type.Optional(StatusSchema),
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Case-insensitive match on email or name' })),
+  },
+})
+export type UserFilters = FiltersOf<typeof userList>
 
 export const UpdateUserBody = Type.Object(
   {

@@ -9,8 +9,8 @@ import type { ParsedList } from '../../src/lib/pagination.js'
 import { newId } from '../../src/lib/ids.js'
 import { EmailTakenError, UserNotFoundError } from './errors.js'
 import { hashPassword, passwordProblem, verifyPassword } from './passwords.js'
-import type { UserChanges, UserFilters, UserRow, UsersRepository } from './repository.js'
-import type { UpdateUserInput, UserDto } from './schemas.js'
+import type { UserChanges, UserRow, UsersRepository } from './repository.js'
+import type { UpdateUserInput, UserDto, UserFilters } from './schemas.js'
 
 export type UsersCache = Pick<Cache, 'wrap' | 'del' | 'count' | 'invalidateCounts'>
 

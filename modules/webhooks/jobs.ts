@@ -1,10 +1,12 @@
-// Webhooks' queues: deliver-webhook (one attempt per job; exponential backoff; WEBHOOK_MAX_ATTEMPTS
-// in all) and its dead-letter queue, which marks a delivery dead.
+// Webhooks' queues: webhooks.fan-out (the subscriber to every business event: one delivery per
+// matching subscription), deliver-webhook (one attempt per job; exponential backoff;
+// WEBHOOK_MAX_ATTEMPTS in all) and its dead-letter queue, which marks a delivery dead.
 import type { FastifyInstance } from 'fastify'
-import { defineJob, type JobDefinition } from '../../plugins/queue.js'
+import { onEvents } from '../../plugins/events.js'
+import { defineJob, type JobDefinition } from '../../plugins/queue/index.js'
 import { createWebhookRepository } from './repository.js'
 import { DeliverJob } from './schemas.js'
-import { createWebhookDeliverer, DELIVER_DEAD_QUEUE, DELIVER_QUEUE } from './service.js'
+import { createWebhookDeliverer, createWebhookFanOut, DELIVER_DEAD_QUEUE, DELIVER_QUEUE } from './service.js'
 
 export default (app: FastifyInstance): JobDefinition[] => {
   const { config } = app
@@ -17,7 +19,13 @@ export default (app: FastifyInstance): JobDefinition[] => {
     allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
     retryDelaySeconds: config.JOB_RETRY_DELAY_SECONDS,
   })
+  const fanOut = createWebhookFanOut({ db: app.db, repo: createWebhookRepository(), jobs: app.jobs })
   return [
+    onEvents('*', {
+      name: 'webhooks.fan-out',
+      batchSize: 20,
+      handler: async (event) => ({ deliveries: (await fanOut(event)).length }),
+    }),
     defineJob({
       name: DELIVER_DEAD_QUEUE,
       schema: DeliverJob,

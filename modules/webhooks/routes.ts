@@ -4,22 +4,17 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, page, Page, Success } from '../../src/lib/envelope.js'
-import { parseList } from '../../src/lib/pagination.js'
 import type { Principal } from '../../plugins/rbac.js'
 import type { WebhookService } from './service.js'
 import {
   CreateWebhookBody,
-  DeliveryListQuery,
-  deliveryListSpec,
+  deliveryList,
   DeliveryParams,
   DeliverySchema,
   WebhookCreatedSchema,
-  WebhookListQuery,
-  webhookListSpec,
+  webhookList,
   WebhookParams,
   WebhookSchema,
-  type DeliveryFilters,
-  type WebhookFilters,
 } from './schemas.js'
 
 const tags = ['webhooks']
@@ -31,7 +26,7 @@ export function webhookRoutes(app: FastifyInstance, service: WebhookService, pre
   const principal = (request: { user: Principal | null }) => request.user!
 
   r.post(
-    '/',
+    '',
     {
       preHandler: app.requirePermission('write'),
       schema: {
@@ -56,7 +51,7 @@ export function webhookRoutes(app: FastifyInstance, service: WebhookService, pre
   )
 
   r.get(
-    '/',
+    '',
     {
       preHandler: app.requirePermission('read'),
       schema: {
@@ -64,13 +59,13 @@ export function webhookRoutes(app: FastifyInstance, service: WebhookService, pre
         summary: 'List webhooks (your own; admins see all)',
         description: 'Filters: active, event.',
         security,
-        querystring: WebhookListQuery,
+        querystring: webhookList.query,
         response: { 200: Page(WebhookSchema, 'A page of webhooks'), ...errorResponses(401, 403) },
       },
     },
     async (request) => {
-      const { active, event, ...rest } = request.query as typeof request.query & WebhookFilters
-      const { items, meta } = await service.list(principal(request), { active, event }, parseList(rest, webhookListSpec))
+      const { list, filters } = webhookList.parse(request.query)
+      const { items, meta } = await service.list(principal(request), filters, list)
       return page(items, meta)
     },
   )
@@ -118,18 +113,13 @@ export function webhookRoutes(app: FastifyInstance, service: WebhookService, pre
         description: 'Filters: status (pending, succeeded, failed, dead), event.',
         security,
         params: WebhookParams,
-        querystring: DeliveryListQuery,
+        querystring: deliveryList.query,
         response: { 200: Page(DeliverySchema, 'A page of deliveries'), ...errorResponses(401, 403, 404) },
       },
     },
     async (request) => {
-      const { status, event, ...rest } = request.query as typeof request.query & DeliveryFilters
-      const { items, meta } = await service.deliveries(
-        principal(request),
-        request.params.id,
-        { status, event },
-        parseList(rest, deliveryListSpec),
-      )
+      const { list, filters } = deliveryList.parse(request.query)
+      const { items, meta } = await service.deliveries(principal(request), request.params.id, filters, list)
       return page(items, meta)
     },
   )

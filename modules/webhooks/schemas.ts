@@ -1,6 +1,6 @@
 // Webhooks' TypeBox schemas: subscriptions, deliveries, list queries, the event and job payloads.
 import { Type, type Static } from '@sinclair/typebox'
-import { ListQuery, type ListSpec } from '../../src/lib/pagination.js'
+import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
 import { UUID_PATTERN } from '../../src/lib/ids.js'
 import { DELIVERY_STATUSES, WEBHOOK_EVENTS } from './tables.js'
 
@@ -77,19 +77,19 @@ export const DeliveryParams = Type.Object({
   deliveryId: Type.String({ pattern: UUID_PATTERN }),
 })
 
-export const webhookListSpec: ListSpec = { sort: ['createdAt', 'url'], defaultSort: '-createdAt' }
-export const WebhookListQuery = ListQuery(webhookListSpec, {
-  active: Type.Optional(Type.Boolean()),
-  event: Type.Optional(WebhookEvent),
+export const webhookList = defineList({
+  sort: { createdAt: 'timestamp', url: 'text' },
+  defaultSort: '-createdAt',
+  filters: { active: Type.Optional(Type.Boolean()), event: Type.Optional(WebhookEvent) },
 })
-export type WebhookFilters = { active?: boolean; event?: string }
+export type WebhookFilters = FiltersOf<typeof webhookList>
 
-export const deliveryListSpec: ListSpec = { sort: ['createdAt', 'updatedAt', 'status', 'attempts'], defaultSort: '-createdAt' }
-export const DeliveryListQuery = ListQuery(deliveryListSpec, {
-  status: Type.Optional(DeliveryStatus),
-  event: Type.Optional(WebhookEvent),
+export const deliveryList = defineList({
+  sort: { createdAt: 'timestamp', updatedAt: 'timestamp', status: 'text', attempts: 'integer' },
+  defaultSort: '-createdAt',
+  filters: { status: Type.Optional(DeliveryStatus), event: Type.Optional(WebhookEvent) },
 })
-export type DeliveryFilters = { status?: Delivery['status']; event?: string }
+export type DeliveryFilters = FiltersOf<typeof deliveryList>
 
 /** The deliver-webhook job: the delivery row to attempt. */
 export const DeliverJob = Type.Object({ deliveryId: Type.String({ pattern: UUID_PATTERN }) })

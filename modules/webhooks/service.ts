@@ -1,13 +1,14 @@
-// Webhooks: subscriptions (SSRF-checked, secret shown once), event fan-out into deliveries (in the
-// caller's transaction), and the delivery attempt itself (sign, POST, classify, retry or give up).
+// Webhooks: subscriptions (SSRF-checked, secret shown once), the fan-out of business events into
+// deliveries, and the delivery attempt itself (sign, POST, classify, retry or give up).
 import type { Db, DbOrTx } from '../../src/db/client.js'
 import { newId } from '../../src/lib/ids.js'
 import { pageMeta, type ParsedList } from '../../src/lib/pagination.js'
 import { withDetails } from '../../src/lib/errors.js'
 import { can, type Principal } from '../../plugins/rbac.js'
-import { drizzleOf, PermanentJobError, type Jobs, type QueueTx } from '../../plugins/queue.js'
+import { PermanentJobError, type Jobs } from '../../plugins/queue/index.js'
+import type { EventEnvelope } from '../../plugins/events.js'
 import type { DeliveryRow, SubscriptionRow, WebhookRepository } from './repository.js'
-import type { CreateWebhookInput, Delivery, DeliveryFilters, Webhook, WebhookCreated, WebhookEventType, WebhookFilters } from './schemas.js'
+import type { CreateWebhookInput, Delivery, DeliveryFilters, Webhook, WebhookCreated, WebhookFilters } from './schemas.js'
 import { DeliveryNotFoundError, UnsafeWebhookUrlError, WebhookInactiveError, WebhookNotFoundError } from './errors.js'
 import { unsafeReason } from './ssrf.js'
 import { newSecret, signedHeaders } from './signing.js'
@@ -18,44 +19,31 @@ export const DELIVER_DEAD_QUEUE = 'deliver-webhook-dead'
 /** The longest Retry-After honoured (seconds); longer asks are capped. */
 const MAX_RETRY_AFTER_SECONDS = 6 * 3600
 
-export interface WebhookEventInput {
-  type: WebhookEventType
-  data: unknown
-  /** x-request-id of the request that caused the event (sent along as x-request-id). */
-  requestId?: string | null
-}
-
-export interface PublishDeps {
+export interface FanOutDeps {
   db: Db
-  jobs: Pick<Jobs, 'sendMany'>
+  repo: WebhookRepository
+  jobs: Pick<Jobs, 'insert'>
 }
 
-/** One delivery (row + job) per active subscription to the event type; in `tx` when given. */
-export async function publishEvent(
-  deps: PublishDeps & { repo: WebhookRepository },
-  event: WebhookEventInput,
-  tx?: QueueTx,
-): Promise<string[]> {
-  const payload = { type: event.type, timestamp: new Date().toISOString(), data: event.data }
-  const fanOut = async (db: DbOrTx, jobTx: QueueTx) => {
-    const subscriptions = await deps.repo.matching(db, event.type)
-    const rows = subscriptions.map((s) => ({
-      id: newId(),
-      webhookId: s.id,
-      event: event.type,
-      payload,
-      requestId: event.requestId ?? null,
-    }))
-    if (rows.length === 0) return []
-    await deps.repo.insertDeliveries(db, rows)
-    await deps.jobs.sendMany(
-      DELIVER_QUEUE,
-      rows.map((r) => ({ deliveryId: r.id })),
-      { tx: jobTx },
-    )
-    return rows.map((r) => r.id)
+/**
+ * The webhooks subscriber (jobs.ts): one delivery row and one deliver-webhook job per active
+ * subscription to the event's type, written together. The body POSTed is `{type, timestamp, data}`.
+ */
+export function createWebhookFanOut({ db, repo, jobs }: FanOutDeps) {
+  return async function fanOut(event: EventEnvelope): Promise<string[]> {
+    const payload = { type: event.type, timestamp: event.occurredAt, data: event.data }
+    return db.transaction(async (tx) => {
+      const subscriptions = await repo.matching(tx, event.type)
+      const rows = subscriptions.map((s) => ({ id: newId(), webhookId: s.id, event: event.type, payload, requestId: event.requestId }))
+      if (rows.length === 0) return []
+      await repo.insertDeliveries(tx, rows)
+      await jobs.insert(
+        rows.map((r) => ({ name: DELIVER_QUEUE, data: { deliveryId: r.id } })),
+        { tx },
+      )
+      return rows.map((r) => r.id)
+    })
   }
-  return tx ? fanOut(drizzleOf(tx), tx) : deps.db.transaction((own) => fanOut(own, own))
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -71,7 +59,7 @@ export interface WebhookServiceDeps {
   db: Db
   dbRead: Db
   repo: WebhookRepository
-  jobs: Pick<Jobs, 'sendMany'>
+  jobs: Pick<Jobs, 'insert'>
   allowPrivate: boolean
 }
 
@@ -143,7 +131,7 @@ export function createWebhookService({ db, dbRead, repo, jobs, allowPrivate }: W
             replayOf: original.id,
           },
         ])
-        await jobs.sendMany(DELIVER_QUEUE, [{ deliveryId: replayId }], { tx })
+        await jobs.insert([{ name: DELIVER_QUEUE, data: { deliveryId: replayId } }], { tx })
       })
       return deliveryToApi((await repo.getDelivery(db, id, replayId))!)
     },
@@ -155,7 +143,7 @@ export type WebhookService = ReturnType<typeof createWebhookService>
 export interface DelivererDeps {
   db: Db
   repo: WebhookRepository
-  jobs: Pick<Jobs, 'sendMany'>
+  jobs: Pick<Jobs, 'insert'>
   maxAttempts: number
   timeoutMs: number
   allowPrivate: boolean
@@ -259,7 +247,7 @@ export function createWebhookDeliverer({ db, repo, jobs, maxAttempts, timeoutMs,
             error: outcome.error,
             nextAttemptAt: at,
           })
-          await jobs.sendMany(DELIVER_QUEUE, [{ deliveryId }], { tx, startAfter: at, retryLimit: maxAttempts - attempt - 1 })
+          await jobs.insert([{ name: DELIVER_QUEUE, data: { deliveryId }, startAfter: at, retryLimit: maxAttempts - attempt - 1 }], { tx })
         })
         ctx.log.warn({ ...logFields, error: outcome.error, retryAfter: wait }, 'webhook delivery rescheduled (Retry-After)')
         return { status: 'rescheduled' }

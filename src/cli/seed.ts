@@ -2,8 +2,6 @@
 // data is missing). Each module's data goes in through that module's contract.
 import type { FastifyInstance } from 'fastify'
 import { createUsersContract } from '../../modules/users/contract.js'
-import { seedDemoProducts } from '../../modules/products/contract.js'
-import { createOrdersContract } from '../../modules/orders/contract.js'
 
 export async function seedDemoData(app: FastifyInstance): Promise<void> {
   const users = createUsersContract({ db: app.db, cache: app.cache, authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS })
@@ -30,8 +28,8 @@ export async function seedDemoData(app: FastifyInstance): Promise<void> {
   // A catalog sold by Alice and the moderator, and two orders placed by Bob.
   const [moderator, alice, bob] = seeded.demo
   if (!moderator || !alice || !bob) return
-  const catalog = await seedDemoProducts(app.db, [alice.id, moderator.id])
-  const orders = createOrdersContract({ db: app.db, cache: app.cache, idempotencyTtlHours: app.config.IDEMPOTENCY_TTL_HOURS })
+  const catalog = await app.products.seedDemoProducts([alice.id, moderator.id])
+  const orders = app.orders
   const byName = (name: string) => catalog.find((p) => p.name === name)!.id
   await orders.placeFor(bob.id, [
     { productId: byName('Walnut desk lamp'), quantity: 1 },

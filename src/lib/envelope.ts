@@ -1,21 +1,25 @@
-// The wire envelope: shared TypeBox schemas (registered once by $id, so OpenAPI shows components)
-// and the helpers routes use to answer in it.
+// The wire envelope: shared TypeBox schemas (registered once by $id, so OpenAPI shows components),
+// the named envelopes of each resource, and the helpers routes use to answer in them.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Ref } from './schemas.js'
 
 export const ErrorDetailSchema = Type.Object(
-  { field: Type.Optional(Type.String()), message: Type.String() },
-  { $id: 'ErrorDetail', additionalProperties: true },
+  {
+    field: Type.Optional(Type.String({ description: 'The offending field, dotted (items.0.quantity)', examples: ['name'] })),
+    message: Type.String({ examples: ['must NOT have fewer than 1 characters'] }),
+  },
+  { $id: 'ErrorDetail', additionalProperties: true, description: 'One problem with the request' },
 )
 
 export const ErrorResponseSchema = Type.Object(
   {
     success: Type.Literal(false),
     error: Type.String({ description: 'Human-readable message' }),
-    code: Type.String({ description: 'Machine-readable code, e.g. VALIDATION_ERROR', examples: ['NOT_FOUND'] }),
-    details: Type.Array(Type.Ref(ErrorDetailSchema)),
-    requestId: Type.String(),
+    code: Type.String({ description: 'Machine-readable code, e.g. VALIDATION_ERROR' }),
+    details: Type.Array(Ref(ErrorDetailSchema)),
+    requestId: Type.String({ description: 'The x-request-id of this request (quote it when reporting a problem)' }),
   },
-  { $id: 'ErrorResponse', description: 'Error envelope' },
+  { $id: 'ErrorResponse', description: 'Error envelope: every error, whatever its status, has this shape' },
 )
 export type ErrorResponse = Static<typeof ErrorResponseSchema>
 
@@ -31,12 +35,29 @@ export const PageMetaSchema = Type.Object(
       }),
     ),
   },
-  { $id: 'PageMeta' },
+  { $id: 'PageMeta', description: 'Offset pages: total, page, limit, offset. Keyset pages: nextCursor instead of total' },
 )
 export type PageMeta = Static<typeof PageMetaSchema>
 
-/** Schemas every app registers with addSchema, so `Type.Ref` can point at them. */
+/** Schemas every app registers with addSchema, so `Ref` can point at them. */
 export const sharedSchemas = [ErrorDetailSchema, ErrorResponseSchema, PageMetaSchema]
+
+type Named = TSchema & { $id?: string }
+
+/**
+ * The named envelopes of a resource, for `addSchema` and `Ref`: `<Name>Response` is
+ * `{success: true, data: <Name>}`; with a list item, `<Name>Page` is `{success: true, data: [item], meta}`.
+ */
+export function envelopes<R extends Named, I extends Named = R>(resource: R, listItem?: I) {
+  const name = resource.$id
+  if (!name) throw new Error('envelopes() needs a resource schema with an $id')
+  const response = Type.Object({ success: Type.Literal(true), data: Ref(resource) }, { $id: `${name}Response`, description: `One ${name}` })
+  const page = Type.Object(
+    { success: Type.Literal(true), data: Type.Array(Ref(listItem ?? resource)), meta: Ref(PageMetaSchema) },
+    { $id: `${name}Page`, description: `A page of ${name} items` },
+  )
+  return { response, page }
+}
 
 /** `{ success: true, data }` for a response schema. */
 export const Success = <T extends TSchema>(data: T, description?: string) =>
@@ -44,26 +65,86 @@ export const Success = <T extends TSchema>(data: T, description?: string) =>
 
 /** `{ success: true, data: [...], meta }` for a list response schema. */
 export const Page = <T extends TSchema>(item: T, description?: string) =>
-  Type.Object({ success: Type.Literal(true), data: Type.Array(item), meta: Type.Ref(PageMetaSchema) }, { description })
+  Type.Object({ success: Type.Literal(true), data: Type.Array(item), meta: Ref(PageMetaSchema) }, { description })
 
-const ErrorRef = Type.Ref(ErrorResponseSchema)
-const errorText: Record<number, string> = {
-  400: 'Validation failed (VALIDATION_ERROR)',
-  401: 'Missing or invalid credentials (UNAUTHORIZED)',
-  403: 'Authenticated but not allowed (FORBIDDEN)',
-  404: 'Not found (NOT_FOUND)',
-  409: 'Conflict with the current state',
-  412: 'If-Match did not match the current version (PRECONDITION_FAILED)',
-  422: 'Well-formed but semantically wrong (UNPROCESSABLE_ENTITY)',
-  429: 'Too many requests (RATE_LIMITED)',
-  503: 'A dependency is unavailable (SERVICE_UNAVAILABLE)',
+/** A documented error answer: its status, code and a realistic message (shown as the example). */
+export interface ErrorSpec {
+  status: number
+  code: string
+  message: string
 }
 
-/** Error response schemas for a route: 400 and 500 always, plus the given codes. */
-export function errorResponses(...codes: number[]): Record<number, TSchema> {
+const standardErrors: Record<number, Omit<ErrorSpec, 'status'> & { description: string }> = {
+  400: {
+    code: 'VALIDATION_ERROR',
+    message: 'Validation failed: name must NOT have fewer than 1 characters',
+    description: 'The request is invalid',
+  },
+  401: {
+    code: 'UNAUTHORIZED',
+    message: 'Authentication required: send a bearer access token or an X-API-Key',
+    description: 'Missing or invalid credentials',
+  },
+  403: { code: 'FORBIDDEN', message: "This action needs the 'write' permission", description: 'Authenticated, but not allowed' },
+  404: { code: 'NOT_FOUND', message: 'Resource not found', description: 'Not found (or not yours to see)' },
+  409: { code: 'CONFLICT', message: 'Conflict with the current state', description: 'Conflict with the current state' },
+  412: {
+    code: 'PRECONDITION_FAILED',
+    message: 'The resource has changed since you read it',
+    description: 'If-Match does not match the current version',
+  },
+  413: { code: 'PAYLOAD_TOO_LARGE', message: 'Request body is too large', description: 'The body is larger than BODY_LIMIT_BYTES' },
+  415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type: text/plain', description: 'The body is not JSON' },
+  422: {
+    code: 'UNPROCESSABLE_ENTITY',
+    message: 'The request is well-formed but cannot be processed',
+    description: 'Well-formed but semantically wrong',
+  },
+  429: { code: 'RATE_LIMITED', message: 'Rate limit exceeded, retry in 12 seconds', description: 'Too many requests (see retry-after)' },
+  500: { code: 'INTERNAL_ERROR', message: 'Internal server error', description: 'Unexpected error (logged with the request id)' },
+  503: {
+    code: 'SERVICE_UNAVAILABLE',
+    message: 'A required service is unavailable; try again shortly',
+    description: 'A dependency is down (see retry-after)',
+  },
+}
+
+const example = ({ code, message }: Omit<ErrorSpec, 'status'>) => ({
+  success: false as const,
+  error: message,
+  code,
+  details: code === 'VALIDATION_ERROR' ? [{ field: 'name', message: 'must NOT have fewer than 1 characters' }] : [],
+  requestId: '01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01',
+})
+
+/**
+ * Error responses for a route: 400, 500 and 503 always, plus the statuses given — a number for the
+ * standard code of that status, or an ErrorSpec for a specific one (several per status are fine).
+ * Each is the ErrorResponse component with an example carrying the right code.
+ */
+export function errorResponses(...specs: Array<number | ErrorSpec>): Record<number, TSchema> {
+  const byStatus = new Map<number, Omit<ErrorSpec, 'status'>[]>()
+  const add = (status: number, spec?: Omit<ErrorSpec, 'status'>) => {
+    const list = byStatus.get(status) ?? []
+    const entry = spec ?? standardErrors[status] ?? standardErrors[500]!
+    if (!list.some((e) => e.code === entry.code)) list.push(entry)
+    byStatus.set(status, list)
+  }
+  add(400)
+  for (const spec of specs) {
+    if (typeof spec === 'number') add(spec)
+    else add(spec.status, spec)
+  }
+  add(500)
+  add(503)
   const out: Record<number, TSchema> = {}
-  for (const code of [400, ...codes, 500]) {
-    out[code] = Type.Unsafe<ErrorResponse>({ ...ErrorRef, description: errorText[code] ?? 'Internal error (INTERNAL_ERROR)' })
+  for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
+    const codes = list.map((e) => e.code).join(', ')
+    out[status] = Type.Unsafe<ErrorResponse>({
+      $ref: 'ErrorResponse',
+      description: `${standardErrors[status]?.description ?? 'Error'} (${codes})`,
+      examples: list.map(example),
+    })
   }
   return out
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ifMatchAllows, isNotModified } from '../../src/lib/conditional.js'
+import { etagOf, isNotModified, parseIfMatch } from '../../src/lib/conditional.js'
 
 t.test('If-None-Match: any listed tag (weakly) or * means not modified', async (t) => {
   t.equal(isNotModified(undefined, '"3"'), false)
@@ -9,10 +9,12 @@ t.test('If-None-Match: any listed tag (weakly) or * means not modified', async (
   t.equal(isNotModified('*', '"3"'), true)
 })
 
-t.test('If-Match: absent or * allows; otherwise the current tag must be listed (strong)', async (t) => {
-  t.equal(ifMatchAllows(undefined, '"3"'), true)
-  t.equal(ifMatchAllows('*', '"3"'), true)
-  t.equal(ifMatchAllows('"2", "3"', '"3"'), true)
-  t.equal(ifMatchAllows('"2"', '"3"'), false)
-  t.equal(ifMatchAllows('W/"3"', '"3"'), false, 'a weak tag never matches If-Match')
+t.test('If-Match: absent or * sets no precondition; otherwise the versions listed (strong tags only)', async (t) => {
+  t.equal(etagOf(3), '"3"')
+  t.equal(parseIfMatch(undefined), undefined)
+  t.equal(parseIfMatch(' * '), undefined)
+  t.same(parseIfMatch('"2", "3"'), [2, 3])
+  t.same(parseIfMatch('W/"3"'), [-1], 'a weak tag never matches If-Match')
+  t.same(parseIfMatch('"abc"'), [-1], 'a tag that is not a version matches nothing')
+  t.same(parseIfMatch('"99999999999"'), [-1], 'nor does a number no version column can hold')
 })

@@ -5,7 +5,7 @@ import postgres from 'postgres'
 import { buildApp } from '../../src/app.js'
 import { createTestDatabase, testConfig } from '../helpers/build.js'
 import { waitFor } from '../helpers/wait.js'
-import { PermanentJobError, type JobDefinition } from '../../plugins/queue.js'
+import { PermanentJobError, type JobDefinition } from '../../plugins/queue/index.js'
 
 type Test = { teardown: (fn: () => unknown) => void }
 
@@ -118,10 +118,7 @@ t.test('two workers on one database never process one job twice', async (t) => {
   const a = await appWith(t, url, [def('a')])
   const b = await appWith(t, url, [def('b')])
   const total = 200
-  await a.jobs.sendMany(
-    'test-shared',
-    Array.from({ length: total }, (_, n) => ({ n })),
-  )
+  await a.jobs.insert(Array.from({ length: total }, (_, n) => ({ name: 'test-shared', data: { n } })))
   await waitFor(async () => (await a.jobs.stats())['test-shared']!.completed === total, { what: 'all jobs completed', timeoutMs: 30_000 })
   t.equal(handled.length, total, 'each job handled exactly once')
   t.equal(new Set(handled.map((h) => h.n)).size, total, 'no job handled twice')
