@@ -1,18 +1,18 @@
-// Authentication: JWT access tokens (HS256 pinned, issuer/audience checked, per-user token version)
-// and API keys (`X-API-Key`, owner's role narrowed by the key's scopes). Decorates `authenticate`,
-// `authenticateOptional`, `requirePermission(perm)`, `signAccessToken` and `request.user`.
+// Authentication: JWT access tokens (HS256 pinned, issuer/audience checked) and API keys
+// (`X-API-Key`). This plugin checks the credential's form and signature; whether it still stands
+// (the user active, the session open, the key unrevoked) is asked of the identity modules, which hand
+// it their resolvers with `app.credentials.use(...)` — no plugin imports a module. Decorates
+// `authenticate`, `authenticateOptional`, `requirePermission(perm)`, `signAccessToken`, `request.user`.
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import { can, rolePermissions, type Permission, type Principal, type Role } from './rbac.js'
+import { can, type Permission, type Principal, type Role } from './rbac.js'
 import { ForbiddenError, UnauthorizedError } from '../src/lib/errors.js'
 import { projectRoot } from '../src/lib/paths.js'
 import type { Config } from '../src/config.js'
-import { createUsersContract } from '../modules/users/contract.js'
-import { API_KEY_HEADER, createApiKeyVerifier, type VerifiedApiKey } from '../modules/api-keys/contract.js'
 
 /** The claims of an access token (iss, aud, iat and exp are added and checked by the signer/verifier). */
 export interface AccessClaims {
@@ -20,6 +20,27 @@ export interface AccessClaims {
   role: Role
   /** The user's token version when the token was issued; a bump invalidates the token. */
   ver: number
+}
+
+/** The HTTP header an API key is sent in. */
+export const API_KEY_HEADER = 'x-api-key'
+
+/** An API key the caller authenticated with, as the rate limiter and the routes see it. */
+export interface ApiKeyIdentity {
+  id: string
+  ownerId: string
+  scopes: Permission[]
+  /** The key's own limit (null: the server default). */
+  rateLimit: { max: number; windowSeconds: number } | null
+  expiresAt: Date | null
+}
+
+/** How the identity modules tell whether a credential still stands (registered with `app.credentials.use`). */
+export interface CredentialResolvers {
+  /** Verified access-token claims → the caller, or null when the user or the session is no longer valid. */
+  accessToken(claims: AccessClaims): Promise<Principal | null>
+  /** An X-API-Key value → the caller (the owner, narrowed by the key's scopes) and the key, or null. */
+  apiKey(key: string): Promise<{ principal: Principal; key: ApiKeyIdentity } | null>
 }
 
 export type AuthHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -43,12 +64,14 @@ declare module 'fastify' {
     requirePermission: (permission: Permission) => AuthHook
     /** A signed access token for the user and its lifetime in seconds. */
     signAccessToken: (user: { id: string; role: Role; tokenVersion: number }) => { accessToken: string; expiresIn: number }
+    /** Where the identity modules register their credential resolvers (one per kind). */
+    credentials: { use(resolvers: Partial<CredentialResolvers>): void }
     /** Milliseconds since the epoch; tests replace `clock.now` to move time (API key grace periods). */
     clock: { now: () => number }
   }
   interface FastifyRequest {
     /** The API key the caller authenticated with (its rate limit included), else null. */
-    apiKey: VerifiedApiKey | null
+    apiKey: ApiKeyIdentity | null
   }
 }
 
@@ -117,11 +140,14 @@ export default fp(
     fastify.decorate('clock', clock)
     fastify.decorateRequest('apiKey', null)
 
-    const users = createUsersContract({ db: fastify.db, cache: fastify.cache, authStateTtlSeconds: config.AUTH_STATE_CACHE_TTL_SECONDS })
-    const verifyApiKey = createApiKeyVerifier({
-      db: fastify.db,
-      now: () => clock.now(),
-      lastUsedIntervalMs: config.API_KEY_LAST_USED_INTERVAL_SECONDS * 1000,
+    const resolvers: Partial<CredentialResolvers> = {}
+    fastify.decorate('credentials', {
+      use(given: Partial<CredentialResolvers>) {
+        for (const kind of Object.keys(given) as (keyof CredentialResolvers)[]) {
+          if (resolvers[kind]) throw new Error(`a ${kind} resolver is registered twice`)
+        }
+        Object.assign(resolvers, given)
+      },
     })
 
     const invalid = (reply: FastifyReply, description: string) => {
@@ -143,22 +169,15 @@ export default fp(
           throw invalid(reply, (error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'expired' : 'invalid')
         }
         if (typeof claims.sub !== 'string' || typeof claims.ver !== 'number') throw invalid(reply, 'invalid')
-        const state = await users.getAuthState(claims.sub)
-        if (!state || state.status !== 'active' || state.tokenVersion !== claims.ver) throw invalid(reply, 'revoked')
-        return { id: state.id, role: state.role, permissions: rolePermissions[state.role] }
+        const principal = resolvers.accessToken ? await resolvers.accessToken(claims) : null
+        if (!principal) throw invalid(reply, 'revoked')
+        return principal
       }
       if (typeof apiKey === 'string' && apiKey !== '') {
-        const key = await verifyApiKey(apiKey)
-        if (!key) throw invalid(reply, 'invalid')
-        const state = await users.getAuthState(key.ownerId)
-        if (!state || state.status !== 'active') throw invalid(reply, 'revoked')
-        request.apiKey = key
-        return {
-          id: state.id,
-          role: state.role,
-          permissions: rolePermissions[state.role].filter((p) => key.scopes.includes(p)),
-          apiKeyId: key.id,
-        }
+        const resolved = resolvers.apiKey ? await resolvers.apiKey(apiKey) : null
+        if (!resolved) throw invalid(reply, 'invalid')
+        request.apiKey = resolved.key
+        return resolved.principal
       }
       return null
     }

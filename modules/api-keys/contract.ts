@@ -1,29 +1,31 @@
-// What the auth plugin (and the rate limiter) may use from api-keys: the key verifier and a key's
-// own rate-limit settings. Nothing here exposes the table.
-import type { Db } from '../../src/db/client.js'
+// What other modules may use from api-keys, built once and decorated as `app.apiKeys`: nothing yet
+// but the key's shape. It hands the auth plugin its API-key resolver: a key stands while it is known,
+// unexpired (or within its rotation's grace period) and its owner is active; it acts as the owner,
+// narrowed to its scopes. Nothing here exposes the table.
+import fp from 'fastify-plugin'
+import { rolePermissions } from '../../plugins/rbac.js'
 import { createApiKeysRepository } from './repository.js'
-import { createApiKeyVerifier as createVerifier, rateLimitOf } from './verifier.js'
+import { createApiKeyVerifier } from './verifier.js'
 
-export type { ApiKeyRateLimit, VerifiedApiKey } from './verifier.js'
+export type { ApiKeyDto as ApiKey } from './schemas.js'
 
-/** The HTTP header a key is sent in. */
-export const API_KEY_HEADER = 'x-api-key'
-
-export interface ApiKeyVerifierOptions {
-  db: Db
-  /** Milliseconds since the epoch; tests inject a clock to pass a rotation's grace period. */
-  now: () => number
-  /** lastUsedAt is written at most once per this interval per key (default one minute). */
-  lastUsedIntervalMs?: number
-}
-
-/** `verify(key)` → the key's id, owner, scopes and rate limit, or undefined (unknown, revoked, expired, past its grace). */
-export function createApiKeyVerifier({ db, now, lastUsedIntervalMs }: ApiKeyVerifierOptions) {
-  return createVerifier({ repo: createApiKeysRepository(db), now, lastUsedIntervalMs })
-}
-
-/** A key's own rate limit ({max, windowSeconds}), or null when it uses the default one. */
-export async function getApiKeyRateLimit(db: Db, apiKeyId: string) {
-  const row = await createApiKeysRepository(db).findById(apiKeyId)
-  return row ? rateLimitOf(row) : null
-}
+export default fp(
+  async (app) => {
+    const verify = createApiKeyVerifier({
+      repo: createApiKeysRepository(app.db),
+      now: () => app.clock.now(),
+      lastUsedIntervalMs: app.config.API_KEY_LAST_USED_INTERVAL_SECONDS * 1000,
+    })
+    app.credentials.use({
+      async apiKey(value) {
+        const key = await verify(value)
+        if (!key) return null
+        const owner = await app.users.getAuthState(key.ownerId)
+        if (!owner || owner.status !== 'active') return null
+        const permissions = rolePermissions[owner.role].filter((p) => key.scopes.includes(p))
+        return { principal: { id: owner.id, role: owner.role, permissions, apiKeyId: key.id }, key }
+      },
+    })
+  },
+  { fastify: '5.x', name: 'api-keys-contract', dependencies: ['db', 'auth', 'users-contract'] },
+)

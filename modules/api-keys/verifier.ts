@@ -1,6 +1,7 @@
 // Turns an `X-API-Key` value into the key's owner, scopes and rate limit, or undefined.
 // lastUsedAt is written at most once per interval per key (remembered in memory), not per request.
 import type { Permission } from '../../plugins/rbac.js'
+import type { ApiKeyIdentity } from '../../plugins/auth.js'
 import { keyMatches, keyPrefix } from './keys.js'
 import type { ApiKeysRepository } from './repository.js'
 
@@ -9,12 +10,8 @@ export interface ApiKeyRateLimit {
   windowSeconds: number
 }
 
-export interface VerifiedApiKey {
-  id: string
-  ownerId: string
-  scopes: Permission[]
-  rateLimit: ApiKeyRateLimit | null
-}
+/** A verified key, as the auth plugin carries it on `request.apiKey`. */
+export type VerifiedApiKey = ApiKeyIdentity
 
 export interface VerifierDeps {
   repo: ApiKeysRepository
@@ -59,6 +56,6 @@ export function createApiKeyVerifier({ repo, now, lastUsedIntervalMs = 60_000 }:
     if (!valid) return undefined
     if (row.expiresAt && row.expiresAt.getTime() <= at) return undefined
     await recordUse(row.id, at)
-    return { id: row.id, ownerId: row.ownerId, scopes: row.scopes as Permission[], rateLimit: rateLimitOf(row) }
+    return { id: row.id, ownerId: row.ownerId, scopes: row.scopes as Permission[], rateLimit: rateLimitOf(row), expiresAt: row.expiresAt }
   }
 }

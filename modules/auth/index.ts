@@ -2,7 +2,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { sendWelcomeEmail } from '../emails/contract.js'
-import { createUsersContract } from '../users/contract.js'
 import { createAuthRepository } from './repository.js'
 import { authRoutes } from './routes.js'
 import { createAuthService } from './service.js'
@@ -10,7 +9,7 @@ import { createAuthService } from './service.js'
 const auth: FastifyPluginAsync = async (fastify) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { config } = app
-  const users = createUsersContract({ db: app.db, cache: app.cache, authStateTtlSeconds: config.AUTH_STATE_CACHE_TTL_SECONDS })
+  const users = app.users
   const service = createAuthService({
     repo: createAuthRepository(app.db),
     users,

@@ -1,9 +1,13 @@
-// What other modules and plugins may use from users: accounts, credentials, the cached auth state
-// (role, status, token version) and the demo seed. Nothing here exposes the table itself.
+// What other modules may use from users, built once and decorated as `app.users`: accounts,
+// credentials, the cached auth state (role, status, token version) and the demo seed. It also hands
+// the auth plugin its access-token resolver. Nothing here exposes the table itself.
 import { randomBytes } from 'node:crypto'
-import type { Db, DbOrTx } from '../../src/db/client.js'
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { rolePermissions } from '../../plugins/rbac.js'
+import type { DbOrTx } from '../../src/db/client.js'
 import { createUsersRepository } from './repository.js'
-import { createUsersService, type UsersCache } from './service.js'
+import { createUsersService } from './service.js'
 import type { UserDto } from './schemas.js'
 
 export type { AuthState, NewUser } from './service.js'
@@ -22,14 +26,12 @@ export async function findUserEmail(db: DbOrTx, id: string): Promise<string | un
   return (await createUsersRepository(db).findById(id))?.email
 }
 
-export interface UsersContractDeps {
-  db: Db
-  cache: UsersCache
-  authStateTtlSeconds: number
-}
-
-export function createUsersContract({ db, cache, authStateTtlSeconds }: UsersContractDeps) {
-  const service = createUsersService({ repo: createUsersRepository(db), cache, authStateTtlSeconds })
+export function createUsersContract(app: FastifyInstance) {
+  const service = createUsersService({
+    repo: createUsersRepository(app.db),
+    cache: app.cache,
+    authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
+  })
   return {
     /** Create an account (password policy enforced; EMAIL_TAKEN when the email is in use). */
     create: service.create,
@@ -61,6 +63,28 @@ export function createUsersContract({ db, cache, authStateTtlSeconds }: UsersCon
 }
 
 export type UsersContract = ReturnType<typeof createUsersContract>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    users: UsersContract
+  }
+}
+
+export default fp(
+  async (app) => {
+    const users = createUsersContract(app)
+    app.decorate('users', users)
+    // An access token stands while its user is active and has not bumped its token version since.
+    app.credentials.use({
+      async accessToken(claims) {
+        const state = await users.getAuthState(claims.sub)
+        if (!state || state.status !== 'active' || state.tokenVersion !== claims.ver) return null
+        return { id: state.id, role: state.role, permissions: rolePermissions[state.role] }
+      },
+    })
+  },
+  { fastify: '5.x', name: 'users-contract', dependencies: ['db', 'cache', 'auth'] },
+)
 
 export interface SeededUsers {
   admin: UserDto

@@ -1,10 +1,9 @@
 // Demo data for the embedded default, written on first start only (each part checks that its
 // data is missing). Each module's data goes in through that module's contract.
 import type { FastifyInstance } from 'fastify'
-import { createUsersContract } from '../../modules/users/contract.js'
 
 export async function seedDemoData(app: FastifyInstance): Promise<void> {
-  const users = createUsersContract({ db: app.db, cache: app.cache, authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS })
+  const users = app.users
   const seeded = await users.seedDemoUsers()
   if (!seeded) {
     app.log.debug('users exist already: demo users not seeded')

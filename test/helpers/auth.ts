@@ -1,7 +1,6 @@
 // Test helpers for anything behind authentication: create users of any role and log them in.
 import { createHmac } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { createUsersContract } from '../../modules/users/contract.js'
 import type { Role } from '../../plugins/rbac.js'
 
 export interface TestUser {
@@ -25,7 +24,7 @@ export async function createUser(
   const role = options.role ?? 'user'
   const email = options.email ?? `${role}-${process.pid}-${++counter}@example.test`
   const password = options.password ?? 'Correct-Horse-9-Battery'
-  const users = createUsersContract({ db: app.db, cache: app.cache, authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS })
+  const users = app.users
   const user = await users.create({ email, password, name: options.name ?? `Test ${role} ${counter}`, role })
   const tokens = await login(app, email, password)
   return { id: user.id, email, password, role, ...tokens, headers: { authorization: `Bearer ${tokens.accessToken}` } }
