@@ -61,7 +61,12 @@ declare module 'fastify' {
     /** preHandler: sets request.user when credentials are sent (401 if they are invalid), else null. */
     authenticateOptional: AuthHook
     /** preHandler factory: authenticates, then 403 unless the caller has the permission. */
-    requirePermission: (permission: Permission) => AuthHook
+    /**
+     * preHandler factory: authenticates, then 403 unless the caller has the permission. With
+     * `{ session: true }`, only a bearer session will do (an API key is refused): managing keys,
+     * signing out everywhere and changing credentials.
+     */
+    requirePermission: (permission: Permission, options?: { session?: boolean }) => AuthHook
     /** A signed access token for the user and its lifetime in seconds. */
     signAccessToken: (user: { id: string; role: Role; tokenVersion: number }) => { accessToken: string; expiresIn: number }
     /** Where the identity modules register their credential resolvers (one per kind). */
@@ -202,10 +207,17 @@ export default fp(
 
     fastify.decorate('authenticate', authenticate)
     fastify.decorate('authenticateOptional', authenticateOptional)
-    fastify.decorate('requirePermission', (permission: Permission): AuthHook => async (request, reply) => {
-      await authenticate(request, reply)
-      if (!can(request.user, permission)) throw new ForbiddenError(`This action needs the '${permission}' permission`)
-    })
+    fastify.decorate(
+      'requirePermission',
+      (permission: Permission, options: { session?: boolean } = {}): AuthHook =>
+        async (request, reply) => {
+          await authenticate(request, reply)
+          if (options.session && request.user!.apiKeyId) {
+            throw new ForbiddenError('This needs a bearer session (log in); an API key cannot do it')
+          }
+          if (!can(request.user, permission)) throw new ForbiddenError(`This action needs the '${permission}' permission`)
+        },
+    )
     fastify.decorate('signAccessToken', (user: { id: string; role: Role; tokenVersion: number }) => ({
       accessToken: fastify.jwt.sign({ sub: user.id, role: user.role, ver: user.tokenVersion }),
       expiresIn: config.JWT_ACCESS_TTL_SECONDS,
