@@ -1,13 +1,15 @@
 # __name__
 
-Scaffolded by `npm run new:module -- __name__`: a CRUD resource owned by the user who creates it.
+Scaffolded by `npm run new:module -- __name__`: a resource owned by the user who creates it. Say here
+what it is for.
 
-| method | path | permission |
+| endpoint | who | |
 |---|---|---|
-| GET | /api/v1/__name__ | read (filters `ownerId`, `q`; sort `createdAt`, `name`; offset pagination) |
-| GET | /api/v1/__name__/:id | read |
-| POST | /api/v1/__name__ | write (201 + Location) |
-| PATCH | /api/v1/__name__/:id | write; owner, moderator or admin |
-| DELETE | /api/v1/__name__/:id | write; owner, moderator or admin (204) |
+| `GET /api/v1/__name__` | `read` | your own (moderators and admins: everybody's, filter `ownerId`); filter `q`; sort `createdAt`, `name`; offset pages with `meta.total` (cached per filter set). |
+| `GET /api/v1/__name__/:id` | owner, moderator, admin | `ETag`; anybody else gets 404. |
+| `POST /api/v1/__name__` | `write` | 201 + `Location` + `ETag`; you are the owner. |
+| `PATCH /api/v1/__name__/:id` | owner, moderator, admin | only the fields sent; `If-Match` → 412 when stale. |
+| `DELETE /api/v1/__name__/:id` | owner, moderator, admin | 204. |
 
-Events: none yet.
+Events (published in the transaction of the change; audience: the owner, moderators and admins):
+`__item__.created`, `__item__.updated`, `__item__.deleted`.

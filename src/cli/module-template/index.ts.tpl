@@ -1,13 +1,16 @@
-// The __name__ module: mounted at /api/v1/__name__ by folder discovery; builds its repository,
-// service and routes. Encapsulated: it decorates nothing on the root instance.
-import type { FastifyPluginAsync } from 'fastify'
+// The __name__ module. Encapsulated: its schemas and routes stay in its own context; it decorates
+// nothing on the root. Mounted at /api/v1/__name__ by module discovery (src/modules.ts).
+import fp from 'fastify-plugin'
 import { create__Item__Repository } from './repository.js'
-import { create__Item__Service } from './service.js'
 import { __camel__Routes } from './routes.js'
+import { __camel__Schemas } from './schemas.js'
+import { create__Item__Service } from './service.js'
 
-const __camel__Module: FastifyPluginAsync = async (fastify) => {
-  const service = create__Item__Service(create__Item__Repository(fastify.db))
-  __camel__Routes(fastify, service)
-}
-
-export default __camel__Module
+export default fp(
+  async (app) => {
+    for (const schema of __camel__Schemas) app.addSchema(schema)
+    const service = create__Item__Service({ db: app.db, dbRead: app.dbRead, cache: app.cache, events: app.events, repo: create__Item__Repository() })
+    __camel__Routes(app, service)
+  },
+  { fastify: '5.x', name: '__name__-module', dependencies: ['auth', 'cache', 'events'], encapsulate: true },
+)

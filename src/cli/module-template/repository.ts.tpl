@@ -1,9 +1,11 @@
-// __Name__ repository: the only code that touches the __table__ table; explicit columns.
-import { and, count, eq, ilike, sql, type SQL } from 'drizzle-orm'
-import type { Db } from '../../src/db/client.js'
+// __Name__: the only code that touches the __table__ table. Explicit columns; every function takes
+// the Drizzle handle to use (the pool, the read replica or a transaction), so transactions pass through.
+import { and, count, eq, inArray, sql, type SQL } from 'drizzle-orm'
+import type { DbOrTx } from '../../src/db/client.js'
+import { containsText } from '../../src/db/filters.js'
 import { orderBy, type ParsedList } from '../../src/lib/pagination.js'
 import { __table__ } from './tables.js'
-import type { Create__Item__, __Item__Filters, Update__Item__ } from './schemas.js'
+import type { __Item__Filters } from './schemas.js'
 
 const columns = {
   id: __table__.id,
@@ -14,43 +16,54 @@ const columns = {
   createdAt: __table__.createdAt,
   updatedAt: __table__.updatedAt,
 }
-export type __Item__Row = { [K in keyof typeof columns]: (typeof columns)[K]['_']['data'] }
 
-function where(filters: __Item__Filters): SQL | undefined {
-  return and(
-    filters.ownerId ? eq(__table__.ownerId, filters.ownerId) : undefined,
-    filters.q ? ilike(__table__.name, `%${filters.q.replace(/[%_\\]/g, '\\$&')}%`) : undefined,
-  )
+export type __Item__Row = typeof __table__.$inferSelect
+export type __Item__Values = Pick<typeof __table__.$inferInsert, 'name' | 'description'>
+
+function whereOf(filters: __Item__Filters): SQL | undefined {
+  return and(filters.ownerId ? eq(__table__.ownerId, filters.ownerId) : undefined, filters.q ? containsText(filters.q, __table__.name) : undefined)
 }
 
-export function create__Item__Repository(db: Db) {
+export function create__Item__Repository() {
   return {
-    async list(list: ParsedList, filters: __Item__Filters): Promise<__Item__Row[]> {
-      return db.select(columns).from(__table__).where(where(filters)).orderBy(...orderBy(list.sort, columns, __table__.id)).limit(list.limit).offset(list.offset)
+    async insert(db: DbOrTx, values: __Item__Values & { id: string; ownerId: string }): Promise<__Item__Row> {
+      const [row] = await db.insert(__table__).values(values).returning(columns)
+      return row!
     },
-    async count(filters: __Item__Filters): Promise<number> {
-      const [row] = await db.select({ n: count() }).from(__table__).where(where(filters))
-      return row?.n ?? 0
-    },
-    async get(id: string): Promise<__Item__Row | undefined> {
+
+    async findById(db: DbOrTx, id: string): Promise<__Item__Row | undefined> {
       const [row] = await db.select(columns).from(__table__).where(eq(__table__.id, id))
       return row
     },
-    async insert(ownerId: string, input: Create__Item__): Promise<__Item__Row> {
-      const [row] = await db.insert(__table__).values({ ownerId, ...input }).returning(columns)
-      return row!
+
+    async list(db: DbOrTx, filters: __Item__Filters, list: ParsedList): Promise<__Item__Row[]> {
+      return db
+        .select(columns)
+        .from(__table__)
+        .where(whereOf(filters))
+        .orderBy(...orderBy(list.sort, columns, __table__.id))
+        .limit(list.limit)
+        .offset(list.offset)
     },
-    async update(id: string, patch: Update__Item__): Promise<__Item__Row | undefined> {
+
+    async count(db: DbOrTx, filters: __Item__Filters): Promise<number> {
+      const [row] = await db.select({ n: count() }).from(__table__).where(whereOf(filters))
+      return row?.n ?? 0
+    },
+
+    /** Write the named fields (bumping the version); with `versions` (If-Match), only while it is at one of them. */
+    async update(db: DbOrTx, id: string, values: Partial<__Item__Values>, versions?: number[]): Promise<__Item__Row | undefined> {
       const [row] = await db
         .update(__table__)
-        .set({ ...patch, version: sql`${__table__.version} + 1`, updatedAt: new Date() })
-        .where(eq(__table__.id, id))
+        .set({ ...values, version: sql`${__table__.version} + 1`, updatedAt: sql`now()` })
+        .where(and(eq(__table__.id, id), versions ? inArray(__table__.version, versions) : undefined))
         .returning(columns)
       return row
     },
-    async remove(id: string): Promise<boolean> {
-      const rows = await db.delete(__table__).where(eq(__table__.id, id)).returning({ id: __table__.id })
-      return rows.length > 0
+
+    async delete(db: DbOrTx, id: string): Promise<__Item__Row | undefined> {
+      const [row] = await db.delete(__table__).where(eq(__table__.id, id)).returning(columns)
+      return row
     },
   }
 }

@@ -163,3 +163,62 @@ t.test('an unknown or malformed id is 404 / 400', async (t) => {
   t.equal((await app.inject({ method: 'GET', url: '/api/v1/products/0190a0a0-0000-7000-8000-000000000000' })).statusCode, 404)
   t.equal((await app.inject({ method: 'GET', url: '/api/v1/products/nope' })).statusCode, 400)
 })
+
+t.test('without If-Match an update applies to the current version, even while orders take its stock', async (t) => {
+  const app = await build(t)
+  const seller = await account(app)
+  const buyer = await account(app)
+  const p = await product(app, seller, { stock: 200, priceCents: 100 })
+  const url = `/api/v1/products/${p.id}`
+  // 20 price changes race 20 orders that each take one unit (and bump the version).
+  const results = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => [
+      app.inject({ method: 'PATCH', url, headers: seller.headers, payload: { priceCents: 1000 + i } }),
+      app.inject({ method: 'POST', url: '/api/v1/orders', headers: buyer.headers, payload: { items: [{ productId: p.id, quantity: 1 }] } }),
+    ]).flat(),
+  )
+  const patches = results.filter((_, i) => i % 2 === 0).map((r) => r.statusCode)
+  const orders = results.filter((_, i) => i % 2 === 1).map((r) => r.statusCode)
+  t.same([...new Set(patches)], [200], 'every PATCH without a precondition is applied, none is refused')
+  t.same([...new Set(orders)], [201], 'every order is placed')
+  const now = (await app.inject({ method: 'GET', url })).json().data
+  t.equal(now.stock, 180, 'no order lost its stock decrement to a PATCH that did not name the stock')
+  t.ok(now.priceCents >= 1000 && now.priceCents < 1020, 'the price is one of the PATCHed ones')
+  t.equal(now.version, 41, 'every write moved the version on')
+})
+
+t.test('If-Match with * or a list of tags: * applies, a list applies when it holds the current version', async (t) => {
+  const app = await build(t)
+  const seller = await account(app)
+  const p = await product(app, seller)
+  const url = `/api/v1/products/${p.id}`
+  const any = await app.inject({ method: 'PATCH', url, headers: { ...seller.headers, 'if-match': '*' }, payload: { name: 'Any' } })
+  t.equal(any.statusCode, 200)
+  const listed = await app.inject({ method: 'PUT', url, headers: { ...seller.headers, 'if-match': '"7", "2"' }, payload: { name: 'Listed', description: '', priceCents: 5, stock: 1, status: 'active' } })
+  t.equal(listed.statusCode, 200)
+  t.equal(listed.headers.etag, '"3"')
+  const garbage = await app.inject({ method: 'PATCH', url, headers: { ...seller.headers, 'if-match': 'nonsense' }, payload: { name: 'X' } })
+  t.equal(garbage.statusCode, 412, 'a tag that names no version matches nothing')
+  t.equal(garbage.json().code, 'PRECONDITION_FAILED')
+})
+
+t.test('creating, changing and removing a product publish product.created, product.updated and product.removed', async (t) => {
+  const app = await build(t)
+  const seller = await account(app)
+  const moderator = await account(app, 'moderator')
+  const p = await product(app, seller, { name: 'Lamp' })
+  await app.inject({ method: 'PATCH', url: `/api/v1/products/${p.id}`, headers: seller.headers, payload: { priceCents: 1500 } })
+  await app.inject({ method: 'DELETE', url: `/api/v1/products/${p.id}`, headers: moderator.headers })
+  // Every business event is one job per subscriber queue; webhooks' fan-out subscribes to all of them.
+  const rows = await app.sql<{ type: string; data: { productId: string; changes: string[]; status: string; version: number } }[]>`
+    select data->>'type' as type, data->'data' as data from pgboss.job where name = 'webhooks.fan-out' order by created_on`
+  t.same(
+    rows.map((r) => [r.type, r.data.productId, r.data.status, r.data.version]),
+    [
+      ['product.created', p.id, 'active', 1],
+      ['product.updated', p.id, 'active', 2],
+      ['product.removed', p.id, 'removed', 3],
+    ],
+  )
+  t.same(rows[1]!.data.changes, ['priceCents'], 'product.updated names the fields the request set')
+})
