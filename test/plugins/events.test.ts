@@ -32,7 +32,9 @@ t.test('events', async (t) => {
 
   t.test('a published event reaches each subscriber once, in an envelope with its id, type and time', async (t) => {
     const envelope = await app.events.publish(thingMoved, { thingId: 't1', ownerId: 'u1', to: 3 })
-    await waitFor(() => moved.some((e) => e.id === envelope.id) && everything.some((e) => e.id === envelope.id), { what: 'both subscribers' })
+    await waitFor(() => moved.some((e) => e.id === envelope.id) && everything.some((e) => e.id === envelope.id), {
+      what: 'both subscribers',
+    })
     const got = moved.find((e) => e.id === envelope.id)!
     t.match(got, { type: 'test.thing-moved', data: { thingId: 't1', to: 3 }, requestId: null })
     t.ok(Date.parse(got.occurredAt) <= Date.now())
@@ -52,14 +54,19 @@ t.test('events', async (t) => {
         throw new Error('roll back')
       })
       .catch(() => {})
-    const committed = await app.db.transaction(async (tx) => app.events.publish(thingMoved, { thingId: 'kept', ownerId: 'u1', to: 2 }, { tx }))
+    const committed = await app.db.transaction(async (tx) =>
+      app.events.publish(thingMoved, { thingId: 'kept', ownerId: 'u1', to: 2 }, { tx }),
+    )
     await waitFor(() => moved.some((e) => e.id === committed.id), { what: 'the committed event' })
     const jobs = await app.sql`select 1 from pgboss.job where data->>'id' = ${rolledBack}`
     t.equal(jobs.length, 0, 'nothing was queued for the rolled-back one')
   })
 
   t.test('a payload that does not match the schema, or an event nobody declared, is refused', async (t) => {
-    await t.rejects(app.events.publish(thingMoved, { thingId: 't2', ownerId: 'u1', to: 'far' } as never), /invalid payload for event test.thing-moved: \/to/)
+    await t.rejects(
+      app.events.publish(thingMoved, { thingId: 't2', ownerId: 'u1', to: 'far' } as never),
+      /invalid payload for event test.thing-moved: \/to/,
+    )
     const stray = defineEvent({ ...announced, name: 'test.undeclared' })
     await t.rejects(app.events.publish(stray, { text: 'x' }), /not declared/)
   })

@@ -194,7 +194,12 @@ t.test('If-Match with * or a list of tags: * applies, a list applies when it hol
   const url = `/api/v1/products/${p.id}`
   const any = await app.inject({ method: 'PATCH', url, headers: { ...seller.headers, 'if-match': '*' }, payload: { name: 'Any' } })
   t.equal(any.statusCode, 200)
-  const listed = await app.inject({ method: 'PUT', url, headers: { ...seller.headers, 'if-match': '"7", "2"' }, payload: { name: 'Listed', description: '', priceCents: 5, stock: 1, status: 'active' } })
+  const listed = await app.inject({
+    method: 'PUT',
+    url,
+    headers: { ...seller.headers, 'if-match': '"7", "2"' },
+    payload: { name: 'Listed', description: '', priceCents: 5, stock: 1, status: 'active' },
+  })
   t.equal(listed.statusCode, 200)
   t.equal(listed.headers.etag, '"3"')
   const garbage = await app.inject({ method: 'PATCH', url, headers: { ...seller.headers, 'if-match': 'nonsense' }, payload: { name: 'X' } })
