@@ -1,20 +1,25 @@
-// `npm run bench`: every bench/*.ts (but this file) in turn, each measuring its own bare baseline
-// in the same run and printing ratios. Uses DATABASE_URL/REDIS_URL, or an embedded PostgreSQL.
-import { readdirSync } from 'node:fs'
+// `npm run bench`: builds Keel, then runs every bench/*.ts that is a benchmark (stack first: Keel side
+// by side with the bare stack; then the others), each measuring its baseline in the same run.
+// `npm run bench -- stack` runs one. Uses DATABASE_URL/REDIS_URL, or an embedded PostgreSQL.
 import { spawnSync } from 'node:child_process'
 import { ensureDatabaseServer } from '../test/helpers/database-server.js'
+
+const benches = ['stack', 'scaling', 'rate-limit', 'jobs']
+const only = process.argv[2]
+const selected = benches.filter((b) => !only || b.includes(only))
+if (selected.length === 0) {
+  console.error(`no bench named like '${only}'; there are: ${benches.join(', ')}`)
+  process.exit(1)
+}
 
 const env = { ...process.env }
 const server = await ensureDatabaseServer(env)
 env.DATABASE_URL = server.url
-const only = process.argv[2]
-const files = readdirSync(new URL('.', import.meta.url)).filter(
-  (f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_') && (!only || f.includes(only)),
-)
 let failed = 0
-for (const file of files.sort()) {
-  console.log(`\n=== bench/${file}`)
-  const res = spawnSync('npx', ['tsx', `bench/${file}`], { stdio: 'inherit', env })
+if (spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit', env }).status !== 0) failed++
+for (const name of failed ? [] : selected) {
+  console.log(`\n=== bench/${name}.ts`)
+  const res = spawnSync('npx', ['tsx', `bench/${name}.ts`], { stdio: 'inherit', env })
   if (res.status !== 0) failed++
 }
 await server.stop()

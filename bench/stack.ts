@@ -1,0 +1,210 @@
+// Keel side by side with the bare stack it is built on, in one run. Both servers run as processes of
+// their own on the same data (a scratch database seeded with BENCH_PRODUCTS products), pinned to CPU 0;
+// the load generator (autocannon, 50 connections) runs pinned to CPU 1; PostgreSQL and Redis float.
+// Keel runs its production build with production defaults (NODE_ENV=production, info logging to
+// /dev/null, rate limiting on with Redis — with a limit no client reaches — ROLE=api, as an API
+// instance behind which workers scale apart; the jobs bench measures those). Each scenario runs on
+// the bare server, then on Keel: req/s, p50, p99, their ratio, and each server's RSS at the end.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { benchDatabase } from './_database.js'
+import { freePort } from '../test/helpers/redis-server.js'
+import { waitFor } from '../test/helpers/wait.js'
+import { encodeCursor } from '../src/lib/pagination.js'
+import type { LoadResult, LoadSpec } from './load.js'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const WARMUP = Math.min(3, SECONDS)
+const PRODUCTS = Number(process.env.BENCH_PRODUCTS ?? 100_000)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const HOT = 1000
+const REDIS_URL = process.env.REDIS_URL
+if (!REDIS_URL) throw new Error('bench/stack.ts needs REDIS_URL (both servers cache in Redis)')
+const root = new URL('..', import.meta.url).pathname
+if (!existsSync(join(root, 'dist', 'src', 'server.js'))) throw new Error('run `npm run build` first (bench/run.ts does)')
+
+const database = await benchDatabase()
+const sql = postgres(database.url, { max: 2, onnotice: () => {} })
+const scratch = mkdtempSync(join(tmpdir(), 'keel-bench-'))
+const children: ChildProcess[] = []
+
+async function startServer(name: string, args: string[], env: Record<string, string>): Promise<{ url: string; pid: number }> {
+  const port = await freePort()
+  const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  children.push(child)
+  const url = `http://127.0.0.1:${port}`
+  await waitFor(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok, { what: `${name} to listen`, timeoutMs: 60_000 })
+  return { url, pid: child.pid! }
+}
+
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
+
+function load(spec: Omit<LoadSpec, 'connections'>): Promise<LoadResult> {
+  const file = join(scratch, `load-${Math.random().toString(36).slice(2)}.json`)
+  writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, ...spec }))
+  return new Promise((resolve, reject) => {
+    const child = spawn('taskset', ['-c', '1', process.execPath, '--import', 'tsx', 'bench/load.ts', file], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited with ${code}`)),
+    )
+  })
+}
+
+try {
+  // ---- data: one seller's catalog, the first HOT products with stock enough for every order
+  console.log(`seeding ${PRODUCTS.toLocaleString('en')} products...`)
+  const sellerId = crypto.randomUUID()
+  await sql`
+    insert into products (id, owner_id, name, description, price_cents, stock, status, created_at, updated_at)
+    select gen_random_uuid(), ${sellerId}, 'Product ' || i, 'A product for the benchmark', 100 + i % 10000,
+           case when i <= ${HOT} then 1000000000 else 10 end, 'active',
+           now() - make_interval(secs => i::double precision), now() - make_interval(secs => i::double precision)
+    from generate_series(1, ${PRODUCTS}) as i`
+  await sql`analyze products`
+  const all = await sql<{ id: string }[]>`select id from products order by random()`
+  const hot = (await sql<{ id: string }[]>`select id from products where stock > 1000 order by id`).map((r) => r.id)
+  // Keyset positions spread over the whole catalog: every 97th row's (createdAt, id), newest first.
+  const positions = await sql<{ at: Date; id: string }[]>`
+    select created_at as at, id from (select created_at, id, row_number() over (order by created_at desc, id) as n from products) p where n % 97 = 0`
+
+  const common = { DATABASE_URL: database.url, REDIS_URL }
+  const bare = await startServer('the bare server', ['--import', 'tsx', 'bench/bare-server.ts'], common)
+  const keel = await startServer('Keel', ['dist/src/server.js'], {
+    ...common,
+    NODE_ENV: 'production',
+    ROLE: 'api',
+    LOG_LEVEL: 'info',
+    JWT_SECRET: 'bench-secret-bench-secret-bench-secret-bench',
+    JWT_ACCESS_TTL_SECONDS: '7200',
+    REDIS_KEY_PREFIX: `keel-bench:${process.pid}:`,
+    RATE_LIMIT_MAX: '1000000000',
+    SEED_DEMO_DATA: 'false',
+  })
+
+  // ---- a buyer (JWT) and an API key, through Keel's own API
+  const json = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${keel.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    })
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
+    return ((await res.json()) as { data: Record<string, unknown> }).data
+  }
+  const credentials = { email: 'buyer@bench.local', password: 'Bench-password-2026' }
+  await json('/api/v1/auth/register', { ...credentials, name: 'Bench Buyer' })
+  const login = await json('/api/v1/auth/login', credentials)
+  const bearer = { authorization: `Bearer ${String(login.accessToken)}` }
+  const buyerId = (login.user as { id: string }).id
+  const apiKey = { 'x-api-key': String((await json('/api/v1/api-keys', { name: 'bench', scopes: ['read'] }, bearer)).key) }
+
+  // Warm both caches with the hot products.
+  for (const id of hot) await Promise.all([fetch(`${keel.url}/api/v1/products/${id}`), fetch(`${bare.url}/cached/products/${id}`)])
+
+  const offsets = Array.from({ length: 500 }, (_, i) => (i * 37) % 2000)
+  const scenarios: {
+    name: string
+    bare: Omit<LoadSpec, 'connections' | 'seconds' | 'url'>
+    keel: Omit<LoadSpec, 'connections' | 'seconds' | 'url'>
+  }[] = [
+    { name: '`GET /health` vs a bare route', bare: { method: 'GET', paths: ['/health'] }, keel: { method: 'GET', paths: ['/health'] } },
+    {
+      name: `product by id, cache hit (${HOT} hot ids) vs bare cache-aside`,
+      bare: { method: 'GET', paths: hot.map((id) => `/cached/products/${id}`) },
+      keel: { method: 'GET', paths: hot.map((id) => `/api/v1/products/${id}`) },
+    },
+    {
+      name: `product by id, ${PRODUCTS.toLocaleString('en')} ids (Keel cache-aside, mostly misses) vs bare uncached select`,
+      bare: { method: 'GET', paths: all.map((r) => `/products/${r.id}`) },
+      keel: { method: 'GET', paths: all.map((r) => `/api/v1/products/${r.id}`) },
+    },
+    {
+      name: 'list page of 20 with total vs bare page without total',
+      bare: { method: 'GET', paths: offsets.map((o) => `/products?limit=20&offset=${o}`) },
+      keel: { method: 'GET', paths: offsets.map((o) => `/api/v1/products?limit=20&offset=${o}`) },
+    },
+    {
+      name: 'keyset page of 20 (anywhere in the catalog) vs bare keyset select',
+      bare: { method: 'GET', paths: positions.map((p) => `/products/keyset?limit=20&at=${p.at.toISOString()}&id=${p.id}`) },
+      keel: { method: 'GET', paths: positions.map((p) => `/api/v1/products?limit=20&cursor=${encodeCursor([p.at.toISOString(), p.id])}`) },
+    },
+    {
+      name: 'create an order (JWT; one transaction: stock, order, item, outbox) vs the same statements',
+      bare: { method: 'POST', paths: ['/orders'], bodies: hot.map((id) => JSON.stringify({ userId: buyerId, productId: id })) },
+      keel: {
+        method: 'POST',
+        paths: ['/api/v1/orders'],
+        headers: bearer,
+        bodies: hot.map((id) => JSON.stringify({ items: [{ productId: id, quantity: 1 }] })),
+      },
+    },
+  ]
+
+  const rows: string[] = []
+  const results: Record<string, LoadResult> = {}
+  const fmt = (n: number) => Math.round(n).toLocaleString('en')
+  for (const s of scenarios) {
+    const b = { url: bare.url, ...s.bare }
+    const k = { url: keel.url, ...s.keel }
+    await load({ ...b, seconds: WARMUP })
+    const bareResult = await load({ ...b, seconds: SECONDS })
+    await load({ ...k, seconds: WARMUP })
+    const keelResult = await load({ ...k, seconds: SECONDS })
+    results[s.name] = keelResult
+    const bad = bareResult.non2xx + bareResult.errors + keelResult.non2xx + keelResult.errors
+    rows.push(
+      `| ${s.name} | ${fmt(bareResult.rps)} | ${fmt(keelResult.rps)} | ${(keelResult.rps / bareResult.rps).toFixed(2)} | ${bareResult.p50} / ${keelResult.p50} ms | ${bareResult.p99} / ${keelResult.p99} ms |${bad ? ` ${bad} non-2xx/errors` : ''}`,
+    )
+    console.log(rows.at(-1))
+  }
+
+  // Authenticated reads against the same read without credentials (Keel both times).
+  const authRows: string[] = []
+  const hotKeel = { url: keel.url, method: 'GET' as const, paths: hot.map((id) => `/api/v1/products/${id}`) }
+  const anonymous = results[scenarios[1]!.name]!
+  for (const [name, headers] of [
+    ['product by id, cache hit, with a JWT (bearer)', bearer],
+    ['product by id, cache hit, with an API key', apiKey],
+  ] as const) {
+    await load({ ...hotKeel, headers, seconds: WARMUP })
+    const r = await load({ ...hotKeel, headers, seconds: SECONDS })
+    const bad = r.non2xx + r.errors
+    authRows.push(
+      `| ${name} | ${fmt(anonymous.rps)} | ${fmt(r.rps)} | ${(r.rps / anonymous.rps).toFixed(2)} | ${anonymous.p50} / ${r.p50} ms | ${anonymous.p99} / ${r.p99} ms |${bad ? ` ${bad} non-2xx/errors` : ''}`,
+    )
+    console.log(authRows.at(-1))
+  }
+
+  const table = [
+    `${PRODUCTS.toLocaleString('en')} products, ${CONNECTIONS} connections, ${SECONDS} s per scenario after a ${WARMUP} s warm-up; servers on CPU 0, load generator on CPU 1.`,
+    '',
+    '| scenario | bare req/s | Keel req/s | ratio | p50 bare / Keel | p99 bare / Keel |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    '| authenticated read (Keel) | anonymous req/s | authenticated req/s | ratio | p50 anonymous / authenticated | p99 anonymous / authenticated |',
+    '|---|---|---|---|---|---|',
+    ...authRows,
+    '',
+    `RSS after the run: bare ${rssMb(bare.pid).toFixed(0)} MB, Keel ${rssMb(keel.pid).toFixed(0)} MB.`,
+  ].join('\n')
+  console.log(`\n${table}\n`)
+  if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, `${table}\n`)
+} finally {
+  for (const child of children) child.kill('SIGTERM')
+  await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))))
+  await sql.end({ timeout: 5 })
+  await database.drop()
+}
