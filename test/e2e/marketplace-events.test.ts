@@ -1,7 +1,7 @@
 // The marketplace's side effects, end to end through the workers: registering queues a welcome
 // email; an order publishes order.created in its own transaction (a failed order publishes nothing),
-// which sends its confirmation email and the buyer's webhook; cancel and product changes notify
-// subscribers; the request id of the request that caused an event arrives in the webhook's headers.
+// which sends its confirmation email and webhook; cancel and product changes notify subscribers;
+// the request id of the request that caused an event arrives in the webhook's headers.
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
 import { build } from '../helpers/build.js'
@@ -15,6 +15,23 @@ t.test('emails and webhooks follow registrations, orders, cancellations and prod
   const hooks = await receiver(t)
   const admin = await createUser(app, { role: 'admin' })
   const seller = await createUser(app)
+
+  // An admin's webhook: order events reach only the buyer and staff (a seller's would not see them).
+  const sub = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks',
+    headers: admin.headers,
+    payload: { url: hooks.url, events: ['order.created', 'order.cancelled', 'product.updated'] },
+  })
+  t.equal(sub.statusCode, 201)
+  const secret = sub.json().data.secret as string
+  const events = () => hooks.received.map((r) => JSON.parse(r.body) as { type: string; data: Record<string, unknown> })
+  const verified = (r: Received) =>
+    new Webhook(secret).verify(r.body, {
+      'webhook-id': String(r.headers['webhook-id']),
+      'webhook-timestamp': String(r.headers['webhook-timestamp']),
+      'webhook-signature': String(r.headers['webhook-signature']),
+    })
 
   // Registering over the API queues a welcome email, sent by the log transport.
   const email = `buyer-${process.pid}@example.test`
@@ -35,23 +52,6 @@ t.test('emails and webhooks follow registrations, orders, cancellations and prod
   await waitFor(async () => (await emailsTo('welcome'))[0]?.status === 'sent', { what: 'the welcome email' })
   const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: 'Correct-Horse-9-Battery' } })
   const buyer = { authorization: `Bearer ${login.json().data.accessToken}` }
-
-  // The buyer subscribes: order events are theirs to receive; product changes are everyone's.
-  const sub = await app.inject({
-    method: 'POST',
-    url: '/api/v1/webhooks',
-    headers: buyer,
-    payload: { url: hooks.url, events: ['order.created', 'order.cancelled', 'product.updated'] },
-  })
-  t.equal(sub.statusCode, 201)
-  const secret = sub.json().data.secret as string
-  const events = () => hooks.received.map((r) => JSON.parse(r.body) as { type: string; data: Record<string, unknown> })
-  const verified = (r: Received) =>
-    new Webhook(secret).verify(r.body, {
-      'webhook-id': String(r.headers['webhook-id']),
-      'webhook-timestamp': String(r.headers['webhook-timestamp']),
-      'webhook-signature': String(r.headers['webhook-signature']),
-    })
 
   const item = await product(app, seller, { stock: 2, priceCents: 700 })
 
