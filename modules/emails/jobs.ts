@@ -1,32 +1,33 @@
-// Emails' queues: send-email (one attempt per job; exponential backoff; EMAIL_MAX_ATTEMPTS in all)
-// and its dead-letter queue, which marks the outbox row failed.
+// Emails' queues: the subscribers (business events that send an email, each once per event), send-email
+// (one attempt per job; exponential backoff; EMAIL_MAX_ATTEMPTS in all) and its dead-letter queue,
+// which marks the outbox row failed.
 import type { FastifyInstance } from 'fastify'
 import { onEvent } from '../../plugins/events.js'
 import { defineJob, type JobDefinition } from '../../plugins/queue/index.js'
 import { orderCreated } from '../orders/contract.js'
-import { findUserEmail } from '../users/contract.js'
 import { createEmailRepository } from './repository.js'
 import { SendEmailJob } from './schemas.js'
-import { createEmailSender, queueEmail, SEND_EMAIL_DEAD_QUEUE, SEND_EMAIL_QUEUE } from './service.js'
+import { createEmailOutbox, createEmailSender, SEND_EMAIL_DEAD_QUEUE, SEND_EMAIL_QUEUE } from './service.js'
 import { createTransport } from './transport.js'
+
+const alreadyQueued = { skipped: 'already queued for this event' }
 
 export default (app: FastifyInstance): JobDefinition[] => {
   const transport = createTransport(app.config.SMTP_URL, app.log)
   app.addHook('onClose', async () => transport.close())
-  const sender = createEmailSender({ db: app.db, repo: createEmailRepository(), transport, from: app.config.MAIL_FROM })
   const repo = createEmailRepository()
+  const outbox = createEmailOutbox({ db: app.db, cache: app.cache, jobs: app.jobs, repo })
+  const sender = createEmailSender({ db: app.db, cache: app.cache, repo, transport, from: app.config.MAIL_FROM })
   return [
-    // Subscribers: business events that send an email.
+    // Subscribers: business events that send an email. The event id makes a retried job a no-op.
     onEvent(orderCreated, {
       name: 'emails.order-confirmation',
-      handler: async ({ data: order }) => {
-        const to = await findUserEmail(app.db, order.userId)
-        if (!to) return { skipped: 'the buyer is gone' }
+      handler: async ({ id: eventId, data: order }) => {
+        const buyer = await app.users.findById(order.userId)
+        if (!buyer) return { skipped: 'the buyer is gone' }
         const items = order.items.map((i) => ({ name: i.productName, quantity: i.quantity, unitPriceCents: i.unitPriceCents }))
-        return queueEmail(
-          { db: app.db, jobs: app.jobs, repo },
-          { to, template: 'order-confirmation', data: { orderId: order.id, totalCents: order.totalCents, items } },
-        )
+        const data = { name: buyer.name, orderId: order.id, totalCents: order.totalCents, items }
+        return (await outbox.queue({ to: buyer.email, template: 'order-confirmation', data, eventId })) ?? alreadyQueued
       },
     }),
     defineJob({
@@ -35,7 +36,7 @@ export default (app: FastifyInstance): JobDefinition[] => {
       queue: { retryLimit: 3 },
       handler: async ({ emailId }, { log }) => {
         await sender.giveUp(emailId)
-        log.warn({ event: 'email.failed', emailId }, 'email gave up after its last attempt')
+        log.warn({ emailId }, 'email gave up after its last attempt')
       },
     }),
     defineJob({

@@ -1,9 +1,10 @@
-// The only code touching email_outbox: explicit columns, the caller's handle (pool or transaction).
+// Emails: the only code that touches email_outbox. Explicit columns; every function takes the
+// Drizzle handle to use (the pool, the read replica or a transaction), so transactions pass through.
 import { and, count, eq, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
 import { orderBy, type ParsedList } from '../../src/lib/pagination.js'
 import { emailOutbox } from './tables.js'
-import type { EmailFilterValues } from './schemas.js'
+import type { EmailFilters } from './schemas.js'
 
 const columns = {
   id: emailOutbox.id,
@@ -15,23 +16,26 @@ const columns = {
   attempts: emailOutbox.attempts,
   lastError: emailOutbox.lastError,
   providerMessageId: emailOutbox.providerMessageId,
+  eventId: emailOutbox.eventId,
   createdAt: emailOutbox.createdAt,
   sentAt: emailOutbox.sentAt,
 }
 export type EmailRow = typeof emailOutbox.$inferSelect
+export type NewEmail = Pick<typeof emailOutbox.$inferInsert, 'id' | 'to' | 'template' | 'subject' | 'text' | 'eventId'>
 
-export interface NewEmail {
-  id: string
-  to: string
-  template: string
-  subject: string
-  text: string
-}
+const whereOf = (f: EmailFilters): SQL | undefined =>
+  and(
+    f.status ? eq(emailOutbox.status, f.status) : undefined,
+    f.template ? eq(emailOutbox.template, f.template) : undefined,
+    f.to ? eq(emailOutbox.to, f.to) : undefined,
+  )
 
 export function createEmailRepository() {
   return {
-    async insert(db: DbOrTx, email: NewEmail): Promise<void> {
-      await db.insert(emailOutbox).values(email)
+    /** False when the event already has its email of this template (a retried subscriber): nothing written. */
+    async insert(db: DbOrTx, email: NewEmail): Promise<boolean> {
+      const rows = await db.insert(emailOutbox).values(email).onConflictDoNothing().returning({ id: emailOutbox.id })
+      return rows.length === 1
     },
 
     async get(db: DbOrTx, id: string): Promise<EmailRow | undefined> {
@@ -66,23 +70,20 @@ export function createEmailRepository() {
         .where(and(eq(emailOutbox.id, id), eq(emailOutbox.status, 'queued')))
     },
 
-    async list(db: DbOrTx, filters: EmailFilterValues, list: ParsedList): Promise<{ items: EmailRow[]; total: number }> {
-      const where: SQL[] = []
-      if (filters.status) where.push(eq(emailOutbox.status, filters.status))
-      if (filters.template) where.push(eq(emailOutbox.template, filters.template))
-      if (filters.to) where.push(eq(emailOutbox.to, filters.to))
-      const cond = where.length ? and(...where) : undefined
-      const [items, [totalRow]] = await Promise.all([
-        db
-          .select(columns)
-          .from(emailOutbox)
-          .where(cond)
-          .orderBy(...orderBy(list.sort, columns, emailOutbox.id))
-          .limit(list.limit)
-          .offset(list.offset),
-        db.select({ n: count() }).from(emailOutbox).where(cond),
-      ])
-      return { items, total: totalRow?.n ?? 0 }
+    /** One page (one query, whatever its size). */
+    async list(db: DbOrTx, filters: EmailFilters, list: ParsedList): Promise<EmailRow[]> {
+      return db
+        .select(columns)
+        .from(emailOutbox)
+        .where(whereOf(filters))
+        .orderBy(...orderBy(list.sort, columns, emailOutbox.id))
+        .limit(list.limit)
+        .offset(list.offset)
+    },
+
+    async count(db: DbOrTx, filters: EmailFilters): Promise<number> {
+      const [row] = await db.select({ n: count() }).from(emailOutbox).where(whereOf(filters))
+      return row?.n ?? 0
     },
   }
 }

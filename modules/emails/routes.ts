@@ -2,25 +2,30 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, page, Page } from '../../src/lib/envelope.js'
+import { errorResponses, page } from '../../src/lib/envelope.js'
+import { Ref } from '../../src/lib/schemas.js'
 import type { EmailService } from './service.js'
-import { emailList, EmailSchema } from './schemas.js'
+import { EmailPage, emailList } from './schemas.js'
 
-export function emailRoutes(app: FastifyInstance, service: EmailService) {
-  const r = app.withTypeProvider<TypeBoxTypeProvider>()
+const tags = ['emails']
 
-  r.get(
+export function emailRoutes(fastify: FastifyInstance, service: EmailService) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+
+  app.get(
     '',
     {
       preHandler: app.requirePermission('admin'),
       schema: {
-        tags: ['emails'],
-        summary: 'List the email outbox (admin)',
+        operationId: 'listEmails',
+        tags,
+        summary: 'List the email outbox',
         description:
-          'Filters: status (queued, sent, failed), template, to (exact address). Sort by createdAt, sentAt, status, to, attempts.',
+          'Admins only. Every email the app sent or will send, with its delivery state. Filters: `status` (queued, sent, failed), ' +
+          '`template`, `to` (exact address). Sort by `createdAt`, `sentAt`, `status`, `to`, `attempts`.',
         security: authSecurity,
         querystring: emailList.query,
-        response: { 200: Page(EmailSchema, 'A page of emails'), ...errorResponses(401, 403) },
+        response: { 200: Ref(EmailPage), ...errorResponses(401, 403) },
       },
     },
     async (request) => {

@@ -1,56 +1,75 @@
-// Emails: queue (outbox row + job, in the caller's transaction when given), send (one attempt of a
-// job, with transient/permanent classification), and the admin listing.
+// Emails: the outbox (render, then the row and its send-email job in one transaction; once per event
+// for subscribers), the sender (one attempt of a job, transient or permanent failure) and the admin
+// listing with its cached total. No HTTP here.
 import { Value } from '@sinclair/typebox/value'
-import type { Db, DbOrTx } from '../../src/db/client.js'
+import type { Db } from '../../src/db/client.js'
+import type { Cache } from '../../plugins/cache.js'
+import { PermanentJobError, type Jobs } from '../../plugins/queue/index.js'
+import { ValidationError, withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
 import { pageMeta, type ParsedList } from '../../src/lib/pagination.js'
-import { ValidationError, withDetails } from '../../src/lib/errors.js'
-import type { Jobs, QueueTx } from '../../plugins/queue/index.js'
-import { drizzleOf, PermanentJobError } from '../../plugins/queue/index.js'
+import type { PageMeta } from '../../src/lib/envelope.js'
 import type { EmailRepository, EmailRow } from './repository.js'
-import type { EmailFilterValues, Email } from './schemas.js'
-import { templates, type TemplateData, type TemplateName } from './templates.js'
+import type { Email, EmailFilters } from './schemas.js'
+import { templates, withoutControlCharacters, type TemplateData, type TemplateName } from './templates.js'
 import { isPermanentSmtpError, type EmailTransport } from './transport.js'
-import { UnknownTemplateError } from './errors.js'
 
 export const SEND_EMAIL_QUEUE = 'send-email'
 export const SEND_EMAIL_DEAD_QUEUE = 'send-email-dead'
+const EMAIL_COUNT_NAMESPACE = 'emails'
 
-export type QueueEmailInput = { [K in TemplateName]: { to: string; template: K; data: TemplateData[K] } }[TemplateName]
+/**
+ * An email to queue: its recipient, template and the template's data; `eventId` for an email a
+ * business event causes (its envelope id), so a retried subscriber queues it only once.
+ */
+export type QueueEmailInput = {
+  [K in TemplateName]: { to: string; template: K; data: TemplateData[K]; eventId?: string }
+}[TemplateName]
 
-export interface EmailQueueDeps {
+export interface EmailOutboxDeps {
   db: Db
+  cache: Pick<Cache, 'invalidateCounts'>
   jobs: Pick<Jobs, 'send'>
+  repo: EmailRepository
 }
 
-/** Render the template, write the outbox row and enqueue its job — both in `tx` when given. */
-export async function queueEmail(
-  deps: EmailQueueDeps & { repo: EmailRepository },
-  input: QueueEmailInput,
-  tx?: QueueTx,
-): Promise<{ id: string }> {
-  const template = templates[input.template]
-  if (!template) throw new UnknownTemplateError(`Unknown email template '${String(input.template)}'`)
-  if (!Value.Check(template.schema, input.data)) {
-    const errors = [...Value.Errors(template.schema, input.data)].map((e) => ({
-      field: `data${e.path.replace(/\//g, '.')}`,
-      message: e.message,
-    }))
-    throw withDetails(new ValidationError(`Invalid data for email template '${input.template}'`), errors)
+export function createEmailOutbox({ db, cache, jobs, repo }: EmailOutboxDeps) {
+  return {
+    /**
+     * Render the template (its data stripped of control characters, then checked: 400 when it does
+     * not fit), write the outbox row and its send-email job in one transaction. Undefined when the
+     * event already has its email of this template: nothing more is queued.
+     */
+    async queue(input: QueueEmailInput): Promise<{ id: string } | undefined> {
+      const template = templates[input.template]
+      const data = withoutControlCharacters(input.data)
+      if (!Value.Check(template.schema, data)) {
+        const errors = [...Value.Errors(template.schema, data)].map((e) => ({
+          field: `data${e.path.replace(/\//g, '.')}`,
+          message: e.message,
+        }))
+        throw withDetails(new ValidationError(`Invalid data for email template '${input.template}'`), errors)
+      }
+      const { subject, text } = (template.render as (d: unknown) => { subject: string; text: string })(data)
+      const id = newId()
+      const queued = await db.transaction(async (tx) => {
+        if (!(await repo.insert(tx, { id, to: input.to, template: input.template, subject, text, eventId: input.eventId ?? null })))
+          return false
+        await jobs.send(SEND_EMAIL_QUEUE, { emailId: id }, { tx })
+        return true
+      })
+      if (!queued) return undefined
+      await cache.invalidateCounts(EMAIL_COUNT_NAMESPACE)
+      return { id }
+    },
   }
-  const { subject, text } = (template.render as (d: unknown) => { subject: string; text: string })(input.data)
-  const id = newId()
-  const enqueue = async (db: DbOrTx, jobTx?: QueueTx) => {
-    await deps.repo.insert(db, { id, to: input.to, template: input.template, subject, text })
-    await deps.jobs.send(SEND_EMAIL_QUEUE, { emailId: id }, jobTx ? { tx: jobTx } : {})
-  }
-  if (tx) await enqueue(drizzleOf(tx), tx)
-  else await deps.db.transaction((own) => enqueue(own, own))
-  return { id }
 }
+
+export type EmailOutbox = ReturnType<typeof createEmailOutbox>
 
 export interface EmailSenderDeps {
   db: Db
+  cache: Pick<Cache, 'invalidateCounts'>
   repo: EmailRepository
   transport: EmailTransport
   from: string
@@ -58,15 +77,16 @@ export interface EmailSenderDeps {
 
 export interface AttemptContext {
   isFinalAttempt: boolean
-  log: { info: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void }
+  log: { info: (obj: object, msg: string) => void }
 }
 
 /** What the send-email worker runs (no HTTP; ROLE=worker builds only this). */
-export function createEmailSender({ db, repo, transport, from }: EmailSenderDeps) {
+export function createEmailSender({ db, cache, repo, transport, from }: EmailSenderDeps) {
   return {
     /**
      * One delivery attempt. Already sent or failed: nothing to do. A permanent SMTP error (5xx)
      * marks the row failed and fails the job without retry; anything else is retried by the queue.
+     * Every outcome changes a status the admin list counts by, so its cached totals are dropped.
      */
     async send(emailId: string, ctx: AttemptContext): Promise<{ status: 'sent' | 'skipped' }> {
       const email = await repo.get(db, emailId)
@@ -74,7 +94,7 @@ export function createEmailSender({ db, repo, transport, from }: EmailSenderDeps
       try {
         const { messageId } = await transport.send({ from, to: email.to, subject: email.subject, text: email.text })
         await repo.markSent(db, emailId, messageId)
-        ctx.log.info({ event: 'email.sent', emailId, template: email.template, transport: transport.kind }, 'email sent')
+        ctx.log.info({ emailId, template: email.template, transport: transport.kind }, 'email sent')
         return { status: 'sent' }
       } catch (err) {
         const message = (err as Error).message ?? String(err)
@@ -82,30 +102,35 @@ export function createEmailSender({ db, repo, transport, from }: EmailSenderDeps
         await repo.recordFailure(db, emailId, message, permanent || ctx.isFinalAttempt)
         if (permanent) throw new PermanentJobError(`permanent SMTP failure: ${message}`)
         throw err
+      } finally {
+        await cache.invalidateCounts(EMAIL_COUNT_NAMESPACE)
       }
     },
 
     /** The dead-letter queue's handler: the job is out of retries (or expired). */
     async giveUp(emailId: string): Promise<void> {
       await repo.markFailedIfQueued(db, emailId, 'out of retries')
+      await cache.invalidateCounts(EMAIL_COUNT_NAMESPACE)
     },
   }
 }
 
 export type EmailSender = ReturnType<typeof createEmailSender>
 
-const toApi = (row: EmailRow): Email => ({
+const toEmail = (row: EmailRow): Email => ({
   ...row,
+  template: row.template as Email['template'],
   createdAt: row.createdAt.toISOString(),
   sentAt: row.sentAt ? row.sentAt.toISOString() : null,
 })
 
-/** The admin view of the outbox. */
-export function createEmailService({ dbRead, repo }: { dbRead: Db; repo: EmailRepository }) {
+/** The admin view of the outbox; totals come from the count cache (never a count per request). */
+export function createEmailService({ dbRead, cache, repo }: { dbRead: Db; cache: Pick<Cache, 'count'>; repo: EmailRepository }) {
   return {
-    async list(filters: EmailFilterValues, list: ParsedList) {
-      const { items, total } = await repo.list(dbRead, filters, list)
-      return { items: items.map(toApi), meta: pageMeta(list, total) }
+    async list(filters: EmailFilters, list: ParsedList): Promise<{ items: Email[]; meta: PageMeta }> {
+      const rows = await repo.list(dbRead, filters, list)
+      const total = await cache.count(EMAIL_COUNT_NAMESPACE, filters, () => repo.count(dbRead, filters))
+      return { items: rows.map(toEmail), meta: pageMeta(list, total) }
     },
   }
 }

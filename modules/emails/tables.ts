@@ -1,15 +1,15 @@
-// The email outbox: every email is a row (written in the sender's transaction) and a send-email job.
+// The email outbox: every email is a row and a send-email job, written together. An email sent
+// because of a business event names it, once per template: a retried subscriber finds its row there.
 import { sql } from 'drizzle-orm'
-import { check, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { check, index, integer, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { idColumn, timestampColumn } from '../../src/db/columns.js'
 
 export const EMAIL_STATUSES = ['queued', 'sent', 'failed'] as const
-
-const ts = () => timestamp({ withTimezone: true, precision: 3, mode: 'date' })
 
 export const emailOutbox = pgTable(
   'email_outbox',
   {
-    id: uuid().primaryKey(),
+    id: idColumn(),
     to: text().notNull(),
     template: text().notNull(),
     subject: text().notNull(),
@@ -18,13 +18,17 @@ export const emailOutbox = pgTable(
     attempts: integer().notNull().default(0),
     lastError: text(),
     providerMessageId: text(),
-    createdAt: ts().notNull().defaultNow(),
-    sentAt: ts(),
+    createdAt: timestampColumn().notNull().defaultNow(),
+    sentAt: timestampColumn(),
+    /** The business event that caused it (its envelope id); null for emails sent directly. */
+    eventId: uuid(),
   },
   (t) => [
     check('email_outbox_status_valid', sql`${t.status} in ('queued', 'sent', 'failed')`),
     index('email_outbox_created_at_id_idx').on(t.createdAt, t.id),
     index('email_outbox_status_created_at_idx').on(t.status, t.createdAt),
     index('email_outbox_to_created_at_idx').on(t.to, t.createdAt),
+    // One email per event and template, whatever the number of times its subscriber job runs.
+    uniqueIndex('email_outbox_event_id_template_idx').on(t.eventId, t.template),
   ],
 )

@@ -1,21 +1,24 @@
-// Email templates: each turns its data into a subject and a plain-text body. Data is validated
-// against the template's TypeBox schema when the email is queued.
+// Email templates: each turns its data into a subject and a plain-text body. Data is stripped of
+// control characters (names and other text users typed) and checked against the template's schema
+// before it is rendered.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Id, Int, Money } from '../../src/lib/schemas.js'
 
-export const WelcomeData = Type.Object({
-  name: Type.Optional(Type.String({ maxLength: 200 })),
-})
-export type WelcomeData = Static<typeof WelcomeData>
+const Name = Type.String({ maxLength: 200, description: "The recipient's name" })
+
+export const WelcomeData = Type.Object({ name: Type.Optional(Name) })
 
 export const OrderConfirmationData = Type.Object({
-  orderId: Type.String(),
-  totalCents: Type.Integer({ minimum: 0 }),
+  name: Type.Optional(Name),
+  orderId: Id(),
+  totalCents: Money(),
   currency: Type.Optional(Type.String({ minLength: 3, maxLength: 3 })),
   items: Type.Optional(
-    Type.Array(Type.Object({ name: Type.String(), quantity: Type.Integer({ minimum: 1 }), unitPriceCents: Type.Integer({ minimum: 0 }) })),
+    Type.Array(Type.Object({ name: Type.String({ maxLength: 200 }), quantity: Int({ minimum: 1 }), unitPriceCents: Money() }), {
+      maxItems: 100,
+    }),
   ),
 })
-export type OrderConfirmationData = Static<typeof OrderConfirmationData>
 
 interface Template<S extends TSchema> {
   schema: S
@@ -23,20 +26,23 @@ interface Template<S extends TSchema> {
 }
 
 const money = (cents: number, currency = 'USD') => `${(cents / 100).toFixed(2)} ${currency}`
+const hello = (name: string | undefined) => `Hello${name ? ` ${name}` : ''},`
 
 const welcome: Template<typeof WelcomeData> = {
   schema: WelcomeData,
   render: ({ name }) => ({
     subject: 'Welcome to Keel',
-    text: `Hello${name ? ` ${name}` : ''},\n\nYour account is ready. Happy trading!\n\n— The Keel team\n`,
+    text: `${hello(name)}\n\nYour account is ready. Happy trading!\n\n— The Keel team\n`,
   }),
 }
 
 const orderConfirmation: Template<typeof OrderConfirmationData> = {
   schema: OrderConfirmationData,
-  render: ({ orderId, totalCents, currency, items = [] }) => ({
+  render: ({ name, orderId, totalCents, currency, items = [] }) => ({
     subject: `Order ${orderId} confirmed`,
     text: [
+      hello(name),
+      '',
       'Thank you for your order.',
       '',
       `Order: ${orderId}`,
@@ -58,3 +64,17 @@ export type TemplateName = keyof typeof templates
 export const TEMPLATE_NAMES = Object.keys(templates) as TemplateName[]
 /** The data each template takes. */
 export type TemplateData = { [K in TemplateName]: Static<(typeof templates)[K]['schema']> }
+
+// C0 and C1 controls (line breaks and tabs included: a name is one line), DEL, the Unicode line and
+// paragraph separators and the bidirectional overrides that make text read differently than it is.
+const CONTROL = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu
+
+/** The data with every string stripped of control characters, before it reaches an email. */
+export function withoutControlCharacters<T>(data: T): T {
+  if (typeof data === 'string') return data.replace(CONTROL, '') as T
+  if (Array.isArray(data)) return data.map(withoutControlCharacters) as T
+  if (data && typeof data === 'object') {
+    return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, withoutControlCharacters(v)])) as T
+  }
+  return data
+}

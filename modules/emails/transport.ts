@@ -23,10 +23,7 @@ export function createTransport(smtpUrl: string | undefined, log: FastifyBaseLog
       kind: 'log',
       send: async (email) => {
         const messageId = `<${newId()}@log.keel>`
-        log.info(
-          { event: 'email.sent', transport: 'log', to: email.to, subject: email.subject, messageId },
-          'email recorded as sent (log transport)',
-        )
+        log.info({ transport: 'log', to: email.to, subject: email.subject, messageId }, 'email recorded as sent (log transport)')
         return { messageId }
       },
       close: () => {},

@@ -1,5 +1,5 @@
 // Orders' public contract, built once and decorated as `app.orders`: placing an order on a user's
-// behalf (the demo seed) and the sales figures reports are built from; the order's shape and events.
+// behalf (the demo seed) and the sales figures reports are built from; the events subscribers receive.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { rolePermissions } from '../../plugins/rbac.js'
@@ -7,7 +7,6 @@ import { createOrderRepository } from './repository.js'
 import { salesByDay, type SalesQuery } from './sales.js'
 import { createOrderService } from './service.js'
 
-export type { Order, OrderItem } from './schemas.js'
 export type { SalesDay, SalesQuery } from './sales.js'
 export { orderCreated, orderCancelled } from './events.js'
 

@@ -1,63 +1,90 @@
-// Orders: HTTP only — schemas in, a service call, the envelope out.
+// Orders: HTTP only — schemas in, a service call, the envelope out. Location and Idempotency-Key headers live here.
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, page, Page, Success } from '../../src/lib/envelope.js'
+import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { Ref } from '../../src/lib/schemas.js'
+import { resourcePath } from '../../src/lib/urls.js'
 import type { OrderService } from './service.js'
-import { CreateOrderBody, CreateOrderHeaders, orderList, OrderParams, OrderSchema } from './schemas.js'
+import { CreateOrderBody, CreateOrderHeaders, OrderPage, OrderParams, OrderResponse, orderList } from './schemas.js'
 
 const tags = ['orders']
 const security = authSecurity
 
-export function orderRoutes(app: FastifyInstance, service: OrderService) {
-  const r = app.withTypeProvider<TypeBoxTypeProvider>()
+const insufficientStock: ErrorSpec = {
+  status: 409,
+  code: 'INSUFFICIENT_STOCK',
+  message: 'Not enough stock for product 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01: 1 left',
+}
+const productUnavailable: ErrorSpec = {
+  status: 422,
+  code: 'PRODUCT_UNAVAILABLE',
+  message: 'Product 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01 does not exist or is not for sale',
+}
+const invalidItems: ErrorSpec = { status: 422, code: 'UNPROCESSABLE_ENTITY', message: 'An order needs at least one item' }
+const keyReused: ErrorSpec = {
+  status: 422,
+  code: 'IDEMPOTENCY_KEY_REUSED',
+  message: 'This Idempotency-Key was already used with a different request body; use a new key for a new order',
+}
+const notCancellable: ErrorSpec = { status: 409, code: 'ORDER_NOT_CANCELLABLE', message: 'This order is already cancelled' }
 
-  r.post(
+export function orderRoutes(fastify: FastifyInstance, service: OrderService) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+
+  app.post(
     '',
     {
       preHandler: app.requirePermission('write'),
       schema: {
+        operationId: 'createOrder',
         tags,
-        summary: 'Place an order (one transaction; Idempotency-Key makes retries safe)',
+        summary: 'Place an order',
         description:
-          'Reserves stock for every item or for none. 409 INSUFFICIENT_STOCK names the product that ran short; ' +
-          '422 for an unknown or inactive product, an empty or repeated item list, or an Idempotency-Key reused with a different body. ' +
+          'One transaction: stock is taken for every item or for none, at today’s prices, and `order.created` is published with it. ' +
+          '409 INSUFFICIENT_STOCK names the product that ran short and what is left; 422 for an unknown or inactive product, ' +
+          'an empty or repeated item list, or an Idempotency-Key reused with a different body. ' +
           'A retry with the same key and body answers the first response (header `idempotent-replayed: true`).',
         security,
         headers: CreateOrderHeaders,
-        body: CreateOrderBody,
+        body: Ref(CreateOrderBody),
         response: {
           201: {
-            ...Success(OrderSchema, 'Order placed (or the replay of the first response for this Idempotency-Key)'),
+            ...Ref(OrderResponse),
+            description: 'Order placed (or the replay of the first response for this Idempotency-Key)',
             headers: {
-              location: Type.String(),
-              'idempotent-replayed': Type.String({
-                description: '"true" when this is the stored response of an earlier request with the same key',
-              }),
+              location: Type.String({ description: 'The new order' }),
+              'idempotent-replayed': Type.Optional(
+                Type.String({ description: '"true" when this is the stored response of an earlier request with the same key' }),
+              ),
             },
           },
-          ...errorResponses(401, 403, 409, 422),
+          ...errorResponses(401, 403, insufficientStock, productUnavailable, invalidItems, keyReused),
         },
       },
     },
     async (request, reply) => {
       const placed = await service.place(request.user!, request.body, request.headers['idempotency-key'])
       if (placed.replayed) reply.header('idempotent-replayed', 'true')
-      return reply.code(201).header('location', `${app.prefix}/${placed.order.id}`).send(ok(placed.order))
+      return reply.code(201).header('location', resourcePath(app.prefix, placed.order.id)).send(ok(placed.order))
     },
   )
 
-  r.get(
+  app.get(
     '',
     {
       preHandler: app.requirePermission('read'),
       schema: {
+        operationId: 'listOrders',
         tags,
-        summary: "List orders (your own; everybody's for moderators and admins), items included",
+        summary: 'List orders',
+        description:
+          "Your own orders; moderators and admins see everybody's (and may filter by `userId`). Filter by `status`; " +
+          'sort by `createdAt` or `totalCents`. Each order carries its items: a page costs the same few statements whatever its size.',
         security,
         querystring: orderList.query,
-        response: { 200: Page(OrderSchema, 'A page of orders'), ...errorResponses(401, 403) },
+        response: { 200: Ref(OrderPage), ...errorResponses(401, 403) },
       },
     },
     async (request) => {
@@ -67,31 +94,37 @@ export function orderRoutes(app: FastifyInstance, service: OrderService) {
     },
   )
 
-  r.get(
+  app.get(
     '/:id',
     {
       preHandler: app.requirePermission('read'),
       schema: {
+        operationId: 'getOrder',
         tags,
-        summary: 'Get an order (its buyer, moderators and admins)',
+        summary: 'Get an order',
+        description: 'Its buyer, moderators and admins. Anybody else gets 404: whether the order exists is not revealed.',
         security,
         params: OrderParams,
-        response: { 200: Success(OrderSchema, 'The order'), ...errorResponses(401, 403, 404) },
+        response: { 200: Ref(OrderResponse), ...errorResponses(401, 403, 404) },
       },
     },
     async (request) => ok(await service.get(request.user!, request.params.id)),
   )
 
-  r.post(
+  app.post(
     '/:id/cancel',
     {
       preHandler: app.requirePermission('write'),
       schema: {
+        operationId: 'cancelOrder',
         tags,
-        summary: 'Cancel an order and give its stock back',
+        summary: 'Cancel an order',
+        description:
+          'Its buyer, moderators and admins. Gives the stock back and publishes `order.cancelled`, in one transaction. ' +
+          'An order already cancelled is a 409 ORDER_NOT_CANCELLABLE.',
         security,
         params: OrderParams,
-        response: { 200: Success(OrderSchema, 'The cancelled order'), ...errorResponses(401, 403, 404, 409) },
+        response: { 200: Ref(OrderResponse), ...errorResponses(401, 403, 404, notCancellable) },
       },
     },
     async (request) => ok(await service.cancel(request.user!, request.params.id)),

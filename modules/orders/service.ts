@@ -22,7 +22,7 @@ import { orderCancelled, orderCreated } from './events.js'
 import type { OrderItemRow, OrderRepository, OrderRow } from './repository.js'
 import type { CreateOrderInput, Order, OrderFilters } from './schemas.js'
 
-export const ORDER_COUNT_NAMESPACE = 'orders'
+const ORDER_COUNT_NAMESPACE = 'orders'
 /** total_cents is a PostgreSQL integer. */
 const MAX_TOTAL_CENTS = 2_147_483_647
 
@@ -37,13 +37,13 @@ export interface OrderServiceDeps {
   idempotencyTtlHours: number
 }
 
-export interface PlacedOrder {
+interface PlacedOrder {
   order: Order
   /** True when this is the stored response of an earlier request with the same Idempotency-Key. */
   replayed: boolean
 }
 
-export function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
+function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
   return {
     id: row.id,
     userId: row.userId,
@@ -56,7 +56,7 @@ export function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
 }
 
 /** The same order asked for twice hashes the same, whatever the JSON key order or id case. */
-export function requestHash(input: CreateOrderInput): string {
+function requestHash(input: CreateOrderInput): string {
   const canonical = input.items.map((i) => [i.productId.toLowerCase(), i.quantity])
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex')
 }

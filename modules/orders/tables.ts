@@ -1,21 +1,18 @@
 // Orders, their items (price at purchase time) and the Idempotency-Key records of POST /orders.
 import { sql } from 'drizzle-orm'
-import { check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { check, index, integer, jsonb, pgTable, primaryKey, text, uuid } from 'drizzle-orm/pg-core'
+import { idColumn, timestampColumn, timestamps } from '../../src/db/columns.js'
 
 export const ORDER_STATUSES = ['pending', 'confirmed', 'cancelled'] as const
-
-// Millisecond precision, so a timestamp survives the round trip through a JS Date.
-const ts = () => timestamp({ withTimezone: true, precision: 3, mode: 'date' })
 
 export const orders = pgTable(
   'orders',
   {
-    id: uuid().primaryKey(),
+    id: idColumn(),
     userId: uuid().notNull(),
     status: text({ enum: ORDER_STATUSES }).notNull().default('confirmed'),
     totalCents: integer().notNull(),
-    createdAt: ts().notNull().defaultNow(),
-    updatedAt: ts().notNull().defaultNow(),
+    ...timestamps(),
   },
   (t) => [
     check('orders_total_non_negative', sql`${t.totalCents} >= 0`),
@@ -55,7 +52,7 @@ export const idempotencyKeys = pgTable(
     requestHash: text().notNull(),
     responseStatus: integer().notNull(),
     responseBody: jsonb().notNull(),
-    createdAt: ts().notNull().defaultNow(),
+    createdAt: timestampColumn().notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_created_at_idx').on(t.createdAt)],
 )

@@ -1,2 +1,3 @@
-// Reports' public contract: the report shape (other modules have no reason to build reports).
-export type { Report } from './schemas.js'
+// Reports' public contract: the events a subscriber may listen to (report.completed, report.failed).
+// Nothing else: other modules have no reason to build or read reports.
+export { reportCompleted, reportFailed } from './events.js'

@@ -1,4 +1,5 @@
-// The only code touching the reports table: explicit columns, the caller's handle.
+// Reports: the only code that touches the reports table. Explicit columns (the file itself only when
+// asked for); every function takes the Drizzle handle to use (the pool or a transaction).
 import { and, eq, inArray } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
 import { reports } from './tables.js'
@@ -53,18 +54,24 @@ export function createReportRepository() {
       await db.update(reports).set({ progress }).where(eq(reports.id, id))
     },
 
-    async complete(db: DbOrTx, id: string, content: string, rowCount: number): Promise<void> {
-      await db
+    /** running → completed, with its file; undefined when it is no longer running. */
+    async complete(db: DbOrTx, id: string, content: string, rowCount: number): Promise<ReportRow | undefined> {
+      const [row] = await db
         .update(reports)
         .set({ status: 'completed', progress: 100, content, rowCount, completedAt: new Date() })
-        .where(eq(reports.id, id))
+        .where(and(eq(reports.id, id), eq(reports.status, 'running')))
+        .returning(columns)
+      return row
     },
 
-    async fail(db: DbOrTx, id: string, error: string): Promise<void> {
-      await db
+    /** queued|running → failed; undefined when it had already finished (so it fails once). */
+    async fail(db: DbOrTx, id: string, error: string): Promise<ReportRow | undefined> {
+      const [row] = await db
         .update(reports)
-        .set({ status: 'failed', error: error.slice(0, 2000), completedAt: new Date() })
+        .set({ status: 'failed', error, completedAt: new Date() })
         .where(and(eq(reports.id, id), inArray(reports.status, ['queued', 'running'])))
+        .returning(columns)
+      return row
     },
   }
 }

@@ -1,87 +1,93 @@
-// Reports: HTTP only — request (202), status, download (streamed CSV or JSON).
+// Reports: HTTP only — request (202 + Location), status, download (streamed CSV or JSON).
 import { Readable } from 'node:stream'
+import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
 import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, Success } from '../../src/lib/envelope.js'
+import { rateLimitPolicies } from '../../plugins/rate-limit/index.js'
+import { errorResponses, ok, type ErrorSpec } from '../../src/lib/envelope.js'
+import { Ref } from '../../src/lib/schemas.js'
+import { resourcePath } from '../../src/lib/urls.js'
 import type { ReportService } from './service.js'
-import { CreateReportBody, ReportParams, ReportSchema } from './schemas.js'
+import { CreateReportBody, ReportFile, ReportParams, ReportResponse } from './schemas.js'
 
 const tags = ['reports']
 const security = authSecurity
 const CHUNK = 64 * 1024
 
+const invalidPeriod: ErrorSpec = { status: 422, code: 'UNPROCESSABLE_ENTITY', message: 'The period may span at most 366 days' }
+const notReady: ErrorSpec = { status: 409, code: 'REPORT_NOT_READY', message: 'The report is running (70%)' }
+
 function* chunks(content: string) {
   for (let i = 0; i < content.length; i += CHUNK) yield content.slice(i, i + CHUNK)
 }
 
-export function reportRoutes(app: FastifyInstance, service: ReportService, prefix: string) {
-  const r = app.withTypeProvider<TypeBoxTypeProvider>()
+export function reportRoutes(fastify: FastifyInstance, service: ReportService) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
-  r.post(
+  app.post(
     '',
     {
-      preHandler: app.requirePermission('read'),
+      preHandler: app.requirePermission('write'),
+      // Each report is a query over a whole period: its own, small budget per caller.
+      config: { rateLimit: rateLimitPolicies.expensive },
       schema: {
+        operationId: 'createReport',
         tags,
-        summary: 'Request a report (built in the background)',
+        summary: 'Request a report',
         description:
-          'Sales per UTC day over [from, to): admins get every order, anybody else their own purchases. Poll the Location, then download.',
+          'Built in the background: answers 202 with the queued report and its Location; poll it until `completed`, then download it. ' +
+          'Sales per UTC day over [from, to): admins get every order, anybody else their own purchases. ' +
+          'Needs the `write` permission; limited per caller (a token bucket of 10, refilled over a minute). ' +
+          'When it finishes, `report.completed` or `report.failed` is published (webhooks can notify you).',
         security,
-        body: CreateReportBody,
+        body: Ref(CreateReportBody),
         response: {
-          202: {
-            ...Success(ReportSchema, 'Accepted: queued'),
-            headers: { location: Type.String({ description: 'The report (poll it)' }) },
-          },
-          ...errorResponses(401, 403, 422),
+          202: { ...Ref(ReportResponse), headers: { location: Type.String({ description: 'The report (poll it)' }) } },
+          ...errorResponses(401, 403, invalidPeriod),
         },
       },
     },
     async (request, reply) => {
-      const report = await service.request(request.user, request.body)
-      return reply.code(202).header('location', `${prefix}/${report.id}`).send(ok(report))
+      const report = await service.request(request.user!, request.body)
+      return reply.code(202).header('location', resourcePath(app.prefix, report.id)).send(ok(report))
     },
   )
 
-  r.get(
+  app.get(
     '/:id',
     {
       preHandler: app.requirePermission('read'),
       schema: {
+        operationId: 'getReport',
         tags,
-        summary: 'Report status and progress (requester or admin)',
+        summary: 'Get a report',
+        description:
+          'Its status (`queued`, `running`, `completed`, `failed`), progress and, once completed, its `downloadUrl`. ' +
+          'The requester and admins; anybody else gets 404.',
         security,
         params: ReportParams,
-        response: { 200: Success(ReportSchema, 'The report'), ...errorResponses(401, 403, 404) },
+        response: { 200: Ref(ReportResponse), ...errorResponses(401, 403, 404) },
       },
     },
     async (request) => ok(await service.get(request.user!, request.params.id)),
   )
 
-  r.get(
+  app.get(
     '/:id/download',
     {
       preHandler: app.requirePermission('read'),
       schema: {
+        operationId: 'downloadReport',
         tags,
-        summary: 'Download a completed report (CSV or JSON, as requested)',
+        summary: 'Download a report',
+        description:
+          'The file of a completed report, streamed, in the format requested: `text/csv` or `application/json`, as an attachment. ' +
+          '409 REPORT_NOT_READY while it is queued or running, or when it failed. The requester and admins; anybody else gets 404.',
         security,
         params: ReportParams,
         produces: ['text/csv', 'application/json'],
-        response: {
-          200: {
-            description: 'The report file (Content-Disposition: attachment)',
-            content: {
-              'text/csv': { schema: Type.String({ description: 'day,orders,items_sold,revenue_cents' }) },
-              'application/json': {
-                schema: Type.Object({}, { additionalProperties: true, description: '{type, from, to, scope, generatedAt, totals, days}' }),
-              },
-            },
-          },
-          ...errorResponses(401, 403, 404, 409),
-        },
+        response: { 200: ReportFile, ...errorResponses(401, 403, 404, notReady) },
       },
     },
     async (request, reply) => {

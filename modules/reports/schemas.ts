@@ -1,50 +1,107 @@
-// Reports' TypeBox schemas: the request, the report as the API shows it, the job payloads.
+// Reports: request and response shapes (TypeBox, named by $id so OpenAPI shows them as components),
+// the build job's payload, and the types derived from them.
 import { Type, type Static } from '@sinclair/typebox'
-import { UUID_PATTERN } from '../../src/lib/ids.js'
+import { envelopes } from '../../src/lib/envelope.js'
+import { Id, Int, Nullable, Timestamp } from '../../src/lib/schemas.js'
 import { REPORT_FORMATS, REPORT_SCOPES, REPORT_STATUSES } from './tables.js'
 
-const Timestamp = Type.String({ format: 'date-time' })
-const Moment = Type.Union([Type.String({ format: 'date' }), Type.String({ format: 'date-time' })])
+const Moment = (description: string, example: string) =>
+  Type.Union([Type.String({ format: 'date' }), Type.String({ format: 'date-time' })], { description, examples: [example] })
+const ReportType = Type.Literal('sales', { description: 'Sales per UTC day: orders, items sold, revenue (cancelled orders excluded)' })
+const ReportFormat = Type.Union(
+  REPORT_FORMATS.map((f) => Type.Literal(f)),
+  { description: 'The file: CSV (`day,orders,items_sold,revenue_cents`) or JSON (`{type, from, to, scope, generatedAt, totals, days}`)' },
+)
+
+const example = {
+  id: '01936b91-2a3b-7c4d-8e5f-6a7b8c9d0e1f',
+  requesterId: '01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f',
+  type: 'sales',
+  format: 'csv',
+  from: '2026-11-01T00:00:00.000Z',
+  to: '2026-12-01T00:00:00.000Z',
+  scope: 'own',
+  status: 'completed',
+  progress: 100,
+  rowCount: 30,
+  error: null,
+  createdAt: '2026-11-29T10:15:00.000Z',
+  startedAt: '2026-11-29T10:15:00.120Z',
+  completedAt: '2026-11-29T10:15:00.480Z',
+  downloadUrl: '/api/v1/reports/01936b91-2a3b-7c4d-8e5f-6a7b8c9d0e1f/download',
+}
 
 export const CreateReportBody = Type.Object(
   {
-    type: Type.Literal('sales', { description: 'Sales per UTC day: orders, items sold, revenue (cancelled orders excluded)' }),
-    from: { ...Moment, description: 'Start (inclusive): YYYY-MM-DD (UTC midnight) or an ISO date-time' },
-    to: { ...Moment, description: 'End (exclusive); at most 366 days after `from`' },
-    format: Type.Union(
-      REPORT_FORMATS.map((f) => Type.Literal(f)),
-      { default: 'csv' },
-    ),
+    type: ReportType,
+    from: Moment('Start (inclusive): YYYY-MM-DD (UTC midnight) or an ISO date-time', '2026-11-01'),
+    to: Moment('End (exclusive); at most 366 days after `from`', '2026-12-01'),
+    format: Type.Optional({ ...ReportFormat, default: 'csv' }),
   },
-  { additionalProperties: false },
+  {
+    $id: 'CreateReportRequest',
+    additionalProperties: false,
+    description: 'What to report on and over which period',
+    examples: [{ type: 'sales', from: '2026-11-01', to: '2026-12-01', format: 'csv' }],
+  },
 )
 export type CreateReportInput = Static<typeof CreateReportBody>
 
-export const ReportSchema = Type.Object(
-  {
-    id: Type.String({ format: 'uuid' }),
-    requesterId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()], { description: 'Null for scheduled reports' }),
-    type: Type.Literal('sales'),
-    format: Type.Union(REPORT_FORMATS.map((f) => Type.Literal(f))),
-    from: Timestamp,
-    to: Timestamp,
-    scope: Type.Union(
-      REPORT_SCOPES.map((s) => Type.Literal(s)),
-      { description: "own: the requester's orders; all: every order (admins)" },
-    ),
-    status: Type.Union(REPORT_STATUSES.map((s) => Type.Literal(s))),
-    progress: Type.Integer({ minimum: 0, maximum: 100 }),
-    rowCount: Type.Union([Type.Integer(), Type.Null()]),
-    error: Type.Union([Type.String(), Type.Null()]),
-    createdAt: Timestamp,
-    startedAt: Type.Union([Timestamp, Type.Null()]),
-    completedAt: Type.Union([Timestamp, Type.Null()]),
-    downloadUrl: Type.Union([Type.String(), Type.Null()], { description: 'Set once completed' }),
-  },
-  { description: 'A report request and its state' },
-)
+// The properties once, so the report.completed/failed payload (checked by TypeBox) and the named
+// component (checked by Fastify) cannot drift apart.
+const reportProperties = {
+  id: Id(),
+  requesterId: Nullable(Id('Who asked for it; null for scheduled reports (admins see those)')),
+  type: ReportType,
+  format: ReportFormat,
+  from: Timestamp('Start of the period (inclusive)'),
+  to: Timestamp('End of the period (exclusive)'),
+  scope: Type.Union(
+    REPORT_SCOPES.map((s) => Type.Literal(s)),
+    { description: "`own`: the requester's purchases; `all`: every order (admins, scheduled reports)" },
+  ),
+  status: Type.Union(
+    REPORT_STATUSES.map((s) => Type.Literal(s)),
+    { description: 'queued → running → completed, or failed' },
+  ),
+  progress: Int({ maximum: 100, description: 'Percent done' }),
+  rowCount: Nullable(Int({ description: 'Rows in the file, once completed' })),
+  error: Nullable(Type.String({ description: 'Why it failed' })),
+  createdAt: Timestamp(),
+  startedAt: Nullable(Timestamp()),
+  completedAt: Nullable(Timestamp('When it completed or failed')),
+  downloadUrl: Nullable(Type.String({ description: 'Set once completed' })),
+}
+
+export const ReportSchema = Type.Object(reportProperties, {
+  $id: 'Report',
+  description: 'A report request and its state',
+  examples: [example],
+})
 export type Report = Static<typeof ReportSchema>
 
-export const ReportParams = Type.Object({ id: Type.String({ pattern: UUID_PATTERN }) })
+/** The report as events carry it: the same fields, self-contained. */
+export const ReportEventSchema = Type.Object(reportProperties)
 
-export const BuildReportJob = Type.Object({ reportId: Type.String({ pattern: UUID_PATTERN }) })
+export const ReportParams = Type.Object({ id: Id('Report id') })
+
+/** The CSV or JSON file of a completed report. */
+export const ReportFile = {
+  description: 'The report file (Content-Disposition: attachment)',
+  content: {
+    'text/csv': {
+      schema: Type.String({ description: 'A header row `day,orders,items_sold,revenue_cents`, then one row per UTC day (RFC 4180)' }),
+    },
+    'application/json': {
+      schema: Type.Object({}, { additionalProperties: true, description: '{type, from, to, scope, generatedAt, totals, days}' }),
+    },
+  },
+}
+
+/** The build-report job's payload: the report to build. */
+export const BuildReportJob = Type.Object({ reportId: Id() })
+
+export const { response: ReportResponse } = envelopes(ReportSchema)
+
+/** Registered (addSchema) by the module plugin, so routes can Ref() them and OpenAPI names them. */
+export const reportSchemas = [ReportSchema, ReportResponse, CreateReportBody]

@@ -1,37 +1,35 @@
 // Reports: accept a request (row + build job in one transaction), build it in the background with
-// one aggregate query through orders' contract, and hand the file to its requester (or an admin).
+// one aggregate query through orders' contract (the file and report.completed in one transaction),
+// and hand the file to its requester (or an admin). No HTTP here.
 import type { Db } from '../../src/db/client.js'
-import { newId } from '../../src/lib/ids.js'
-import { withDetails } from '../../src/lib/errors.js'
-import { can, type Principal } from '../../plugins/rbac.js'
+import type { Events } from '../../plugins/events.js'
 import type { Jobs } from '../../plugins/queue/index.js'
+import { can, type Principal } from '../../plugins/rbac.js'
+import { withDetails } from '../../src/lib/errors.js'
+import { newId } from '../../src/lib/ids.js'
+import { resourcePath } from '../../src/lib/urls.js'
 import type { OrdersContract } from '../orders/contract.js'
+import { InvalidPeriodError, ReportNotFoundError, ReportNotReadyError } from './errors.js'
+import { reportCompleted, reportFailed } from './events.js'
+import { salesCsv, salesJson } from './render.js'
 import type { ReportRepository, ReportRow } from './repository.js'
 import type { CreateReportInput, Report } from './schemas.js'
-import { InvalidPeriodError, ReportNotFoundError, ReportNotReadyError } from './errors.js'
-import { salesCsv, salesJson } from './render.js'
 
 export const BUILD_REPORT_QUEUE = 'build-report'
 export const BUILD_REPORT_DEAD_QUEUE = 'build-report-dead'
+/** What a requester reads when a build failed (the cause is logged, never shown: it may be SQL). */
+export const BUILD_FAILED_MESSAGE = 'The report could not be built; request it again later'
 const MAX_DAYS = 366
 const DAY_MS = 86_400_000
 
-export const contentTypes = { csv: 'text/csv; charset=utf-8', json: 'application/json; charset=utf-8' } as const
+const contentTypes = { csv: 'text/csv; charset=utf-8', json: 'application/json; charset=utf-8' } as const
 
 /** A date (YYYY-MM-DD, UTC midnight) or a date-time. */
 const moment = (value: string) => new Date(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00.000Z` : value)
 
-export interface ReportServiceDeps {
-  db: Db
-  dbRead: Db
-  repo: ReportRepository
-  jobs: Pick<Jobs, 'send'>
-  /** `/api/v1/reports`, for download links. */
-  prefix: string
-}
-
-export function createReportService({ db, dbRead, repo, jobs, prefix }: ReportServiceDeps) {
-  const toApi = (row: ReportRow): Report => ({
+/** A row as the API (and the events) show it; `prefix` is the module's path, for the download link. */
+function toReport(row: ReportRow, prefix: string): Report {
+  return {
     id: row.id,
     requesterId: row.requesterId,
     type: row.type,
@@ -46,9 +44,20 @@ export function createReportService({ db, dbRead, repo, jobs, prefix }: ReportSe
     createdAt: row.createdAt.toISOString(),
     startedAt: row.startedAt?.toISOString() ?? null,
     completedAt: row.completedAt?.toISOString() ?? null,
-    downloadUrl: row.status === 'completed' ? `${prefix}/${row.id}/download` : null,
-  })
+    downloadUrl: row.status === 'completed' ? resourcePath(prefix, row.id, 'download') : null,
+  }
+}
 
+export interface ReportServiceDeps {
+  db: Db
+  dbRead: Db
+  repo: ReportRepository
+  jobs: Pick<Jobs, 'send'>
+  /** The module's path (`/api/v1/reports`), for download links. */
+  prefix: string
+}
+
+export function createReportService({ db, dbRead, repo, jobs, prefix }: ReportServiceDeps) {
   /** The report, if the caller may see it (requester or admin); 404 otherwise. */
   async function visible(principal: Principal, id: string): Promise<ReportRow> {
     const row = await repo.get(dbRead, id)
@@ -57,7 +66,7 @@ export function createReportService({ db, dbRead, repo, jobs, prefix }: ReportSe
   }
 
   return {
-    /** Admins report on every order; anybody else on their own purchases. */
+    /** Admins (and the nightly schedule, `principal` null) report on every order; anybody else on their own purchases. */
     async request(principal: Principal | null, input: CreateReportInput): Promise<Report> {
       const from = moment(input.from)
       const to = moment(input.to)
@@ -68,39 +77,39 @@ export function createReportService({ db, dbRead, repo, jobs, prefix }: ReportSe
           { field: 'to', message: `at most ${MAX_DAYS} days after from` },
         ])
       }
-      const scope = !principal || can(principal, 'admin') ? 'all' : 'own'
       const row = await db.transaction(async (tx) => {
         const created = await repo.insert(tx, {
           id: newId(),
           requesterId: principal?.id ?? null,
           type: input.type,
-          format: input.format,
+          format: input.format ?? 'csv',
           periodFrom: from,
           periodTo: to,
-          scope,
+          scope: !principal || can(principal, 'admin') ? 'all' : 'own',
         })
         await jobs.send(BUILD_REPORT_QUEUE, { reportId: created.id }, { tx })
         return created
       })
-      return toApi(row)
+      return toReport(row, prefix)
     },
 
     async get(principal: Principal, id: string): Promise<Report> {
-      return toApi(await visible(principal, id))
+      return toReport(await visible(principal, id), prefix)
     },
 
-    async download(principal: Principal, id: string): Promise<{ report: Report; content: string; contentType: string; filename: string }> {
+    /** The file of a completed report; 409 REPORT_NOT_READY before that. */
+    async download(principal: Principal, id: string): Promise<{ content: string; contentType: string; filename: string }> {
       const row = await visible(principal, id)
       if (row.status !== 'completed') {
         throw new ReportNotReadyError(
-          row.status === 'failed' ? `The report failed: ${row.error ?? 'unknown error'}` : `The report is ${row.status} (${row.progress}%)`,
+          row.status === 'failed'
+            ? `The report failed: ${row.error ?? BUILD_FAILED_MESSAGE}`
+            : `The report is ${row.status} (${row.progress}%)`,
         )
       }
-      const content = (await repo.content(dbRead, id)) ?? ''
       const day = (d: Date) => d.toISOString().slice(0, 10)
       return {
-        report: toApi(row),
-        content,
+        content: (await repo.content(dbRead, id)) ?? '',
         contentType: contentTypes[row.format],
         filename: `${row.type}-${day(row.periodFrom)}-${day(row.periodTo)}.${row.format}`,
       }
@@ -110,10 +119,18 @@ export function createReportService({ db, dbRead, repo, jobs, prefix }: ReportSe
 
 export type ReportService = ReturnType<typeof createReportService>
 
-/** What the build-report worker runs. */
-export function createReportBuilder({ db, repo, orders }: { db: Db; repo: ReportRepository; orders: Pick<OrdersContract, 'salesByDay'> }) {
+export interface ReportBuilderDeps {
+  db: Db
+  repo: ReportRepository
+  events: Pick<Events, 'publish'>
+  orders: Pick<OrdersContract, 'salesByDay'>
+  prefix: string
+}
+
+/** What the build-report worker runs: each outcome is written with its event, in one transaction. */
+export function createReportBuilder({ db, repo, events, orders, prefix }: ReportBuilderDeps) {
   return {
-    async build(reportId: string): Promise<{ status: string }> {
+    async build(reportId: string): Promise<{ status: 'completed' | 'skipped' }> {
       if (!(await repo.start(db, reportId))) return { status: 'skipped' }
       const row = (await repo.get(db, reportId))!
       const rows = await orders.salesByDay({
@@ -123,12 +140,22 @@ export function createReportBuilder({ db, repo, orders }: { db: Db; repo: Report
       })
       await repo.progress(db, reportId, 70)
       const content = row.format === 'csv' ? salesCsv(rows) : salesJson({ from: row.periodFrom, to: row.periodTo, scope: row.scope }, rows)
-      await repo.complete(db, reportId, content, rows.length)
-      return { status: 'completed' }
+      return db.transaction(async (tx) => {
+        const completed = await repo.complete(tx, reportId, content, rows.length)
+        if (!completed) return { status: 'skipped' as const } // failed meanwhile (its job expired)
+        await events.publish(reportCompleted, toReport(completed, prefix), { tx })
+        return { status: 'completed' as const }
+      })
     },
 
-    async giveUp(reportId: string, error: string): Promise<void> {
-      await repo.fail(db, reportId, error)
+    /** Out of retries: failed (once, with report.failed), unless it finished after all. */
+    async giveUp(reportId: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        const failed = await repo.fail(tx, reportId, BUILD_FAILED_MESSAGE)
+        if (failed) await events.publish(reportFailed, toReport(failed, prefix), { tx })
+      })
     },
   }
 }
+
+export type ReportBuilder = ReturnType<typeof createReportBuilder>

@@ -1,23 +1,22 @@
 // Reports: a request (type, format, period, scope), its progress, and the finished file.
 import { sql } from 'drizzle-orm'
-import { check, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { check, index, integer, pgTable, text, uuid } from 'drizzle-orm/pg-core'
+import { idColumn, timestampColumn } from '../../src/db/columns.js'
 
 export const REPORT_STATUSES = ['queued', 'running', 'completed', 'failed'] as const
 export const REPORT_FORMATS = ['csv', 'json'] as const
 export const REPORT_SCOPES = ['own', 'all'] as const
 
-const ts = () => timestamp({ withTimezone: true, precision: 3, mode: 'date' })
-
 export const reports = pgTable(
   'reports',
   {
-    id: uuid().primaryKey(),
+    id: idColumn(),
     /** Null for scheduled (system) reports. */
     requesterId: uuid(),
     type: text({ enum: ['sales'] }).notNull(),
     format: text({ enum: REPORT_FORMATS }).notNull(),
-    periodFrom: ts().notNull(),
-    periodTo: ts().notNull(),
+    periodFrom: timestampColumn().notNull(),
+    periodTo: timestampColumn().notNull(),
     /** `own`: the requester's orders; `all`: everybody's (admins, scheduled reports). */
     scope: text({ enum: REPORT_SCOPES }).notNull(),
     status: text({ enum: REPORT_STATUSES }).notNull().default('queued'),
@@ -25,9 +24,9 @@ export const reports = pgTable(
     rowCount: integer(),
     content: text(),
     error: text(),
-    createdAt: ts().notNull().defaultNow(),
-    startedAt: ts(),
-    completedAt: ts(),
+    createdAt: timestampColumn().notNull().defaultNow(),
+    startedAt: timestampColumn(),
+    completedAt: timestampColumn(),
   },
   (t) => [
     check('reports_status_valid', sql`${t.status} in ('queued', 'running', 'completed', 'failed')`),

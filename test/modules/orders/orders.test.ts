@@ -1,3 +1,6 @@
+// Orders: placing (one transaction: stock, prices, items, order.created), Idempotency-Key replays and
+// their expiry, concurrency, who sees which orders, cancelling, and the fixed cost of a page.
+// One app for the file; the statement count runs on an API-only app of its own (no workers on its pool).
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../helpers/build.js'
@@ -14,8 +17,16 @@ const order = (app: FastifyInstance, buyer: Account, items: { productId: string;
 const stockOf = async (app: FastifyInstance, id: string) =>
   (await app.inject({ method: 'GET', url: `/api/v1/products/${id}` })).json().data.stock as number
 
+/** The events published about an order (as queued for their subscribers, one envelope each). */
+const eventsAbout = async (app: FastifyInstance, orderId: string) =>
+  (
+    await app.sql<{ data: { id: string; type: string; data: { id: string; userId: string } } }[]>`
+      select distinct on (data->>'id') data from pgboss.job where data->>'type' like 'order.%' and data->'data'->>'id' = ${orderId}`
+  ).map((r) => r.data)
+
+const app = await build(t)
+
 t.test("placing an order takes the stock, records today's prices and totals them", async (t) => {
-  const app = await build(t)
   const seller = await account(app)
   const buyer = await account(app)
   const lamp = await product(app, seller, { name: 'Lamp', priceCents: 1500, stock: 5 })
@@ -44,8 +55,24 @@ t.test("placing an order takes the stock, records today's prices and totals them
   t.same(got.json().data, placed)
 })
 
+t.test('order.created and order.cancelled go to the buyer and staff, never to the seller or other users', async (t) => {
+  const seller = await account(app)
+  const buyer = await account(app)
+  const p = await product(app, seller, { stock: 5 })
+  const placed = (await order(app, buyer, [{ productId: p.id, quantity: 1 }])).json().data
+  t.equal((await app.inject({ method: 'POST', url: `/api/v1/orders/${placed.id}/cancel`, headers: buyer.headers })).statusCode, 200)
+  const events = await eventsAbout(app, placed.id)
+  t.same(events.map((e) => e.type).sort(), ['order.cancelled', 'order.created'])
+  for (const event of events) {
+    t.match(event.data, { id: placed.id, userId: buyer.id, items: [{ productId: p.id, quantity: 1 }] })
+    t.ok(app.events.mayReceive(event, { id: buyer.id, role: 'user' }), `${event.type}: the buyer`)
+    t.ok(app.events.mayReceive(event, { id: seller.id, role: 'moderator' }), `${event.type}: moderators`)
+    t.ok(app.events.mayReceive(event, { id: seller.id, role: 'admin' }), `${event.type}: admins`)
+    t.notOk(app.events.mayReceive(event, { id: seller.id, role: 'user' }), `${event.type}: not the seller`)
+  }
+})
+
 t.test('not enough stock: 409 INSUFFICIENT_STOCK naming the product, and nothing is taken', async (t) => {
-  const app = await build(t)
   const seller = await account(app)
   const buyer = await account(app)
   const plenty = await product(app, seller, { stock: 10 })
@@ -66,7 +93,6 @@ t.test('not enough stock: 409 INSUFFICIENT_STOCK naming the product, and nothing
 })
 
 t.test('unknown, inactive, empty and repeated items are 422', async (t) => {
-  const app = await build(t)
   const seller = await account(app)
   const buyer = await account(app)
   const p = await product(app, seller, { stock: 10 })
@@ -109,7 +135,6 @@ t.test('unknown, inactive, empty and repeated items are 422', async (t) => {
 })
 
 t.test('Idempotency-Key: a retry gets the first response, a different body is 422', async (t) => {
-  const app = await build(t)
   const seller = await account(app)
   const buyer = await account(app)
   const other = await account(app)
@@ -125,6 +150,11 @@ t.test('Idempotency-Key: a retry gets the first response, a different body is 42
   t.equal(retry.headers.location, first.headers.location)
   t.same(retry.json(), first.json())
   t.equal(await stockOf(app, p.id), 8, 'the stock was taken once')
+  t.same(
+    (await eventsAbout(app, first.json().data.id)).map((e) => e.type),
+    ['order.created'],
+    'and order.created published once',
+  )
 
   const changed = await order(app, buyer, [{ productId: p.id, quantity: 3 }], 'key-1')
   t.equal(changed.statusCode, 422)
@@ -143,7 +173,6 @@ t.test('Idempotency-Key: a retry gets the first response, a different body is 42
 })
 
 t.test('concurrent retries with one Idempotency-Key create one order', async (t) => {
-  const app = await build(t)
   const seller = await account(app)
   const buyer = await account(app)
   const p = await product(app, seller, { stock: 100 })
@@ -160,7 +189,6 @@ t.test('concurrent retries with one Idempotency-Key create one order', async (t)
 })
 
 t.test('20 concurrent orders for a stock of 5: exactly 5 succeed and the stock ends at 0', async (t) => {
-  const app = await build(t)
   const seller = await account(app)
   const buyers = await Promise.all(Array.from({ length: 4 }, () => account(app)))
   const p = await product(app, seller, { stock: 5 })
@@ -170,13 +198,11 @@ t.test('20 concurrent orders for a stock of 5: exactly 5 succeed and the stock e
   t.equal(codes.filter((c) => c === 409).length, 15)
   t.ok(results.filter((r) => r.statusCode === 409).every((r) => r.json().code === 'INSUFFICIENT_STOCK'))
   t.equal(await stockOf(app, p.id), 0)
-  const [row] = await app.sql<{ n: number }[]>`select count(*)::int as n from orders`
-  const n = row?.n
-  t.equal(n, 5)
+  const [row] = await app.sql<{ n: number }[]>`select count(*)::int as n from order_items where product_id = ${p.id}`
+  t.equal(row?.n, 5, 'five orders hold it')
 })
 
 t.test('who sees which orders: buyers their own, moderators all; others get 404', async (t) => {
-  const app = await build(t)
   const seller = await account(app)
   const alice = await account(app)
   const bob = await account(app)
@@ -199,8 +225,12 @@ t.test('who sees which orders: buyers their own, moderators all; others get 404'
     "a user cannot list somebody else's orders",
   )
 
-  const all = await app.inject({ method: 'GET', url: '/api/v1/orders?sort=-totalCents', headers: moderator.headers })
-  t.equal(all.json().meta.total, 3)
+  const all = await app.inject({ method: 'GET', url: '/api/v1/orders?sort=-createdAt&limit=3', headers: moderator.headers })
+  t.same(
+    new Set(all.json().data.map((o: { userId: string }) => o.userId)),
+    new Set([alice.id, bob.id]),
+    "a moderator sees everybody's orders (here, the newest three)",
+  )
   const bobs = await app.inject({ method: 'GET', url: `/api/v1/orders?userId=${bob.id}`, headers: moderator.headers })
   t.equal(bobs.json().meta.total, 2)
 
@@ -210,7 +240,6 @@ t.test('who sees which orders: buyers their own, moderators all; others get 404'
 })
 
 t.test('cancelling gives the stock back once; a cancelled order is 409', async (t) => {
-  const app = await build(t)
   const seller = await account(app)
   const buyer = await account(app)
   const other = await account(app)
@@ -275,4 +304,32 @@ t.test('GET /orders runs the same number of SQL statements for 1 order and for 5
   t.equal(one.seen.length, fifty.seen.length, `same statement count (${one.seen.length} vs ${fifty.seen.length})`)
   t.same(one.seen, fifty.seen, 'and the very same statements (one array parameter, not one per order)')
   t.ok(fifty.seen.length <= 3, `page + items + count at most: ${fifty.seen.join(' | ')}`)
+})
+
+t.test('an Idempotency-Key is forgotten after IDEMPOTENCY_TTL_HOURS, and the hourly job purges it', async (t) => {
+  const seller = await account(app)
+  const buyer = await account(app)
+  const p = await product(app, seller, { stock: 10 })
+  const place = (key: string) => order(app, buyer, [{ productId: p.id, quantity: 1 }], key)
+  const age = (key: string) =>
+    app.sql`update idempotency_keys set created_at = now() - interval '25 hours' where user_id = ${buyer.id} and key = ${key}`
+
+  const first = (await place('old')).json().data
+  await place('fresh')
+  await age('old')
+
+  const later = await place('old')
+  t.equal(later.statusCode, 201)
+  t.not(later.json().data.id, first.id, 'an expired key starts a new order')
+  t.equal(later.headers['idempotent-replayed'], undefined)
+
+  await age('old')
+  const job = app.jobs.definitions.get('orders.purge-idempotency-keys')
+  t.ok(job, 'the purge job is registered')
+  await job!.handler({}, { id: 'test', retryCount: 0, retryLimit: 0, isFinalAttempt: true, log: app.log })
+  const keys = await app.sql<{ key: string }[]>`select key from idempotency_keys where user_id = ${buyer.id} order by key`
+  t.same(
+    keys.map((k) => k.key),
+    ['fresh'],
+  )
 })
