@@ -16,10 +16,11 @@ t.test('emails and webhooks follow registrations, orders, cancellations and prod
   const admin = await createUser(app, { role: 'admin' })
   const seller = await createUser(app)
 
+  // An admin's webhook: order events reach only the buyer and staff (a seller's would not see them).
   const sub = await app.inject({
     method: 'POST',
     url: '/api/v1/webhooks',
-    headers: seller.headers,
+    headers: admin.headers,
     payload: { url: hooks.url, events: ['order.created', 'order.cancelled', 'product.updated'] },
   })
   t.equal(sub.statusCode, 201)
