@@ -53,7 +53,12 @@ try {
   console.log(`no-op jobs:         ${JOBS} in ${noopSeconds.toFixed(2)} s = ${(JOBS / noopSeconds).toFixed(0)} jobs/s (handled ${noop})`)
 
   // 2. Webhook deliveries: SUBSCRIPTIONS subscribers × JOBS/SUBSCRIPTIONS events.
-  const ownerId = newId()
+  // A real owner: a subscription receives only events its owner may read (here, the buyer's own orders).
+  const { id: ownerId } = await app.users.create({
+    email: 'bench-webhooks@example.test',
+    name: 'Bench',
+    password: 'Correct-Horse-9-Battery',
+  })
   for (let i = 0; i < SUBSCRIPTIONS; i++) {
     await app.sql`insert into webhook_subscriptions (id, owner_id, url, events, secret)
       values (${newId()}, ${ownerId}, ${receiverUrl}, ${['order.created']}, ${'whsec_' + Buffer.from(`bench-secret-${i}`).toString('base64')})`

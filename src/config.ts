@@ -124,10 +124,11 @@ export const ConfigSchema = Type.Object({
   MAIL_FROM: Str('Keel <no-reply@keel.local>', 'Sender of outgoing emails'),
   WEBHOOK_ALLOW_PRIVATE: Bool(
     false,
-    'Allow webhook URLs that resolve to private, loopback or link-local addresses (local development, tests)',
+    'Allow webhook URLs that resolve to private, loopback or link-local addresses (local development, tests); cloud metadata addresses stay refused',
   ),
   WEBHOOK_TIMEOUT_MS: Int(5000, 100, Number.MAX_SAFE_INTEGER, 'Timeout of one webhook delivery request'),
   WEBHOOK_MAX_ATTEMPTS: Int(6, 1, 50, 'Attempts per webhook delivery before it is dead-lettered'),
+  WEBHOOKS_MAX_PER_USER: Int(25, 1, 10_000, 'Webhook subscriptions one user may have; one more is refused (409 WEBHOOK_LIMIT_REACHED)'),
 })
 
 export type Config = Static<typeof ConfigSchema>

@@ -1,8 +1,8 @@
-// Webhooks' typed errors.
+// Webhooks: typed errors (code + status), mapped to the error envelope by plugins/errors.ts.
 import { defineError } from '../../src/lib/errors.js'
 
 export const WebhookNotFoundError = defineError('NOT_FOUND', 404, 'Webhook not found')
 export const DeliveryNotFoundError = defineError('NOT_FOUND', 404, 'Delivery not found')
-/** The URL points at a private, loopback or link-local address (SSRF guard), or does not resolve. */
-export const UnsafeWebhookUrlError = defineError('UNSAFE_WEBHOOK_URL', 400, 'The webhook URL is not allowed')
-export const WebhookInactiveError = defineError('CONFLICT', 409, 'The webhook is not active')
+/** The SSRF guard refused the URL. The message never says what the host resolves to. */
+export const UnsafeWebhookUrlError = defineError('UNSAFE_WEBHOOK_URL', 400, 'The webhook URL must resolve to public addresses only')
+export const WebhookLimitError = defineError('WEBHOOK_LIMIT_REACHED', 409, 'You have as many webhooks as allowed; delete one first')

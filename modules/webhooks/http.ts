@@ -1,9 +1,9 @@
 // One webhook POST with node:http(s): a hard deadline, no redirects followed, the response body
-// drained and ignored, and (unless private targets are allowed) the SSRF-guarded DNS lookup.
+// drained and ignored, and the SSRF-guarded DNS lookup (ssrf.ts) on every connection.
 import http from 'node:http'
 import https from 'node:https'
 import { isIP } from 'node:net'
-import { guardedLookup, isPrivateAddress } from './ssrf.js'
+import { guardedLookup, hostOf, isRefusedAddress } from './ssrf.js'
 
 export interface PostResult {
   statusCode: number
@@ -15,9 +15,12 @@ export interface PostOptions {
   allowPrivate: boolean
 }
 
+/** The SSRF guard refused the target; the delivery fails without being retried. */
 export class BlockedAddressError extends Error {
   override name = 'BlockedAddressError'
 }
+
+const refused = () => new BlockedAddressError('refused to connect: the host does not resolve to public addresses only')
 
 export function postJson(
   target: string,
@@ -26,11 +29,9 @@ export function postJson(
   { timeoutMs, allowPrivate }: PostOptions,
 ): Promise<PostResult> {
   const url = new URL(target)
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  const host = hostOf(url)
   // An IP literal skips DNS, so the lookup guard would not see it.
-  if (!allowPrivate && isIP(host) && isPrivateAddress(host)) {
-    return Promise.reject(new BlockedAddressError(`refused to connect to non-public address ${host}`))
-  }
+  if (isIP(host) && isRefusedAddress(host, allowPrivate)) return Promise.reject(refused())
   const client = url.protocol === 'https:' ? https : http
   return new Promise((resolve, reject) => {
     const req = client.request(
@@ -43,7 +44,7 @@ export function postJson(
           'user-agent': 'Keel-Webhooks/1.0',
           ...headers,
         },
-        ...(allowPrivate ? {} : { lookup: guardedLookup as unknown as http.RequestOptions['lookup'] }),
+        lookup: guardedLookup(allowPrivate) as unknown as http.RequestOptions['lookup'],
       },
       (res) => {
         res.resume() // the body is not used; drain it so the socket is released
@@ -63,7 +64,7 @@ export function postJson(
     )
     req.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer)
-      reject(err.code === 'EPRIVATEADDRESS' ? new BlockedAddressError(err.message) : err)
+      reject(err.code === 'EREFUSEDADDRESS' ? refused() : err)
     })
     req.end(body)
   })

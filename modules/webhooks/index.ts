@@ -1,19 +1,27 @@
-// Webhooks module: subscriptions, signed deliveries through pg-boss (jobs.ts), replays.
-// Other modules publish events through contract.ts (publishEvent), in their own transactions.
-import type { FastifyPluginAsync } from 'fastify'
+// The webhooks module: subscriptions to business events, their signed deliveries and replays.
+// Encapsulated: its schemas and routes stay in its own context; it decorates nothing on the root.
+// The workers (fan-out, delivery attempts) are its jobs.ts.
+import fp from 'fastify-plugin'
 import { createWebhookRepository } from './repository.js'
-import { createWebhookService } from './service.js'
 import { webhookRoutes } from './routes.js'
+import { eventTypeSchema, webhookSchemas } from './schemas.js'
+import { createWebhookService } from './service.js'
 
-const webhooks: FastifyPluginAsync = async (app) => {
-  const service = createWebhookService({
-    db: app.db,
-    dbRead: app.dbRead,
-    repo: createWebhookRepository(),
-    jobs: app.jobs,
-    allowPrivate: app.config.WEBHOOK_ALLOW_PRIVATE,
-  })
-  webhookRoutes(app, service, app.prefix)
-}
-
-export default webhooks
+export default fp(
+  async (app) => {
+    // The event names a subscription may ask for: every event the modules declared (events.ts).
+    app.addSchema(eventTypeSchema(app.events.catalog()))
+    for (const schema of webhookSchemas) app.addSchema(schema)
+    const service = createWebhookService({
+      db: app.db,
+      dbRead: app.dbRead,
+      cache: app.cache,
+      repo: createWebhookRepository(),
+      jobs: app.jobs,
+      allowPrivate: app.config.WEBHOOK_ALLOW_PRIVATE,
+      maxPerUser: app.config.WEBHOOKS_MAX_PER_USER,
+    })
+    webhookRoutes(app, service)
+  },
+  { fastify: '5.x', name: 'webhooks-module', dependencies: ['auth', 'cache', 'events', 'queue'], encapsulate: true },
+)

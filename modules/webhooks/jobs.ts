@@ -1,30 +1,42 @@
 // Webhooks' queues: webhooks.fan-out (the subscriber to every business event: one delivery per
-// matching subscription), deliver-webhook (one attempt per job; exponential backoff;
+// subscription whose owner is in the event's audience), webhooks.owner-deleted (user.deleted: the
+// user's subscriptions go), deliver-webhook (one attempt per job; exponential backoff;
 // WEBHOOK_MAX_ATTEMPTS in all) and its dead-letter queue, which marks a delivery dead.
 import type { FastifyInstance } from 'fastify'
-import { onEvents } from '../../plugins/events.js'
+import { onEvent, onEvents } from '../../plugins/events.js'
 import { defineJob, type JobDefinition } from '../../plugins/queue/index.js'
+import { userDeleted } from '../users/contract.js'
+import { createAudienceCheck, createWebhookDeliverer, createWebhookSubscribers } from './delivery.js'
 import { createWebhookRepository } from './repository.js'
 import { DeliverJob } from './schemas.js'
-import { createWebhookDeliverer, createWebhookFanOut, DELIVER_DEAD_QUEUE, DELIVER_QUEUE } from './service.js'
+import { DELIVER_DEAD_QUEUE, DELIVER_QUEUE } from './service.js'
 
 export default (app: FastifyInstance): JobDefinition[] => {
   const { config } = app
-  const deliverer = createWebhookDeliverer({
+  const deps = {
     db: app.db,
+    cache: app.cache,
     repo: createWebhookRepository(),
     jobs: app.jobs,
+    audience: createAudienceCheck({ users: app.users, events: app.events }),
+  }
+  const subscribers = createWebhookSubscribers(deps)
+  const deliverer = createWebhookDeliverer({
+    ...deps,
     maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
     retryDelaySeconds: config.JOB_RETRY_DELAY_SECONDS,
   })
-  const fanOut = createWebhookFanOut({ db: app.db, repo: createWebhookRepository(), jobs: app.jobs })
   return [
     onEvents('*', {
       name: 'webhooks.fan-out',
       batchSize: 20,
-      handler: async (event) => ({ deliveries: (await fanOut(event)).length }),
+      handler: async (event) => ({ deliveries: (await subscribers.fanOut(event)).length }),
+    }),
+    onEvent(userDeleted, {
+      name: 'webhooks.owner-deleted',
+      handler: async ({ data }) => ({ deleted: await subscribers.ownerDeleted(data.userId) }),
     }),
     defineJob({
       name: DELIVER_DEAD_QUEUE,

@@ -1,163 +1,197 @@
-// Webhooks: HTTP only — subscriptions, their deliveries, and replays.
+// Webhooks: HTTP only — subscriptions, their delivery logs and replays; schemas in, a service call,
+// the envelope out. Location headers and Cache-Control on the secret live here.
+import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
 import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, page, Page, Success } from '../../src/lib/envelope.js'
-import type { Principal } from '../../plugins/rbac.js'
+import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { Ref } from '../../src/lib/schemas.js'
+import { resourcePath } from '../../src/lib/urls.js'
 import type { WebhookService } from './service.js'
 import {
   CreateWebhookBody,
-  deliveryList,
+  DeliveryPage,
   DeliveryParams,
-  DeliverySchema,
-  WebhookCreatedSchema,
-  webhookList,
+  DeliveryResponse,
+  deliveryList,
+  WebhookCreatedResponse,
+  WebhookPage,
   WebhookParams,
-  WebhookSchema,
+  WebhookResponse,
+  webhookList,
 } from './schemas.js'
 
 const tags = ['webhooks']
 const security = authSecurity
-const location = { location: Type.String({ description: 'URL of the new resource' }) }
 
-export function webhookRoutes(app: FastifyInstance, service: WebhookService, prefix: string) {
-  const r = app.withTypeProvider<TypeBoxTypeProvider>()
-  const principal = (request: { user: Principal | null }) => request.user!
+const unsafeUrl: ErrorSpec = { status: 400, code: 'UNSAFE_WEBHOOK_URL', message: 'The webhook URL must resolve to public addresses only' }
+const limitReached: ErrorSpec = {
+  status: 409,
+  code: 'WEBHOOK_LIMIT_REACHED',
+  message: 'You have 25 webhooks, as many as allowed; delete one first',
+}
 
-  r.post(
+export function webhookRoutes(fastify: FastifyInstance, service: WebhookService) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+
+  app.post(
     '',
     {
       preHandler: app.requirePermission('write'),
       schema: {
+        operationId: 'createWebhook',
         tags,
-        summary: 'Subscribe a URL to events (the signing secret is shown once)',
+        summary: 'Subscribe a URL to events',
         description:
-          'Deliveries are POSTed as JSON `{type, timestamp, data}` and signed per Standard Webhooks: headers `webhook-id`, ' +
-          '`webhook-timestamp`, `webhook-signature` (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed by the base64-decoded part of the secret after `whsec_`). ' +
-          'URLs resolving to private, loopback or link-local addresses are refused (400 UNSAFE_WEBHOOK_URL) unless the server sets WEBHOOK_ALLOW_PRIVATE.',
+          'You become its owner: it receives only the events you may read (an order event reaches the buyer and staff; a product event, everyone). ' +
+          'Deliveries are POSTed as JSON `{type, timestamp, data}` and signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with the `secret` in this response — shown once, so the response is `Cache-Control: no-store`. ' +
+          'A URL that does not resolve to public addresses is refused (400 UNSAFE_WEBHOOK_URL; private addresses are allowed when the server sets WEBHOOK_ALLOW_PRIVATE, cloud metadata never). ' +
+          'Each user may have WEBHOOKS_MAX_PER_USER subscriptions (409 WEBHOOK_LIMIT_REACHED).',
         security,
-        body: CreateWebhookBody,
+        body: Ref(CreateWebhookBody),
         response: {
-          201: { ...Success(WebhookCreatedSchema, 'Created; store the secret now'), headers: location },
-          ...errorResponses(401, 403),
+          201: {
+            ...Ref(WebhookCreatedResponse),
+            headers: {
+              location: Type.String({ description: 'The new webhook' }),
+              'cache-control': Type.String({ description: '`no-store`: the body carries the signing secret' }),
+            },
+          },
+          ...errorResponses(unsafeUrl, 401, 403, limitReached),
         },
       },
     },
     async (request, reply) => {
-      const created = await service.create(principal(request), request.body)
-      return reply.code(201).header('location', `${prefix}/${created.id}`).send(ok(created))
+      const created = await service.create(request.user!, request.body)
+      reply.header('location', resourcePath(app.prefix, created.id)).header('cache-control', 'no-store')
+      return reply.code(201).send(ok(created))
     },
   )
 
-  r.get(
+  app.get(
     '',
     {
       preHandler: app.requirePermission('read'),
       schema: {
+        operationId: 'listWebhooks',
         tags,
-        summary: 'List webhooks (your own; admins see all)',
-        description: 'Filters: active, event.',
+        summary: 'List webhooks',
+        description: "Your subscriptions; admins see everybody's. Filter `event` (those that receive it); sort by `createdAt` or `url`.",
         security,
         querystring: webhookList.query,
-        response: { 200: Page(WebhookSchema, 'A page of webhooks'), ...errorResponses(401, 403) },
+        response: { 200: Ref(WebhookPage), ...errorResponses(401, 403) },
       },
     },
     async (request) => {
       const { list, filters } = webhookList.parse(request.query)
-      const { items, meta } = await service.list(principal(request), filters, list)
+      const { items, meta } = await service.list(request.user!, filters, list)
       return page(items, meta)
     },
   )
 
-  r.get(
+  app.get(
     '/:id',
     {
       preHandler: app.requirePermission('read'),
       schema: {
+        operationId: 'getWebhook',
         tags,
-        summary: 'Get a webhook (owner or admin)',
+        summary: 'Get a webhook',
+        description: 'Its owner or an admin; anybody else gets 404. The secret is never shown again.',
         security,
         params: WebhookParams,
-        response: { 200: Success(WebhookSchema, 'The webhook'), ...errorResponses(401, 403, 404) },
+        response: { 200: Ref(WebhookResponse), ...errorResponses(401, 403, 404) },
       },
     },
-    async (request) => ok(await service.get(principal(request), request.params.id)),
+    async (request) => ok(await service.get(request.user!, request.params.id)),
   )
 
-  r.delete(
+  app.delete(
     '/:id',
     {
       preHandler: app.requirePermission('write'),
       schema: {
+        operationId: 'deleteWebhook',
         tags,
-        summary: 'Delete a webhook and its deliveries (owner or admin)',
+        summary: 'Delete a webhook',
+        description: 'Its owner or an admin. Its deliveries go with it: pending retries stop.',
         security,
         params: WebhookParams,
         response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, 404) },
       },
     },
     async (request, reply) => {
-      await service.remove(principal(request), request.params.id)
+      await service.remove(request.user!, request.params.id)
       return reply.code(204).send(null)
     },
   )
 
-  r.get(
+  app.get(
     '/:id/deliveries',
     {
       preHandler: app.requirePermission('read'),
       schema: {
+        operationId: 'listWebhookDeliveries',
         tags,
-        summary: "List a webhook's deliveries (owner or admin)",
-        description: 'Filters: status (pending, succeeded, failed, dead), event.',
+        summary: "List a webhook's deliveries",
+        description:
+          'Its owner or an admin. Filters `status` (`pending`, `succeeded`, `failed`, `dead`) and `event`; sort by `createdAt`, `updatedAt`, `status`, `attempts`. ' +
+          'Offset pages carry `meta.total`; an empty `cursor` starts a keyset walk whose pages carry `meta.nextCursor` instead.',
         security,
         params: WebhookParams,
         querystring: deliveryList.query,
-        response: { 200: Page(DeliverySchema, 'A page of deliveries'), ...errorResponses(401, 403, 404) },
+        response: { 200: Ref(DeliveryPage), ...errorResponses(401, 403, 404) },
       },
     },
     async (request) => {
       const { list, filters } = deliveryList.parse(request.query)
-      const { items, meta } = await service.deliveries(principal(request), request.params.id, filters, list)
+      const { items, meta } = await service.deliveries(request.user!, request.params.id, filters, list)
       return page(items, meta)
     },
   )
 
-  r.get(
+  app.get(
     '/:id/deliveries/:deliveryId',
     {
       preHandler: app.requirePermission('read'),
       schema: {
+        operationId: 'getWebhookDelivery',
         tags,
-        summary: 'Get one delivery (owner or admin)',
+        summary: 'Get a delivery',
+        description:
+          "The webhook's owner or an admin: the payload sent, the attempts, the last answer or error, when the next attempt is due.",
         security,
         params: DeliveryParams,
-        response: { 200: Success(DeliverySchema, 'The delivery'), ...errorResponses(401, 403, 404) },
+        response: { 200: Ref(DeliveryResponse), ...errorResponses(401, 403, 404) },
       },
     },
-    async (request) => ok(await service.delivery(principal(request), request.params.id, request.params.deliveryId)),
+    async (request) => ok(await service.delivery(request.user!, request.params.id, request.params.deliveryId)),
   )
 
-  r.post(
+  app.post(
     '/:id/deliveries/:deliveryId/replay',
     {
       preHandler: app.requirePermission('write'),
       schema: {
+        operationId: 'replayWebhookDelivery',
         tags,
-        summary: 'Send a delivery again (a new delivery with the same payload)',
+        summary: 'Send a delivery again',
+        description:
+          "The webhook's owner or an admin. A new delivery of the same event and payload (`replayOf` names the original), queued: 202 with its Location. " +
+          'It is sent only if the owner may still receive the event.',
         security,
         params: DeliveryParams,
         response: {
-          202: { ...Success(DeliverySchema, 'Accepted: the new delivery, queued'), headers: location },
-          ...errorResponses(401, 403, 404, 409),
+          202: { ...Ref(DeliveryResponse), headers: { location: Type.String({ description: 'The new delivery' }) } },
+          ...errorResponses(401, 403, 404),
         },
       },
     },
     async (request, reply) => {
       const { id, deliveryId } = request.params
-      const replay = await service.replay(principal(request), id, deliveryId)
-      return reply.code(202).header('location', `${prefix}/${id}/deliveries/${replay.id}`).send(ok(replay))
+      const replay = await service.replay(request.user!, id, deliveryId)
+      reply.header('location', resourcePath(app.prefix, id, 'deliveries', replay.id))
+      return reply.code(202).send(ok(replay))
     },
   )
 }

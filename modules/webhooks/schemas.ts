@@ -1,95 +1,178 @@
-// Webhooks' TypeBox schemas: subscriptions, deliveries, list queries, the event and job payloads.
+// Webhooks: request and response shapes (TypeBox, named by $id so OpenAPI shows them as components),
+// the list definitions, the job payload, and the types derived from them. The event names a
+// subscription may ask for are the event catalog's: their schema is built when the module registers.
 import { Type, type Static } from '@sinclair/typebox'
+import type { EventDefinition } from '../../plugins/events.js'
+import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
-import { UUID_PATTERN } from '../../src/lib/ids.js'
-import { DELIVERY_STATUSES, WEBHOOK_EVENTS } from './tables.js'
+import { Id, Int, Nullable, SafeString, Timestamp } from '../../src/lib/schemas.js'
+import { DELIVERY_STATUSES } from './tables.js'
 
-const Timestamp = Type.String({ format: 'date-time' })
-const Id = Type.String({ format: 'uuid' })
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(s: T) => Type.Union([s, Type.Null()])
+const EVENT_TYPE_ID = 'WebhookEventType'
 
-export const WebhookEvent = Type.Union(
-  WEBHOOK_EVENTS.map((e) => Type.Literal(e)),
-  { description: 'Event type' },
+/** Every declared business event, by name (from `app.events.catalog()`), as a named schema. */
+export function eventTypeSchema(catalog: readonly EventDefinition[]) {
+  const names = catalog.map((e) => e.name).sort()
+  return Type.Union(
+    names.map((name) => Type.Literal(name)),
+    {
+      $id: EVENT_TYPE_ID,
+      description: 'A business event a subscription can receive; each reaches only the subscriptions whose owner is in its audience',
+      examples: names.slice(0, 1),
+    },
+  )
+}
+const EventType = Type.Unsafe<string>(Type.Ref(EVENT_TYPE_ID))
+
+/** A filter on the event name: any well-formed name (one that is not declared matches nothing). */
+const EventName = SafeString({
+  pattern: '^[a-z][a-z0-9-]*(\\.[a-z][a-z0-9-]*)+$',
+  maxLength: 100,
+  description: 'Event type, e.g. order.created',
+  examples: ['order.created'],
+})
+
+const Url = Type.String({
+  format: 'uri',
+  pattern: '^https?://',
+  maxLength: 2048,
+  description: 'Where deliveries are POSTed (http or https; public addresses only unless the server sets WEBHOOK_ALLOW_PRIVATE)',
+  examples: ['https://hooks.example.com/keel'],
+})
+
+export const DeliveryStatus = Type.Union(
+  DELIVERY_STATUSES.map((s) => Type.Literal(s)),
+  { description: '`pending` (queued or waiting for a retry), `succeeded`, `failed` (not retried) or `dead` (out of attempts)' },
 )
-export type WebhookEventType = Static<typeof WebhookEvent>
-export const DeliveryStatus = Type.Union(DELIVERY_STATUSES.map((s) => Type.Literal(s)))
 
-export const CreateWebhookBody = Type.Object(
-  {
-    url: Type.String({
-      format: 'uri',
-      pattern: '^https?://',
-      maxLength: 2048,
-      description: 'Where deliveries are POSTed (http or https; public addresses only unless WEBHOOK_ALLOW_PRIVATE)',
-    }),
-    events: Type.Array(WebhookEvent, { minItems: 1, uniqueItems: true, description: 'Events to receive' }),
-  },
-  { additionalProperties: false },
-)
-export type CreateWebhookInput = Static<typeof CreateWebhookBody>
+const webhookExample = {
+  id: '01936b8e-9a4c-7b1d-8e2f-3a4b5c6d7e8f',
+  ownerId: '01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f',
+  url: 'https://hooks.example.com/keel',
+  events: ['order.created', 'product.updated'],
+  createdAt: '2026-11-29T10:15:00.000Z',
+}
 
 export const WebhookSchema = Type.Object(
   {
-    id: Id,
-    ownerId: Id,
-    url: Type.String(),
-    events: Type.Array(Type.String()),
-    active: Type.Boolean(),
-    createdAt: Timestamp,
+    id: Id(),
+    ownerId: Id('Who subscribed: it receives only the events this user may read'),
+    url: Url,
+    events: Type.Array(Type.String(), { description: 'The event types it receives', examples: [webhookExample.events] }),
+    createdAt: Timestamp(),
   },
-  { description: 'A webhook subscription (its secret is only shown at creation)' },
+  { $id: 'Webhook', description: 'A webhook subscription (its secret is only shown when it is created)', examples: [webhookExample] },
 )
 export type Webhook = Static<typeof WebhookSchema>
 
-export const WebhookCreatedSchema = Type.Object(
+export const WebhookCreatedSchema = Type.Composite(
+  [
+    WebhookSchema,
+    Type.Object({
+      secret: Type.String({
+        description: 'The signing secret, `whsec_<base64>`: shown once, store it now',
+        examples: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4ZNt6ikDZ9U='],
+      }),
+    }),
+  ],
   {
-    ...WebhookSchema.properties,
-    secret: Type.String({ description: 'The signing secret, `whsec_<base64>`. Shown once: store it now.' }),
+    $id: 'WebhookCreated',
+    description: 'The new subscription and its signing secret',
+    examples: [{ ...webhookExample, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4ZNt6ikDZ9U=' }],
   },
-  { description: 'The new subscription and its signing secret' },
 )
 export type WebhookCreated = Static<typeof WebhookCreatedSchema>
 
+export const CreateWebhookBody = Type.Object(
+  {
+    url: Url,
+    events: Type.Array(EventType, { minItems: 1, maxItems: 50, uniqueItems: true, description: 'The event types to receive' }),
+  },
+  {
+    $id: 'CreateWebhookRequest',
+    additionalProperties: false,
+    description: 'A URL and the events to POST to it; you are its owner',
+    examples: [{ url: webhookExample.url, events: webhookExample.events }],
+  },
+)
+export type CreateWebhookInput = Static<typeof CreateWebhookBody>
+
+const deliveryExample = {
+  id: '01936b8f-0c2e-7a3b-9c4d-5e6f7a8b9c0d',
+  webhookId: webhookExample.id,
+  eventId: '01936b8f-0b1d-7f2a-8b3c-4d5e6f7a8b9c',
+  event: 'product.updated',
+  payload: {
+    type: 'product.updated',
+    timestamp: '2026-11-29T11:02:31.250Z',
+    data: { productId: '01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01', priceCents: 5400, changes: ['priceCents'] },
+  },
+  status: 'succeeded',
+  attempts: 1,
+  lastStatusCode: 204,
+  lastError: null,
+  requestId: '01936b8f-0a0c-7e1f-9a2b-3c4d5e6f7a8b',
+  replayOf: null,
+  nextAttemptAt: null,
+  createdAt: '2026-11-29T11:02:31.260Z',
+  updatedAt: '2026-11-29T11:02:31.410Z',
+}
+
 export const DeliverySchema = Type.Object(
   {
-    id: Type.String({ format: 'uuid', description: 'Also the webhook-id header the receiver sees' }),
-    webhookId: Id,
-    event: Type.String(),
-    payload: Type.Unknown({ description: '{ type, timestamp, data } — the exact JSON body POSTed' }),
+    id: Id('Also the webhook-id header the receiver sees (the same on every retry)'),
+    webhookId: Id('The subscription'),
+    eventId: Id('The business event delivered (a replay keeps the original event)'),
+    event: Type.String({ description: 'Event type', examples: ['product.updated'] }),
+    payload: Type.Unknown({ description: '`{ type, timestamp, data }`: the exact JSON body POSTed' }),
     status: DeliveryStatus,
-    attempts: Type.Integer({ minimum: 0 }),
-    lastStatusCode: Nullable(Type.Integer()),
-    lastError: Nullable(Type.String()),
+    attempts: Int({ description: 'Requests sent so far' }),
+    lastStatusCode: Nullable(Int({ maximum: 999, description: "The receiver's last answer" })),
+    lastError: Nullable(Type.String({ description: 'Why the last attempt failed, or why the delivery was not sent' })),
     requestId: Nullable(Type.String({ description: 'x-request-id of the request that caused the event' })),
-    replayOf: Nullable(Type.String({ format: 'uuid', description: 'The delivery this one replays' })),
-    nextAttemptAt: Nullable(Timestamp),
-    createdAt: Timestamp,
-    updatedAt: Timestamp,
+    replayOf: Nullable(Id('The delivery this one replays')),
+    nextAttemptAt: Nullable(Timestamp('When the next attempt is due (pending deliveries)')),
+    createdAt: Timestamp(),
+    updatedAt: Timestamp(),
   },
-  { description: 'One event sent to one subscription' },
+  { $id: 'Delivery', description: 'One event sent to one subscription', examples: [deliveryExample] },
 )
 export type Delivery = Static<typeof DeliverySchema>
 
-export const WebhookParams = Type.Object({ id: Type.String({ pattern: UUID_PATTERN }) })
-export const DeliveryParams = Type.Object({
-  id: Type.String({ pattern: UUID_PATTERN }),
-  deliveryId: Type.String({ pattern: UUID_PATTERN }),
-})
+export const WebhookParams = Type.Object({ id: Id('Webhook id') })
+export const DeliveryParams = Type.Object({ id: Id('Webhook id'), deliveryId: Id('Delivery id') })
 
 export const webhookList = defineList({
   sort: { createdAt: 'timestamp', url: 'text' },
   defaultSort: '-createdAt',
-  filters: { active: Type.Optional(Type.Boolean()), event: Type.Optional(WebhookEvent) },
+  filters: { event: Type.Optional({ ...EventName, description: 'Only subscriptions that receive this event type' }) },
 })
 export type WebhookFilters = FiltersOf<typeof webhookList>
 
 export const deliveryList = defineList({
   sort: { createdAt: 'timestamp', updatedAt: 'timestamp', status: 'text', attempts: 'integer' },
   defaultSort: '-createdAt',
-  filters: { status: Type.Optional(DeliveryStatus), event: Type.Optional(WebhookEvent) },
+  cursor: true,
+  filters: { status: Type.Optional(DeliveryStatus), event: Type.Optional(EventName) },
 })
 export type DeliveryFilters = FiltersOf<typeof deliveryList>
 
 /** The deliver-webhook job: the delivery row to attempt. */
-export const DeliverJob = Type.Object({ deliveryId: Type.String({ pattern: UUID_PATTERN }) })
+export const DeliverJob = Type.Object({ deliveryId: Id() })
+
+export const { response: WebhookResponse, page: WebhookPage } = envelopes(WebhookSchema)
+export const { response: WebhookCreatedResponse } = envelopes(WebhookCreatedSchema)
+export const { response: DeliveryResponse, page: DeliveryPage } = envelopes(DeliverySchema)
+
+/** Registered (addSchema) by the module plugin, with eventTypeSchema(catalog), so routes can Ref() them. */
+export const webhookSchemas = [
+  WebhookSchema,
+  WebhookCreatedSchema,
+  DeliverySchema,
+  CreateWebhookBody,
+  WebhookResponse,
+  WebhookPage,
+  WebhookCreatedResponse,
+  DeliveryResponse,
+  DeliveryPage,
+]
