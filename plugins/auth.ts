@@ -2,7 +2,8 @@
 // (`X-API-Key`). This plugin checks the credential's form and signature; whether it still stands
 // (the user active, the session open, the key unrevoked) is asked of the identity modules, which hand
 // it their resolvers with `app.credentials.use(...)` — no plugin imports a module. Decorates
-// `authenticate`, `authenticateOptional`, `requirePermission(perm)`, `signAccessToken`, `request.user`.
+// `authenticate`, `authenticateOptional`, `identify` (public routes), `requirePermission(perm)`,
+// `signAccessToken`, `request.user`.
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -60,6 +61,12 @@ declare module 'fastify' {
     authenticate: AuthHook
     /** preHandler: sets request.user when credentials are sent (401 if they are invalid), else null. */
     authenticateOptional: AuthHook
+    /**
+     * For a route that does not authenticate (a public one): the caller, when the credentials sent
+     * stand (request.user and request.apiKey are set as by authenticateOptional), else null. Never a
+     * 401: a public route answers everyone alike, so invalid credentials leave the caller anonymous.
+     */
+    identify: (request: FastifyRequest) => Promise<Principal | null>
     /** preHandler factory: authenticates, then 403 unless the caller has the permission. */
     /**
      * preHandler factory: authenticates, then 403 unless the caller has the permission. With
@@ -155,13 +162,13 @@ export default fp(
       },
     })
 
-    const invalid = (reply: FastifyReply, description: string) => {
-      reply.header('www-authenticate', `${REALM}, error="invalid_token", error_description="${description}"`)
+    const invalid = (reply: FastifyReply | null, description: string) => {
+      reply?.header('www-authenticate', `${REALM}, error="invalid_token", error_description="${description}"`)
       return new UnauthorizedError(description === 'expired' ? 'The access token has expired' : 'Invalid or expired credentials')
     }
 
     /** The principal for the request's credentials, null when there are none; throws 401 when they are invalid. */
-    async function principalOf(request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {
+    async function principalOf(request: FastifyRequest, reply: FastifyReply | null): Promise<Principal | null> {
       const authorization = request.headers.authorization
       const apiKey = request.headers[API_KEY_HEADER]
       if (authorization) {
@@ -187,14 +194,28 @@ export default fp(
       return null
     }
 
-    const authenticateOptional: AuthHook = async (request, reply) => {
-      if (request.user) return // already authenticated by an earlier hook
-      const user = await principalOf(request, reply)
+    const setCaller = (request: FastifyRequest, user: Principal | null) => {
       request.user = user
       if (user) {
         request.logFields.userId = user.id
         if (user.apiKeyId) request.logFields.apiKeyId = user.apiKeyId
       }
+    }
+
+    const authenticateOptional: AuthHook = async (request, reply) => {
+      if (request.user) return // already authenticated by an earlier hook
+      setCaller(request, await principalOf(request, reply))
+    }
+
+    const identify = async (request: FastifyRequest): Promise<Principal | null> => {
+      if (request.user) return request.user
+      try {
+        setCaller(request, await principalOf(request, null))
+      } catch (error) {
+        if (!(error instanceof UnauthorizedError)) throw error
+        setCaller(request, null)
+      }
+      return request.user
     }
 
     const authenticate: AuthHook = async (request, reply) => {
@@ -207,6 +228,7 @@ export default fp(
 
     fastify.decorate('authenticate', authenticate)
     fastify.decorate('authenticateOptional', authenticateOptional)
+    fastify.decorate('identify', identify)
     fastify.decorate(
       'requirePermission',
       (permission: Permission, options: { session?: boolean } = {}): AuthHook =>

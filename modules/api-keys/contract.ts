@@ -1,21 +1,26 @@
-// What other modules may use from api-keys, built once and decorated as `app.apiKeys`: nothing yet
-// but the key's shape. It hands the auth plugin its API-key resolver: a key stands while it is known,
-// unexpired (or within its rotation's grace period) and its owner is active; it acts as the owner,
-// narrowed to its scopes. Nothing here exposes the table.
+// What other modules may use from api-keys: the key's type — nothing else so far, so nothing is
+// decorated on the root. Its plugin hands the auth plugin the API-key resolver: a key stands while it
+// is known, unexpired (or within its rotation's grace period) and its owner exists and is active; it
+// acts as the owner, narrowed to its scopes, with its own rate limit — unless the owner is no admin
+// and that limit is looser than the server default (the owner was demoted, the default lowered):
+// then the default applies. Nothing here exposes the table.
 import fp from 'fastify-plugin'
 import { rolePermissions } from '../../plugins/rbac.js'
+import { isWithin } from './limits.js'
 import { createApiKeysRepository } from './repository.js'
 import { createApiKeyVerifier } from './verifier.js'
 
-export type { ApiKeyDto as ApiKey } from './schemas.js'
+export type { ApiKey } from './schemas.js'
 
 export default fp(
   async (app) => {
     const verify = createApiKeyVerifier({
-      repo: createApiKeysRepository(app.db),
+      db: app.db,
+      repo: createApiKeysRepository(),
       now: () => app.clock.now(),
       lastUsedIntervalMs: app.config.API_KEY_LAST_USED_INTERVAL_SECONDS * 1000,
     })
+    const defaultLimit = { max: app.config.RATE_LIMIT_MAX, windowSeconds: app.config.RATE_LIMIT_WINDOW_SECONDS }
     app.credentials.use({
       async apiKey(value) {
         const key = await verify(value)
@@ -23,7 +28,8 @@ export default fp(
         const owner = await app.users.getAuthState(key.ownerId)
         if (!owner || owner.status !== 'active') return null
         const permissions = rolePermissions[owner.role].filter((p) => key.scopes.includes(p))
-        return { principal: { id: owner.id, role: owner.role, permissions, apiKeyId: key.id }, key }
+        const rateLimit = key.rateLimit && (owner.role === 'admin' || isWithin(key.rateLimit, defaultLimit)) ? key.rateLimit : null
+        return { principal: { id: owner.id, role: owner.role, permissions, apiKeyId: key.id }, key: { ...key, rateLimit } }
       },
     })
   },

@@ -1,5 +1,16 @@
-// Typed errors of the api-keys module.
+// API keys: typed errors (code + status), mapped to the error envelope by plugins/errors.ts.
 import { defineError } from '../../src/lib/errors.js'
 
 export const ApiKeyNotFoundError = defineError('NOT_FOUND', 404, 'API key not found')
-export const ScopeNotAllowedError = defineError('FORBIDDEN', 403, 'A key cannot have a scope its owner lacks')
+export const ScopeNotAllowedError = defineError('FORBIDDEN', 403, 'A key cannot have a scope its issuer lacks')
+export const RateLimitNotAllowedError = defineError(
+  'RATE_LIMIT_TOO_HIGH',
+  403,
+  "A key's rate limit cannot be looser than the server default (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS)",
+)
+export const ExpiryNotAllowedError = defineError('EXPIRY_NOT_ALLOWED', 403, 'A key cannot outlive the key that issues it')
+export const ApiKeyLimitReachedError = defineError(
+  'API_KEY_LIMIT_REACHED',
+  409,
+  'You have as many API keys as allowed (API_KEYS_MAX_PER_USER); delete one first',
+)

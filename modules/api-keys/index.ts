@@ -1,18 +1,28 @@
-// The api-keys module: keys that act as their owner (narrowed by scopes), rotated with a grace period.
-import type { FastifyPluginAsync } from 'fastify'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+// The api-keys module: keys that act as their owner (narrowed to their scopes), managed from a bearer
+// session, rotated with a grace period. Encapsulated: its schemas and routes stay in its own context;
+// it decorates nothing on the root (the key resolver is handed to the auth plugin by contract.ts).
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import { createApiKeysRepository } from './repository.js'
 import { apiKeysRoutes } from './routes.js'
-import { createApiKeysService } from './service.js'
+import { apiKeySchemas } from './schemas.js'
+import { createApiKeysService, type ApiKeysServiceDeps } from './service.js'
 
-const apiKeys: FastifyPluginAsync = async (fastify) => {
-  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const service = createApiKeysService({
-    repo: createApiKeysRepository(app.db),
-    now: () => app.clock.now(),
-    graceSeconds: app.config.API_KEY_GRACE_SECONDS,
-  })
-  await app.register(apiKeysRoutes, { service })
-}
+/** The service's dependencies, read from the instance (the routes here, the user.deleted subscriber in jobs.ts). */
+export const apiKeysServiceDeps = (app: FastifyInstance): ApiKeysServiceDeps => ({
+  db: app.db,
+  cache: app.cache,
+  repo: createApiKeysRepository(),
+  now: () => app.clock.now(),
+  graceSeconds: app.config.API_KEY_GRACE_SECONDS,
+  maxPerUser: app.config.API_KEYS_MAX_PER_USER,
+  defaultRateLimit: { max: app.config.RATE_LIMIT_MAX, windowSeconds: app.config.RATE_LIMIT_WINDOW_SECONDS },
+})
 
-export default apiKeys
+export default fp(
+  async (app) => {
+    for (const schema of apiKeySchemas) app.addSchema(schema)
+    apiKeysRoutes(app, createApiKeysService(apiKeysServiceDeps(app)))
+  },
+  { fastify: '5.x', name: 'api-keys-module', dependencies: ['auth', 'cache'], encapsulate: true },
+)

@@ -1,4 +1,5 @@
-// The only code touching the api_keys table; explicit columns.
+// API keys: the only code that touches the api_keys table. Explicit columns; every function takes
+// the Drizzle handle to use (the pool or a transaction), so transactions pass through.
 import { count, desc, eq, or, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
 import { orderBy, type ParsedList } from '../../src/lib/pagination.js'
@@ -18,35 +19,40 @@ const columns = {
   createdAt: apiKeys.createdAt,
   rotatedAt: apiKeys.rotatedAt,
 }
-const sortColumns = { createdAt: apiKeys.createdAt, name: apiKeys.name, lastUsedAt: apiKeys.lastUsedAt, expiresAt: apiKeys.expiresAt }
 
 export type ApiKeyRow = { [K in keyof typeof columns]: (typeof apiKeys.$inferSelect)[K] }
 export type NewApiKeyRow = Pick<
   typeof apiKeys.$inferInsert,
   'id' | 'ownerId' | 'name' | 'prefix' | 'secretHash' | 'scopes' | 'expiresAt' | 'rateLimitMax' | 'rateLimitWindowSeconds'
 >
+
+/** A new secret for a key, and what it is re-issued with (never more than the rotating credential may grant). */
 export interface Rotation {
   prefix: string
   secretHash: string
   /** Until when the current key keeps working; null retires it at once. */
   previousValidUntil: Date | null
   rotatedAt: Date
+  scopes: string[]
+  expiresAt: Date | null
+  rateLimitMax: number | null
+  rateLimitWindowSeconds: number | null
 }
 
-export function createApiKeysRepository(db: DbOrTx) {
+export function createApiKeysRepository() {
   return {
-    async insert(values: NewApiKeyRow): Promise<ApiKeyRow> {
+    async insert(db: DbOrTx, values: NewApiKeyRow): Promise<ApiKeyRow> {
       const [row] = await db.insert(apiKeys).values(values).returning(columns)
       return row!
     },
 
-    async findById(id: string): Promise<ApiKeyRow | undefined> {
+    async findById(db: DbOrTx, id: string): Promise<ApiKeyRow | undefined> {
       const [row] = await db.select(columns).from(apiKeys).where(eq(apiKeys.id, id))
       return row
     },
 
     /** The row whose current or previous prefix is this one, with the hashes to compare. */
-    async findByPrefix(prefix: string) {
+    async findByPrefix(db: DbOrTx, prefix: string) {
       const [row] = await db
         .select({
           ...columns,
@@ -61,49 +67,61 @@ export function createApiKeysRepository(db: DbOrTx) {
       return row
     },
 
-    async listByOwner(ownerId: string, list: ParsedList): Promise<ApiKeyRow[]> {
+    async listByOwner(db: DbOrTx, ownerId: string, list: ParsedList): Promise<ApiKeyRow[]> {
       return db
         .select(columns)
         .from(apiKeys)
         .where(eq(apiKeys.ownerId, ownerId))
-        .orderBy(...orderBy(list.sort, sortColumns, apiKeys.id))
+        .orderBy(...orderBy(list.sort, columns, apiKeys.id))
         .limit(list.limit)
         .offset(list.offset)
     },
 
-    async countByOwner(ownerId: string): Promise<number> {
+    async countByOwner(db: DbOrTx, ownerId: string): Promise<number> {
       const [row] = await db.select({ n: count() }).from(apiKeys).where(eq(apiKeys.ownerId, ownerId))
       return row?.n ?? 0
     },
 
+    /**
+     * Serialise key creation per owner until the transaction ends, so a count-then-insert cannot be
+     * raced past the per-user cap by concurrent requests.
+     */
+    async lockOwner(tx: DbOrTx, ownerId: string): Promise<void> {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`api_keys:${ownerId}`}, 0))`)
+    },
+
     /** The current prefix and hash become the previous ones (right-hand sides read the old row). */
-    async rotate(id: string, { prefix, secretHash, previousValidUntil, rotatedAt }: Rotation): Promise<ApiKeyRow | undefined> {
+    async rotate(db: DbOrTx, id: string, { previousValidUntil, ...values }: Rotation): Promise<ApiKeyRow | undefined> {
       const keep = previousValidUntil !== null
       const [row] = await db
         .update(apiKeys)
         .set({
-          prefix,
-          secretHash,
+          ...values,
           previousPrefix: keep ? sql`${apiKeys.prefix}` : null,
           previousSecretHash: keep ? sql`${apiKeys.secretHash}` : null,
           previousValidUntil,
-          rotatedAt,
         })
         .where(eq(apiKeys.id, id))
         .returning(columns)
       return row
     },
 
-    async touchLastUsed(id: string, at: Date): Promise<void> {
+    async touchLastUsed(db: DbOrTx, id: string, at: Date): Promise<void> {
       await db
         .update(apiKeys)
         .set({ lastUsedAt: sql`greatest(${apiKeys.lastUsedAt}, ${at.toISOString()}::timestamptz)` })
         .where(eq(apiKeys.id, id))
     },
 
-    async delete(id: string): Promise<boolean> {
+    async delete(db: DbOrTx, id: string): Promise<boolean> {
       const rows = await db.delete(apiKeys).where(eq(apiKeys.id, id)).returning({ id: apiKeys.id })
       return rows.length > 0
+    },
+
+    /** Every key of a user (the user is gone); how many there were. */
+    async deleteByOwner(db: DbOrTx, ownerId: string): Promise<number> {
+      const rows = await db.delete(apiKeys).where(eq(apiKeys.ownerId, ownerId)).returning({ id: apiKeys.id })
+      return rows.length
     },
   }
 }

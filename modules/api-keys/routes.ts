@@ -1,46 +1,89 @@
-// HTTP for /api/v1/api-keys: schemas in, service call, envelope out.
+// API keys: HTTP only — schemas in, a service call, the envelope out. Every route needs a bearer
+// session: a key can neither manage keys nor see them.
 import { Type } from '@sinclair/typebox'
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { auditFor, authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, Page, page, Success } from '../../src/lib/envelope.js'
+import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
 import { pageMeta } from '../../src/lib/pagination.js'
-import { ApiKeyParams, ApiKeySchema, ApiKeyWithSecretSchema, CreateApiKeyBody, apiKeyList } from './schemas.js'
-import type { ApiKeysService } from './service.js'
+import { Ref } from '../../src/lib/schemas.js'
+import { resourcePath } from '../../src/lib/urls.js'
+import type { ApiKeysService, Issuer } from './service.js'
+import { ApiKeyPage, ApiKeyParams, ApiKeyResponse, CreateApiKeyBody, IssuedApiKeyResponse, apiKeyList } from './schemas.js'
 
 const tags = ['api-keys']
 const security = authSecurity
+const session = { session: true }
 
-export const apiKeysRoutes: FastifyPluginAsyncTypebox<{ service: ApiKeysService }> = async (app, { service }) => {
+const sessionOnly: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: 'This needs a bearer session (log in); an API key cannot do it' }
+const scopeRefused: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: 'You cannot grant scope(s) you do not have: admin' }
+const limitRefused: ErrorSpec = {
+  status: 403,
+  code: 'RATE_LIMIT_TOO_HIGH',
+  message: "A key's rate limit can be at most 300 requests per 60 s (and no faster)",
+}
+const tooMany: ErrorSpec = {
+  status: 409,
+  code: 'API_KEY_LIMIT_REACHED',
+  message: 'You already have 20 API keys, the most allowed; delete one first',
+}
+
+/** Who issues a key: the caller, and the API key it authenticated with (none for a session). */
+const issuerOf = (request: FastifyRequest): Issuer => ({ principal: request.user!, key: request.apiKey })
+
+/** A response carrying a secret: never stored by a browser or a proxy. */
+const noStore = {
+  'cache-control': Type.String({ enum: ['no-store'], description: 'The key is a secret: never stored by a browser or a proxy' }),
+}
+
+export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+
   app.post(
     '',
     {
-      preHandler: app.requirePermission('write'),
+      preHandler: app.requirePermission('write', session),
       schema: {
+        operationId: 'createApiKey',
         tags,
         summary: 'Create an API key (the key is shown once)',
         description:
-          'Send it as `X-API-Key: <key>`. It acts as you, narrowed to its scopes (default: all your permissions). Only a hash is stored.',
+          'Send it as `X-API-Key: <key>`: it acts as you, narrowed to its scopes (default: all your permissions); only its hash is stored. ' +
+          'Needs a bearer session. A key has no scope you lack, and its own `rateLimit` is never looser than the server default ' +
+          '(RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS: no bigger `max`, no faster rate) unless you are an admin. ' +
+          'At most API_KEYS_MAX_PER_USER keys per user (409 past that). The answer is `Cache-Control: no-store`.',
         security,
-        body: CreateApiKeyBody,
-        response: { 201: Success(ApiKeyWithSecretSchema), ...errorResponses(401, 403) },
+        body: Ref(CreateApiKeyBody),
+        response: {
+          201: {
+            ...Ref(IssuedApiKeyResponse),
+            headers: { location: Type.String({ description: 'The new key' }), ...noStore },
+          },
+          ...errorResponses(401, sessionOnly, scopeRefused, limitRefused, tooMany),
+        },
       },
     },
     async (request, reply) => {
-      const created = await service.create(request.user!, request.body, auditFor(request))
-      return reply.code(201).header('location', `/api/v1/api-keys/${created.id}`).send(ok(created))
+      const created = await service.create(issuerOf(request), request.body, auditFor(request))
+      reply.header('cache-control', 'no-store').header('location', resourcePath(app.prefix, created.id))
+      return reply.code(201).send(ok(created))
     },
   )
 
   app.get(
     '',
     {
-      preHandler: app.requirePermission('read'),
+      preHandler: app.requirePermission('read', session),
       schema: {
+        operationId: 'listApiKeys',
         tags,
-        summary: 'Your API keys (admins: ?ownerId= for anyone)',
+        summary: 'List your API keys',
+        description:
+          "Yours, or (admins) anyone's with `?ownerId=`. Never the keys themselves. Needs a bearer session: a key cannot list keys " +
+          '(a leaked key must not tell its holder which other keys exist, with what scopes). Sortable by `createdAt`, `name`, `lastUsedAt`, `expiresAt`.',
         security,
         querystring: apiKeyList.query,
-        response: { 200: Page(ApiKeySchema), ...errorResponses(401, 403) },
+        response: { 200: Ref(ApiKeyPage), ...errorResponses(401, sessionOnly) },
       },
     },
     async (request) => {
@@ -50,31 +93,62 @@ export const apiKeysRoutes: FastifyPluginAsyncTypebox<{ service: ApiKeysService 
     },
   )
 
+  app.get(
+    '/:id',
+    {
+      preHandler: app.requirePermission('read', session),
+      schema: {
+        operationId: 'getApiKey',
+        tags,
+        summary: 'Get an API key',
+        description: "Its name, scopes, end, limit and last use; never the key itself. Yours (admins: anyone's); needs a bearer session.",
+        security,
+        params: ApiKeyParams,
+        response: { 200: Ref(ApiKeyResponse), ...errorResponses(401, sessionOnly, 404) },
+      },
+    },
+    async (request) => ok(await service.get(request.user!, request.params.id)),
+  )
+
   app.post(
     '/:id/rotate',
     {
-      preHandler: app.requirePermission('write'),
+      preHandler: app.requirePermission('write', session),
       schema: {
+        operationId: 'rotateApiKey',
         tags,
-        summary: 'Rotate a key: a new key (shown once); the old one keeps working for a grace period',
+        summary: 'Rotate an API key: a new key (shown once); the old one works for a grace period',
+        description:
+          'Same id, new secret; the old key keeps working for API_KEY_GRACE_SECONDS (`previousKeyValidUntil`). Needs a bearer session. ' +
+          'The key is re-issued within your own bounds: scopes you no longer have are dropped, and a limit looser than the server default ' +
+          'is brought down to it unless you are an admin. The answer is `Cache-Control: no-store`.',
         security,
         params: ApiKeyParams,
-        response: { 200: Success(ApiKeyWithSecretSchema), ...errorResponses(401, 403, 404) },
+        response: {
+          200: { ...Ref(IssuedApiKeyResponse), headers: noStore },
+          ...errorResponses(401, sessionOnly, 404),
+        },
       },
     },
-    async (request) => ok(await service.rotate(request.user!, request.params.id, auditFor(request))),
+    async (request, reply) => {
+      const rotated = await service.rotate(issuerOf(request), request.params.id, auditFor(request))
+      reply.header('cache-control', 'no-store')
+      return ok(rotated)
+    },
   )
 
   app.delete(
     '/:id',
     {
-      preHandler: app.requirePermission('write'),
+      preHandler: app.requirePermission('write', session),
       schema: {
+        operationId: 'deleteApiKey',
         tags,
-        summary: 'Revoke a key (it stops working at once)',
+        summary: 'Revoke an API key',
+        description: "It is refused from the next request on. Yours (admins: anyone's); needs a bearer session.",
         security,
         params: ApiKeyParams,
-        response: { 204: Type.Null({ description: 'Revoked' }), ...errorResponses(401, 403, 404) },
+        response: { 204: Type.Null({ description: 'Revoked' }), ...errorResponses(401, sessionOnly, 404) },
       },
     },
     async (request, reply) => {

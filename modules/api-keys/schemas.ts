@@ -1,60 +1,104 @@
-// Request and response shapes of the api-keys module.
+// API keys: request and response shapes (TypeBox, named by $id so OpenAPI shows them as components),
+// the list definition, and the types derived from them.
 import { Type, type Static } from '@sinclair/typebox'
-import { defineList } from '../../src/lib/pagination.js'
-import { UUID_PATTERN } from '../../src/lib/ids.js'
+import { envelopes } from '../../src/lib/envelope.js'
+import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
+import { Id, Int, Nullable, SafeString, Timestamp } from '../../src/lib/schemas.js'
+import { PERMISSIONS } from '../../plugins/rbac.js'
 
-export const ScopeSchema = Type.Union([Type.Literal('read'), Type.Literal('write'), Type.Literal('delete'), Type.Literal('admin')])
-
-export const RateLimitSchema = Type.Object(
-  {
-    max: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Requests allowed per window' }),
-    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
-  },
-  { additionalProperties: false, description: "This key's own rate limit (instead of the default)" },
+const Scope = Type.Union(
+  PERMISSIONS.map((p) => Type.Literal(p)),
+  { description: 'A permission the key may use (never more than its owner has)' },
 )
+const Name = SafeString({ minLength: 1, maxLength: 100, description: 'A label to recognise the key by', examples: ['ci'] })
 
-export const ApiKeySchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  ownerId: Type.String({ format: 'uuid' }),
-  name: Type.Union([Type.String(), Type.Null()]),
-  prefix: Type.String({ description: 'The public start of the key (keel_<prefix>_...), to recognise it' }),
-  scopes: Type.Array(ScopeSchema),
-  expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  rateLimit: Type.Union([RateLimitSchema, Type.Null()]),
-  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'Recorded at most once a minute' }),
-  createdAt: Type.String({ format: 'date-time' }),
-  rotatedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  previousKeyValidUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
-    description: 'After a rotation, the old key works until then',
-  }),
-})
-export type ApiKeyDto = Static<typeof ApiKeySchema>
+const RateLimit = Type.Object(
+  {
+    max: Int({ minimum: 1, maximum: 1_000_000, description: 'Requests allowed per window', examples: [100] }),
+    windowSeconds: Int({ minimum: 1, maximum: 86_400, description: 'The window, in seconds', examples: [60] }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "This key's own budget instead of the server default (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); never looser than that default, except for admins",
+  },
+)
+export type RateLimit = Static<typeof RateLimit>
 
-export const ApiKeyWithSecretSchema = Type.Intersect([
-  ApiKeySchema,
-  Type.Object({ key: Type.String({ description: 'The key itself. Shown only in this response: store it now.' }) }),
-])
-export type ApiKeyWithSecret = Static<typeof ApiKeyWithSecretSchema>
+const example = {
+  id: '01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01',
+  ownerId: '01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f',
+  name: 'ci',
+  prefix: 'keel_3f9c2a1b7d4e6f80',
+  scopes: ['read'],
+  expiresAt: '2027-01-01T00:00:00.000Z',
+  rateLimit: { max: 100, windowSeconds: 60 },
+  lastUsedAt: '2026-11-29T11:02:31.250Z',
+  createdAt: '2026-11-29T10:15:00.000Z',
+  rotatedAt: null,
+  previousKeyValidUntil: null,
+}
+
+export const ApiKeySchema = Type.Object(
+  {
+    id: Id(),
+    ownerId: Id('The user the key acts as'),
+    name: Nullable(Name),
+    prefix: Type.String({ description: 'The public start of the key (keel_<prefix>_...), to recognise it', examples: [example.prefix] }),
+    scopes: Type.Array(Scope),
+    expiresAt: Nullable(Timestamp('When the key stops working (null: never)')),
+    rateLimit: Nullable(RateLimit),
+    lastUsedAt: Nullable(Timestamp('Recorded at most once per API_KEY_LAST_USED_INTERVAL_SECONDS')),
+    createdAt: Timestamp(),
+    rotatedAt: Nullable(Timestamp()),
+    previousKeyValidUntil: Nullable(Timestamp('After a rotation, the old key works until then')),
+  },
+  { $id: 'ApiKey', description: 'An API key (never the key itself, which is shown once)', examples: [example] },
+)
+export type ApiKey = Static<typeof ApiKeySchema>
+
+/** What create and rotate answer: the key itself, this once. */
+export const IssuedApiKeySchema = Type.Composite(
+  [ApiKeySchema, Type.Object({ key: Type.String({ description: 'The key itself. Shown only in this response: store it now.' }) })],
+  {
+    $id: 'IssuedApiKey',
+    description: 'A new or rotated API key, with the key itself (shown only this once)',
+    examples: [{ ...example, key: `${example.prefix}_Jx3bQ9mV0tLr7WcYp2sKdA5nHf8gZe1uXo4iTy6vRqE` }],
+  },
+)
+export type IssuedApiKey = Static<typeof IssuedApiKeySchema>
 
 export const CreateApiKeyBody = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    name: Type.Optional(Name),
     scopes: Type.Optional(
-      Type.Array(ScopeSchema, { minItems: 1, uniqueItems: true, description: "Defaults to all of the caller's permissions" }),
+      Type.Array(Scope, { minItems: 1, uniqueItems: true, description: "Defaults to all of the caller's permissions" }),
     ),
-    expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'Must be in the future' })),
-    rateLimit: Type.Optional(RateLimitSchema),
+    expiresAt: Type.Optional(Timestamp('Must be in the future; defaults to never')),
+    rateLimit: Type.Optional(RateLimit),
   },
-  { additionalProperties: false },
+  {
+    $id: 'CreateApiKeyRequest',
+    additionalProperties: false,
+    description: 'A new key acting as you, narrowed to its scopes',
+    examples: [{ name: 'ci', scopes: ['read'], expiresAt: '2027-01-01T00:00:00.000Z', rateLimit: { max: 100, windowSeconds: 60 } }],
+  },
 )
 export type CreateApiKeyInput = Static<typeof CreateApiKeyBody>
 
-export const ApiKeyParams = Type.Object({ id: Type.String({ pattern: UUID_PATTERN, description: 'API key id (UUID)' }) })
+export const ApiKeyParams = Type.Object({ id: Id('API key id') })
 
 export const apiKeyList = defineList({
   sort: { createdAt: 'timestamp', name: 'text', lastUsedAt: 'timestamp', expiresAt: 'timestamp' },
   defaultSort: '-createdAt',
   filters: {
-    ownerId: Type.Optional(Type.String({ pattern: UUID_PATTERN, description: "Admins only: another user's keys" })),
+    ownerId: Type.Optional(Id("Admins only: another user's keys (default: yours)")),
   },
 })
+export type ApiKeyFilters = FiltersOf<typeof apiKeyList>
+
+export const { response: ApiKeyResponse, page: ApiKeyPage } = envelopes(ApiKeySchema)
+export const { response: IssuedApiKeyResponse } = envelopes(IssuedApiKeySchema)
+
+/** Registered (addSchema) by the module plugin, so routes can Ref() them and OpenAPI names them. */
+export const apiKeySchemas = [ApiKeySchema, IssuedApiKeySchema, ApiKeyResponse, ApiKeyPage, IssuedApiKeyResponse, CreateApiKeyBody]

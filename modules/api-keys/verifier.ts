@@ -1,19 +1,14 @@
-// Turns an `X-API-Key` value into the key's owner, scopes and rate limit, or undefined.
+// Turns an `X-API-Key` value into the key's owner, scopes, end and rate limit, or undefined.
 // lastUsedAt is written at most once per interval per key (remembered in memory), not per request.
 import type { Permission } from '../../plugins/rbac.js'
 import type { ApiKeyIdentity } from '../../plugins/auth.js'
+import type { DbOrTx } from '../../src/db/client.js'
 import { keyMatches, keyPrefix } from './keys.js'
+import { rateLimitOf } from './limits.js'
 import type { ApiKeysRepository } from './repository.js'
 
-export interface ApiKeyRateLimit {
-  max: number
-  windowSeconds: number
-}
-
-/** A verified key, as the auth plugin carries it on `request.apiKey`. */
-export type VerifiedApiKey = ApiKeyIdentity
-
 export interface VerifierDeps {
+  db: DbOrTx
   repo: ApiKeysRepository
   /** Milliseconds since the epoch; injectable so tests can move past a grace period without sleeping. */
   now: () => number
@@ -22,12 +17,9 @@ export interface VerifierDeps {
 
 const MAX_REMEMBERED = 10_000
 
-export const rateLimitOf = (row: { rateLimitMax: number | null; rateLimitWindowSeconds: number | null }): ApiKeyRateLimit | null =>
-  row.rateLimitMax !== null && row.rateLimitWindowSeconds !== null
-    ? { max: row.rateLimitMax, windowSeconds: row.rateLimitWindowSeconds }
-    : null
+const earliest = (a: Date | null, b: Date | null): Date | null => (a && b ? (a < b ? a : b) : (a ?? b))
 
-export function createApiKeyVerifier({ repo, now, lastUsedIntervalMs = 60_000 }: VerifierDeps) {
+export function createApiKeyVerifier({ db, repo, now, lastUsedIntervalMs = 60_000 }: VerifierDeps) {
   const lastWrite = new Map<string, number>()
 
   async function recordUse(id: string, at: number) {
@@ -36,26 +28,33 @@ export function createApiKeyVerifier({ repo, now, lastUsedIntervalMs = 60_000 }:
     lastWrite.delete(id)
     lastWrite.set(id, at)
     if (lastWrite.size > MAX_REMEMBERED) lastWrite.delete(lastWrite.keys().next().value as string)
-    await repo.touchLastUsed(id, new Date(at))
+    await repo.touchLastUsed(db, id, new Date(at))
   }
 
-  return async function verify(key: string): Promise<VerifiedApiKey | undefined> {
+  return async function verify(key: string): Promise<ApiKeyIdentity | undefined> {
     const prefix = keyPrefix(key)
     if (!prefix) return undefined
-    const row = await repo.findByPrefix(prefix)
+    const row = await repo.findByPrefix(db, prefix)
     if (!row) return undefined
     const at = now()
-    const valid =
-      row.prefix === prefix
-        ? keyMatches(key, row.secretHash)
-        : row.previousPrefix === prefix &&
-          row.previousSecretHash !== null &&
-          row.previousValidUntil !== null &&
-          row.previousValidUntil.getTime() > at &&
-          keyMatches(key, row.previousSecretHash)
+    const current = row.prefix === prefix
+    const valid = current
+      ? keyMatches(key, row.secretHash)
+      : row.previousPrefix === prefix &&
+        row.previousSecretHash !== null &&
+        row.previousValidUntil !== null &&
+        row.previousValidUntil.getTime() > at &&
+        keyMatches(key, row.previousSecretHash)
     if (!valid) return undefined
     if (row.expiresAt && row.expiresAt.getTime() <= at) return undefined
     await recordUse(row.id, at)
-    return { id: row.id, ownerId: row.ownerId, scopes: row.scopes as Permission[], rateLimit: rateLimitOf(row), expiresAt: row.expiresAt }
+    return {
+      id: row.id,
+      ownerId: row.ownerId,
+      scopes: row.scopes as Permission[],
+      rateLimit: rateLimitOf(row),
+      // The key sent stops at its expiry or, if it is the one a rotation replaced, at the grace period's end.
+      expiresAt: current ? row.expiresAt : earliest(row.expiresAt, row.previousValidUntil),
+    }
   }
 }

@@ -83,13 +83,19 @@ function keyLimit(request: FastifyRequest): KeyLimit | undefined {
 
 const ipKey = (request: FastifyRequest) => `ip:${normalizeIP(request.ip)}`
 
-/** API key, else user, else IP: an authenticated caller is not penalised for sharing a NAT. */
-function callerKey(request: FastifyRequest): string {
-  const caller = callerOf(request)
-  if (caller?.apiKeyId) return `key:${caller.apiKeyId}`
-  if (caller?.id) return `user:${caller.id}`
-  return ipKey(request)
-}
+/**
+ * API key, else user, else IP: an authenticated caller is not penalised for sharing a NAT. On a route
+ * that does not authenticate (a public one) the auth plugin is asked who sent valid credentials, so a
+ * key or a token is limited as itself there too; invalid ones leave the caller anonymous (its IP).
+ */
+const callerKeyOf =
+  (identify: FastifyInstance['identify']) =>
+  async (request: FastifyRequest): Promise<string> => {
+    const caller = callerOf(request) ?? (await identify(request))
+    if (caller?.apiKeyId) return `key:${caller.apiKeyId}`
+    if (caller?.id) return `user:${caller.id}`
+    return ipKey(request)
+  }
 
 /** A limited route documents its 429 (OpenAPI) when it documents its responses at all. */
 function documentTooManyRequests(route: RouteOptions) {
@@ -119,6 +125,7 @@ export default fp(
     if (!config.RATE_LIMIT_ENABLED) return
 
     const windowMs = config.RATE_LIMIT_WINDOW_SECONDS * 1000
+    const callerKey = callerKeyOf(fastify.identify)
     const presets: Record<keyof typeof rateLimitPolicies, KeelRateLimitOptions & { max: number; timeWindow: number }> = {
       auth: {
         strategy: 'sliding',
@@ -245,5 +252,5 @@ export default fp(
       route.preHandler = existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook]
     })
   },
-  { fastify: '5.x', name: 'rate-limit', dependencies: ['config', 'redis'] },
+  { fastify: '5.x', name: 'rate-limit', dependencies: ['config', 'redis', 'auth'] },
 )

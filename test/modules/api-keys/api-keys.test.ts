@@ -1,6 +1,8 @@
 import t from 'tap'
 import { build as buildApp } from '../../helpers/build.js'
 import { createUser } from '../../helpers/auth.js'
+import { waitFor } from '../../helpers/wait.js'
+import { userDeleted } from '../../../modules/users/contract.js'
 
 // Many logins from one address: lift the login rate limit (its own test is in auth.test.ts).
 const build = (t: Parameters<typeof buildApp>[0], overrides: Parameters<typeof buildApp>[1] = {}) =>
@@ -11,13 +13,16 @@ const createKey = (app: App, headers: Record<string, string>, payload: Record<st
   app.inject({ method: 'POST', url: '/api/v1/api-keys', headers, payload })
 const me = (app: App, key: string) => app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { 'x-api-key': key } })
 
+// One app for the file (every test has its own users); the test of a zero grace period builds its own.
+const app = await build(t, { API_KEY_GRACE_SECONDS: 3600 })
+
 t.test('creating a key', async (t) => {
-  const app = await build(t)
   const user = await createUser(app)
 
-  t.test('returns the key once, with a Location', async (t) => {
+  t.test('returns the key once, with a Location, never to be cached', async (t) => {
     const res = await createKey(app, user.headers, { name: 'ci', rateLimit: { max: 50, windowSeconds: 60 } })
     t.equal(res.statusCode, 201)
+    t.equal(res.headers['cache-control'], 'no-store')
     const data = res.json().data
     t.equal(res.headers.location, `/api/v1/api-keys/${data.id}`)
     t.match(data.key, /^keel_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/)
@@ -33,6 +38,16 @@ t.test('creating a key', async (t) => {
     const list = await app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: user.headers })
     t.notOk(list.body.includes(data.key), 'never shown again')
     t.notOk('key' in list.json().data[0])
+    const one = await app.inject({ method: 'GET', url: res.headers.location as string, headers: user.headers })
+    t.equal(one.statusCode, 200, 'the Location answers')
+    const { key: _secret, ...shown } = data
+    t.same(one.json().data, shown, 'the same key, without the secret')
+  })
+
+  t.test('validates the name: no control characters', async (t) => {
+    const res = await createKey(app, user.headers, { name: 'ci\u0000' })
+    t.equal(res.statusCode, 400)
+    t.match(res.json().details, [{ field: 'name' }])
   })
 
   t.test('refuses scopes the owner does not have (403)', async (t) => {
@@ -55,7 +70,6 @@ t.test('creating a key', async (t) => {
 })
 
 t.test('a key authenticates as its owner, narrowed by its scopes', async (t) => {
-  const app = await build(t)
   const user = await createUser(app)
   const other = await createUser(app)
   const full = (await createKey(app, user.headers)).json().data
@@ -104,10 +118,27 @@ t.test('a key authenticates as its owner, narrowed by its scopes', async (t) => 
     await app.inject({ method: 'PATCH', url: `/api/v1/users/${other.id}`, headers: admin.headers, payload: { status: 'disabled' } })
     t.equal((await me(app, key)).statusCode, 401)
   })
+
+  t.test("a deleted owner's keys stop at once, and are deleted with the user (user.deleted)", async (t) => {
+    const admin = await createUser(app, { role: 'admin' })
+    const leaving = await createUser(app)
+    const key = (await createKey(app, leaving.headers)).json().data.key
+    await createKey(app, leaving.headers)
+    t.equal((await me(app, key)).statusCode, 200)
+    const total = async () =>
+      (await app.inject({ method: 'GET', url: `/api/v1/api-keys?ownerId=${leaving.id}`, headers: admin.headers })).json().meta.total
+    await total() // the total is now cached: the subscriber must drop it
+
+    t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/users/${leaving.id}`, headers: leaving.headers })).statusCode, 204)
+    t.equal((await me(app, key)).statusCode, 401, 'refused from the moment the user is gone')
+
+    await app.events.publish(userDeleted, { userId: leaving.id })
+    await waitFor(async () => (await total()) === 0, { what: "the deleted user's keys to be deleted" })
+    t.pass('no key of a deleted user is left')
+  })
 })
 
 t.test('listing keys', async (t) => {
-  const app = await build(t)
   const admin = await createUser(app, { role: 'admin' })
   const alice = await createUser(app)
   const bob = await createUser(app)
@@ -131,10 +162,18 @@ t.test('listing keys', async (t) => {
   t.equal((await list(`?ownerId=${bob.id}`, alice.headers)).statusCode, 403, "others' keys are for admins only")
   t.equal((await list('?sort=secretHash', alice.headers)).statusCode, 400)
   t.equal((await list('', {})).statusCode, 401)
+
+  t.test('the total follows creations and deletions (cached, dropped on every write)', async (t) => {
+    const total = async () => (await list('', alice.headers)).json().meta.total
+    t.equal(await total(), 2)
+    const third = (await createKey(app, alice.headers, { name: 'a3' })).json().data
+    t.equal(await total(), 3)
+    await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${third.id}`, headers: alice.headers })
+    t.equal(await total(), 2)
+  })
 })
 
 t.test('revoking a key', async (t) => {
-  const app = await build(t)
   const alice = await createUser(app)
   const bob = await createUser(app)
   const key = (await createKey(app, alice.headers)).json().data
@@ -154,7 +193,6 @@ t.test('revoking a key', async (t) => {
 })
 
 t.test('rotating a key: the old one works for the grace period only', async (t) => {
-  const app = await build(t, { API_KEY_GRACE_SECONDS: 3600 })
   const alice = await createUser(app)
   const bob = await createUser(app)
   const original = (await createKey(app, alice.headers)).json().data
@@ -167,6 +205,7 @@ t.test('rotating a key: the old one works for the grace period only', async (t) 
 
   const res = await app.inject({ method: 'POST', url: `/api/v1/api-keys/${original.id}/rotate`, headers: alice.headers })
   t.equal(res.statusCode, 200)
+  t.equal(res.headers['cache-control'], 'no-store', 'a new secret is never cached')
   const rotated = res.json().data
   t.equal(rotated.id, original.id, 'same key id')
   t.not(rotated.key, original.key)
@@ -203,7 +242,6 @@ t.test('rotating with no grace period retires the old key at once', async (t) =>
 })
 
 t.test('an expiring key stops at expiresAt', async (t) => {
-  const app = await build(t)
   const alice = await createUser(app)
   const expiresAt = new Date(Date.now() + 3600_000).toISOString()
   const key = (await createKey(app, alice.headers, { expiresAt })).json().data
@@ -218,7 +256,6 @@ t.test('an expiring key stops at expiresAt', async (t) => {
 })
 
 t.test('lastUsedAt is recorded, at most once a minute', async (t) => {
-  const app = await build(t)
   const alice = await createUser(app)
   const key = (await createKey(app, alice.headers)).json().data
   const lastUsed = async () =>
@@ -241,7 +278,6 @@ t.test('lastUsedAt is recorded, at most once a minute', async (t) => {
 })
 
 t.test("a key's own rate limit applies to requests made with it", async (t) => {
-  const app = await build(t)
   const alice = await createUser(app)
   const key = (await createKey(app, alice.headers, { rateLimit: { max: 2, windowSeconds: 60 } })).json().data
   const first = await me(app, key.key)

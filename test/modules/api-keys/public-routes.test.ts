@@ -1,0 +1,54 @@
+// Issue 9, item 8: a caller that sends an API key or a bearer token to a public route is identified
+// and limited as itself, not on the anonymous per-IP budget; invalid credentials there are anonymous.
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { build } from '../../helpers/build.js'
+import { createUser } from '../../helpers/auth.js'
+
+const products = (app: FastifyInstance, headers: Record<string, string> = {}, remoteAddress?: string) =>
+  app.inject({ method: 'GET', url: '/api/v1/products', headers, ...(remoteAddress ? { remoteAddress } : {}) })
+
+t.test('on a public route, a key or a token is limited as itself, an anonymous caller by its IP', async (t) => {
+  const app = await build(t, { RATE_LIMIT_MAX: 3, RATE_LIMIT_WINDOW_SECONDS: 60 })
+  const alice = await createUser(app)
+  const created = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: alice.headers, payload: { name: 'reader' } })
+  const key = created.json().data.key as string
+  const tiny = (
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/api-keys',
+      headers: alice.headers,
+      payload: { name: 'tiny', rateLimit: { max: 1, windowSeconds: 60 } },
+    })
+  ).json().data.key as string
+
+  for (let i = 0; i < 3; i++) t.equal((await products(app)).statusCode, 200)
+  t.equal((await products(app)).statusCode, 429, 'the anonymous budget of this address is spent')
+
+  const withKey = await products(app, { 'x-api-key': key })
+  t.equal(withKey.statusCode, 200, 'a key has its own budget')
+  t.equal(withKey.headers['x-ratelimit-remaining'], '2')
+
+  const withToken = await products(app, alice.headers)
+  t.equal(withToken.statusCode, 200, 'so has a user')
+  t.equal(withToken.headers['x-ratelimit-remaining'], '0', "one budget per caller across routes: the user's two key creations count")
+  t.equal((await products(app, alice.headers)).statusCode, 429)
+
+  t.equal((await products(app, { 'x-api-key': tiny })).headers['x-ratelimit-limit'], '1', "a key's own limit applies on public routes")
+  t.equal((await products(app, { 'x-api-key': tiny })).statusCode, 429)
+
+  t.test('invalid credentials on a public route are anonymous: answered as to anyone, on the per-IP budget', async (t) => {
+    const bad = { 'x-api-key': 'keel_0000000000000000_' + 'a'.repeat(43) }
+    t.equal((await products(app, bad)).statusCode, 429, 'no escape from the spent per-IP budget')
+    t.equal((await products(app, { authorization: 'Bearer nope' })).statusCode, 429)
+    const elsewhere = await products(app, bad, '10.9.8.7')
+    t.equal(elsewhere.statusCode, 200, 'not a 401: a public route answers everyone alike')
+    t.equal(elsewhere.headers['x-ratelimit-remaining'], '2', "counted on that address's budget")
+    t.notOk(elsewhere.headers['www-authenticate'])
+    t.equal(
+      (await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bad })).statusCode,
+      401,
+      'a protected route still refuses it',
+    )
+  })
+})
