@@ -67,7 +67,6 @@ declare module 'fastify' {
      * 401: a public route answers everyone alike, so invalid credentials leave the caller anonymous.
      */
     identify: (request: FastifyRequest) => Promise<Principal | null>
-    /** preHandler factory: authenticates, then 403 unless the caller has the permission. */
     /**
      * preHandler factory: authenticates, then 403 unless the caller has the permission. With
      * `{ session: true }`, only a bearer session will do (an API key is refused): managing keys,
