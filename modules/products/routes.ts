@@ -4,7 +4,15 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity, publicRoute } from '../../plugins/auth.js'
 import { errorResponses, ok, page } from '../../src/lib/envelope.js'
-import { EtagHeader, etagOf, IfMatchHeaders, IfNoneMatchHeaders, isNotModified, parseIfMatch } from '../../src/lib/conditional.js'
+import {
+  EtagHeader,
+  etagOf,
+  IfMatchHeaders,
+  IfNoneMatchHeaders,
+  NotModifiedResponse,
+  parseIfMatch,
+  sendVersioned,
+} from '../../src/lib/conditional.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { ProductService } from './service.js'
@@ -61,17 +69,12 @@ export function productRoutes(fastify: FastifyInstance, service: ProductService)
         headers: IfNoneMatchHeaders,
         response: {
           200: { ...Ref(ProductResponse), headers: EtagHeader },
-          304: Type.Null({ description: 'Not modified: your copy (If-None-Match) is current' }),
+          304: NotModifiedResponse,
           ...errorResponses(404),
         },
       },
     },
-    async (request, reply) => {
-      const product = await service.get(request.params.id)
-      reply.header('etag', etagOf(product.version))
-      if (isNotModified(request.headers['if-none-match'], etagOf(product.version))) return reply.code(304).send(null)
-      return ok(product)
-    },
+    async (request, reply) => sendVersioned(request, reply, await service.get(request.params.id)),
   )
 
   app.post(

@@ -1,6 +1,8 @@
 // Conditional requests (RFC 9110 §13) over a resource's `version` column: the ETag it gives, the
 // If-Match / If-None-Match header schemas every resource shares, and how they are read.
 import { Type } from '@sinclair/typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ok } from './envelope.js'
 
 export const IfMatchHeaders = Type.Object({
   'if-match': Type.Optional(
@@ -20,6 +22,9 @@ export const IfNoneMatchHeaders = Type.Object({
 
 /** The ETag response header's schema, for a route's response `headers`. */
 export const EtagHeader = { etag: Type.String({ description: 'The resource version ("3"), for If-None-Match and If-Match' }) }
+
+/** The 304 answer of a GET whose If-None-Match is current. */
+export const NotModifiedResponse = Type.Null({ description: 'Not modified: your copy (If-None-Match) is current' })
 
 /** The strong ETag of a version. */
 export const etagOf = (version: number): string => `"${version}"`
@@ -54,4 +59,15 @@ export function isNotModified(header: string | undefined, etag: string): boolean
 export function ifMatchAllows(header: string | undefined, etag: string): boolean {
   if (header === undefined || header.trim() === '*') return true
   return tagsOf(header).includes(etag)
+}
+
+/**
+ * Answer a GET of a single resource: its ETag (the version), and 304 with no body when If-None-Match
+ * already holds it, else the envelope. Every single-resource GET answers through this.
+ */
+export function sendVersioned<T extends { version: number }>(request: FastifyRequest, reply: FastifyReply, resource: T) {
+  const etag = etagOf(resource.version)
+  reply.header('etag', etag)
+  if (isNotModified(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
+  return ok(resource)
 }
