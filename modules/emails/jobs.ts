@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { onEvent } from '../../plugins/events.js'
 import { defineJob, type JobDefinition } from '../../plugins/queue/index.js'
 import { orderCreated } from '../orders/contract.js'
-import { findUserEmail } from '../users/contract.js'
+import { findUserEmail, userRegistered } from '../users/contract.js'
 import { createEmailRepository } from './repository.js'
 import { SendEmailJob } from './schemas.js'
 import { createEmailSender, queueEmail, SEND_EMAIL_DEAD_QUEUE, SEND_EMAIL_QUEUE } from './service.js'
@@ -17,6 +17,11 @@ export default (app: FastifyInstance): JobDefinition[] => {
   const repo = createEmailRepository()
   return [
     // Subscribers: business events that send an email.
+    onEvent(userRegistered, {
+      name: 'emails.welcome',
+      handler: async ({ data: user }) =>
+        queueEmail({ db: app.db, jobs: app.jobs, repo }, { to: user.email, template: 'welcome', data: { name: user.name } }),
+    }),
     onEvent(orderCreated, {
       name: 'emails.order-confirmation',
       handler: async ({ data: order }) => {

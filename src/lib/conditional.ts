@@ -49,9 +49,3 @@ export function isNotModified(header: string | undefined, etag: string): boolean
   const opaque = (tag: string) => tag.replace(/^W\//, '')
   return tagsOf(header).some((tag) => opaque(tag) === opaque(etag))
 }
-
-/** @deprecated users still compares hashed ETags; it moves to the version column (issue 10). */
-export function ifMatchAllows(header: string | undefined, etag: string): boolean {
-  if (header === undefined || header.trim() === '*') return true
-  return tagsOf(header).includes(etag)
-}
