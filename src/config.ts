@@ -53,7 +53,10 @@ export const ConfigSchema = Type.Object({
   DB_STARTUP_RETRIES: Int(8, 0, 100, 'Connection attempts at start, with exponential backoff and jitter'),
   DB_MIGRATE: Bool(true, 'Apply drizzle/ migrations at start (under an advisory lock)'),
   SEED_DEMO_DATA: Opt(
-    Type.Boolean({ description: 'Seed demo data when the database has no users (default: on for the embedded database, off otherwise)' }),
+    Type.Boolean({
+      description:
+        'Seed demo data when the database has no users (default: on for the embedded database, off otherwise); never with NODE_ENV=production',
+    }),
   ),
 
   REDIS_URL: Opt(
@@ -176,6 +179,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const config = converted as Config
   if (config.NODE_ENV === 'production' && !config.JWT_SECRET) {
     throw new ConfigError('Invalid configuration:\n  JWT_SECRET="": required when NODE_ENV=production (at least 32 characters)')
+  }
+  if (config.NODE_ENV === 'production' && config.SEED_DEMO_DATA) {
+    throw new ConfigError(
+      'Invalid configuration:\n  SEED_DEMO_DATA="true": the demo seed never runs with NODE_ENV=production (create an admin with `npm run create-admin -- <email>`)',
+    )
   }
   return config
 }
