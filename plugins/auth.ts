@@ -15,12 +15,14 @@ import { ForbiddenError, UnauthorizedError } from '../src/lib/errors.js'
 import { projectRoot } from '../src/lib/paths.js'
 import type { Config } from '../src/config.js'
 
-/** The claims of an access token (iss, aud, iat and exp are added and checked by the signer/verifier). */
+/** The claims of an access token (iss, aud, iat and exp are added by the signer; all are required by the verifier). */
 export interface AccessClaims {
   sub: string
   role: Role
   /** The user's token version when the token was issued; a bump invalidates the token. */
   ver: number
+  /** The session (refresh family) the token belongs to: ending it invalidates the token. */
+  sid: string
 }
 
 /** The HTTP header an API key is sent in. */
@@ -73,8 +75,11 @@ declare module 'fastify' {
      * signing out everywhere and changing credentials.
      */
     requirePermission: (permission: Permission, options?: { session?: boolean }) => AuthHook
-    /** A signed access token for the user and its lifetime in seconds. */
-    signAccessToken: (user: { id: string; role: Role; tokenVersion: number }) => { accessToken: string; expiresIn: number }
+    /** A signed access token for the user in a session, and its lifetime in seconds. */
+    signAccessToken: (
+      user: { id: string; role: Role; tokenVersion: number },
+      sessionId: string,
+    ) => { accessToken: string; expiresIn: number }
     /** Where the identity modules register their credential resolvers (one per kind). */
     credentials: { use(resolvers: Partial<CredentialResolvers>): void }
     /** Milliseconds since the epoch; tests replace `clock.now` to move time (API key grace periods). */
@@ -143,7 +148,8 @@ export default fp(
         algorithms: ['HS256'],
         allowedIss: config.JWT_ISSUER,
         allowedAud: config.JWT_AUDIENCE,
-        requiredClaims: ['sub', 'exp', 'iat'],
+        // allowedIss/allowedAud only check claims that are present: requiring them refuses a token without them.
+        requiredClaims: ['sub', 'exp', 'iat', 'iss', 'aud', 'sid'],
       },
     })
 
@@ -179,7 +185,8 @@ export default fp(
         } catch (error) {
           throw invalid(reply, (error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'expired' : 'invalid')
         }
-        if (typeof claims.sub !== 'string' || typeof claims.ver !== 'number') throw invalid(reply, 'invalid')
+        if (typeof claims.sub !== 'string' || typeof claims.ver !== 'number' || typeof claims.sid !== 'string')
+          throw invalid(reply, 'invalid')
         const principal = resolvers.accessToken ? await resolvers.accessToken(claims) : null
         if (!principal) throw invalid(reply, 'revoked')
         return principal
@@ -233,14 +240,14 @@ export default fp(
       (permission: Permission, options: { session?: boolean } = {}): AuthHook =>
         async (request, reply) => {
           await authenticate(request, reply)
-          if (options.session && request.user!.apiKeyId) {
+          if (options.session && !request.user!.sessionId) {
             throw new ForbiddenError('This needs a bearer session (log in); an API key cannot do it')
           }
           if (!can(request.user, permission)) throw new ForbiddenError(`This action needs the '${permission}' permission`)
         },
     )
-    fastify.decorate('signAccessToken', (user: { id: string; role: Role; tokenVersion: number }) => ({
-      accessToken: fastify.jwt.sign({ sub: user.id, role: user.role, ver: user.tokenVersion }),
+    fastify.decorate('signAccessToken', (user: { id: string; role: Role; tokenVersion: number }, sessionId: string) => ({
+      accessToken: fastify.jwt.sign({ sub: user.id, role: user.role, ver: user.tokenVersion, sid: sessionId }),
       expiresIn: config.JWT_ACCESS_TTL_SECONDS,
     }))
   },

@@ -21,6 +21,8 @@ export interface Principal {
   permissions: readonly Permission[]
   /** Set when the caller authenticated with an API key. */
   apiKeyId?: string
+  /** Set when the caller authenticated with a bearer access token: the session it names. */
+  sessionId?: string
 }
 
 export const can = (principal: Principal | null | undefined, permission: Permission): boolean =>

@@ -53,7 +53,10 @@ export const ConfigSchema = Type.Object({
   DB_STARTUP_RETRIES: Int(8, 0, 100, 'Connection attempts at start, with exponential backoff and jitter'),
   DB_MIGRATE: Bool(true, 'Apply drizzle/ migrations at start (under an advisory lock)'),
   SEED_DEMO_DATA: Opt(
-    Type.Boolean({ description: 'Seed demo data when the database has no users (default: on for the embedded database, off otherwise)' }),
+    Type.Boolean({
+      description:
+        'Seed demo data when the database has no users (default: on for the embedded database, off otherwise); never with NODE_ENV=production',
+    }),
   ),
 
   REDIS_URL: Opt(
@@ -92,7 +95,7 @@ export const ConfigSchema = Type.Object({
     30,
     0,
     3600,
-    "How long a user's role/status/token version may be served from the cache (changes invalidate it; without Redis other instances see them after this)",
+    "How long a user's role/status/token version and a session's state may be served from the cache (changes and logouts invalidate it; without Redis other instances see them after this)",
   ),
 
   CORS_ORIGINS: Str('', 'Comma list of allowed browser origins, `*` for any; empty = no cross-origin access'),
@@ -109,8 +112,28 @@ export const ConfigSchema = Type.Object({
   }),
   RATE_LIMIT_MAX: Int(300, 0, Number.MAX_SAFE_INTEGER, 'Default requests per window per caller (IP, user or API key)'),
   RATE_LIMIT_WINDOW_SECONDS: Int(60, 1, 86_400, 'Default rate-limit window'),
-  RATE_LIMIT_AUTH_MAX: Int(10, 1, Number.MAX_SAFE_INTEGER, 'Login/register attempts per window, per IP and per email'),
-  RATE_LIMIT_AUTH_WINDOW_SECONDS: Int(900, 1, 86_400, 'Window of the login/register limit (rateLimitPolicies.auth)'),
+  RATE_LIMIT_AUTH_MAX: Int(
+    10,
+    1,
+    Number.MAX_SAFE_INTEGER,
+    'The `auth` preset (rateLimitPolicies.auth): requests per window per IP and per email sent, successes included (login and register use the RATE_LIMIT_LOGIN_* and RATE_LIMIT_REGISTER_* budgets instead)',
+  ),
+  RATE_LIMIT_AUTH_WINDOW_SECONDS: Int(900, 1, 86_400, 'Window of the `auth` preset (rateLimitPolicies.auth)'),
+  RATE_LIMIT_LOGIN_ACCOUNT_MAX: Int(
+    10,
+    1,
+    Number.MAX_SAFE_INTEGER,
+    'Failed logins (and wrong current passwords) per account (email) per window; then that account refuses logins (429) until the window moves on. Successes do not count',
+  ),
+  RATE_LIMIT_LOGIN_CLIENT_MAX: Int(
+    100,
+    1,
+    Number.MAX_SAFE_INTEGER,
+    'Failed logins (and wrong current passwords) per client IP per window, whatever the accounts tried. Successes do not count',
+  ),
+  RATE_LIMIT_LOGIN_WINDOW_SECONDS: Int(900, 1, 86_400, 'Window of the failed-login budgets (sliding)'),
+  RATE_LIMIT_REGISTER_MAX: Int(50, 1, Number.MAX_SAFE_INTEGER, 'Registrations (POST /auth/register) per client IP per window'),
+  RATE_LIMIT_REGISTER_WINDOW_SECONDS: Int(3600, 1, 86_400, 'Window of the registration budget'),
 
   JOB_RETRY_DELAY_SECONDS: Int(5, 1, 3600, 'Base delay before a failed job is retried (doubles each retry)'),
   JOB_POLL_INTERVAL_SECONDS: Type.Number({ default: 2, minimum: 0.5, maximum: 60, description: 'How often idle workers poll for jobs' }),
@@ -158,6 +181,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const config = converted as Config
   if (config.NODE_ENV === 'production' && !config.JWT_SECRET) {
     throw new ConfigError('Invalid configuration:\n  JWT_SECRET="": required when NODE_ENV=production (at least 32 characters)')
+  }
+  if (config.NODE_ENV === 'production' && config.SEED_DEMO_DATA) {
+    throw new ConfigError(
+      'Invalid configuration:\n  SEED_DEMO_DATA="true": the demo seed never runs with NODE_ENV=production (create an admin with `npm run create-admin -- <email>`)',
+    )
   }
   return config
 }

@@ -27,7 +27,8 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
   if (!config.DATABASE_URL) {
     console.log(`No DATABASE_URL: starting the embedded PostgreSQL in ${config.EMBEDDED_PG_DIR} (port ${config.EMBEDDED_PG_PORT})...`)
     embedded = await startEmbeddedPostgres({ dir: config.EMBEDDED_PG_DIR, port: config.EMBEDDED_PG_PORT })
-    config = { ...config, DATABASE_URL: embedded.url, SEED_DEMO_DATA: config.SEED_DEMO_DATA ?? true }
+    // Demo data on the embedded database, except in production (where the seed refuses to run).
+    config = { ...config, DATABASE_URL: embedded.url, SEED_DEMO_DATA: config.SEED_DEMO_DATA ?? config.NODE_ENV !== 'production' }
   }
 
   const app = await buildApp({ config })

@@ -1,4 +1,48 @@
-// The auth module's public surface: the shapes of its token responses. Authentication itself
-// (verifying tokens and keys) is the auth plugin's job: use fastify.authenticate / requirePermission.
-export type { Tokens } from './schemas.js'
+// Auth's public contract, built once and decorated as `app.sessions`: the sessions (their cached
+// state, and the ways they end). It also hands the auth plugin its access-token resolver, which
+// owns the whole answer to "does this bearer token still stand": the user is active and has not
+// moved its token version on (logout everywhere, a new password, disabling) since the token was
+// signed, and the session the token names is the user's and has not ended (logout, reuse).
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { rolePermissions } from '../../plugins/rbac.js'
+import { createAuthRepository } from './repository.js'
+import { createSessions } from './service.js'
+
+export type { Tokens, LoginResult } from './schemas.js'
 export type { AccessClaims } from '../../plugins/auth.js'
+export type { SessionState } from './service.js'
+
+export function createAuthContract(app: FastifyInstance) {
+  return createSessions({
+    db: app.db,
+    cache: app.cache,
+    repo: createAuthRepository(),
+    cacheTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
+    now: () => app.clock.now(),
+  })
+}
+
+export type SessionsContract = ReturnType<typeof createAuthContract>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sessions: SessionsContract
+  }
+}
+
+export default fp(
+  async (app) => {
+    const sessions = createAuthContract(app)
+    app.decorate('sessions', sessions)
+    app.credentials.use({
+      async accessToken(claims) {
+        const [user, session] = await Promise.all([app.users.getAuthState(claims.sub), sessions.state(claims.sid)])
+        if (!user || user.status !== 'active' || user.tokenVersion !== claims.ver) return null
+        if (!session || !session.live || session.userId !== user.id) return null
+        return { id: user.id, role: user.role, permissions: rolePermissions[user.role], sessionId: claims.sid }
+      },
+    })
+  },
+  { fastify: '5.x', name: 'auth-contract', dependencies: ['db', 'cache', 'auth', 'users-contract'] },
+)

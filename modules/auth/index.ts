@@ -1,29 +1,25 @@
-// The auth module: register, login, refresh (rotating, with reuse detection), logout, me.
-import type { FastifyPluginAsync } from 'fastify'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { sendWelcomeEmail } from '../emails/contract.js'
+// The auth module: sign-up, login, sessions (rotating refresh tokens with reuse detection), logout, me.
+// Encapsulated: its schemas and routes stay in its own context; it decorates nothing on the root.
+import fp from 'fastify-plugin'
 import { createAuthRepository } from './repository.js'
 import { authRoutes } from './routes.js'
+import { authSchemas } from './schemas.js'
 import { createAuthService } from './service.js'
 
-const auth: FastifyPluginAsync = async (fastify) => {
-  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { config } = app
-  const users = app.users
-  const service = createAuthService({
-    repo: createAuthRepository(app.db),
-    users,
-    signAccessToken: app.signAccessToken,
-    refreshTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
-    now: () => app.clock.now(),
-    // Best effort: the account is already committed, so a failure to queue is logged, not a 500.
-    onRegistered: async (user) => {
-      await sendWelcomeEmail(app, user.email, { name: user.name }).catch((err: unknown) =>
-        app.log.error({ err, userId: user.id }, 'could not queue the welcome email'),
-      )
-    },
-  })
-  await app.register(authRoutes, { service })
-}
-
-export default auth
+export default fp(
+  async (app) => {
+    for (const schema of authSchemas) app.addSchema(schema)
+    const service = createAuthService({
+      db: app.db,
+      repo: createAuthRepository(),
+      sessions: app.sessions,
+      users: app.users,
+      loginFailures: app.loginFailures,
+      signAccessToken: app.signAccessToken,
+      refreshTtlDays: app.config.REFRESH_TOKEN_TTL_DAYS,
+      now: () => app.clock.now(),
+    })
+    authRoutes(app, service)
+  },
+  { fastify: '5.x', name: 'auth-module', dependencies: ['auth', 'rate-limit', 'users-contract', 'auth-contract'], encapsulate: true },
+)

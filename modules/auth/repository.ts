@@ -1,20 +1,65 @@
-// The only code touching refresh_tokens; explicit columns.
-import { and, eq, isNull, lt, or, sql } from 'drizzle-orm'
+// Auth: the only code that touches sessions and refresh_tokens. Explicit columns; every function
+// takes the Drizzle handle to use (the pool or a transaction), so transactions pass through.
+import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
-import { refreshTokens } from './tables.js'
+import { refreshTokens, sessions } from './tables.js'
 
 export type NewRefreshToken = Pick<
   typeof refreshTokens.$inferInsert,
   'id' | 'userId' | 'familyId' | 'tokenHash' | 'tokenVersion' | 'expiresAt'
 >
 
-export function createAuthRepository(db: DbOrTx) {
+export function createAuthRepository() {
   return {
-    async insert(values: NewRefreshToken): Promise<void> {
+    async insertSession(db: DbOrTx, values: { id: string; userId: string; expiresAt: Date }): Promise<void> {
+      await db.insert(sessions).values(values)
+    },
+
+    async findSession(db: DbOrTx, id: string) {
+      const [row] = await db
+        .select({ id: sessions.id, userId: sessions.userId, expiresAt: sessions.expiresAt, endedAt: sessions.endedAt })
+        .from(sessions)
+        .where(eq(sessions.id, id))
+      return row
+    },
+
+    /** A refresh moved the session's end to its new refresh token's expiry. */
+    async extendSession(db: DbOrTx, id: string, expiresAt: Date): Promise<void> {
+      await db.update(sessions).set({ expiresAt }).where(eq(sessions.id, id))
+    },
+
+    /** End one session (if it is still open): true when this call ended it. */
+    async endSession(db: DbOrTx, id: string, at: Date): Promise<boolean> {
+      const rows = await db
+        .update(sessions)
+        .set({ endedAt: at })
+        .where(and(eq(sessions.id, id), isNull(sessions.endedAt)))
+        .returning({ id: sessions.id })
+      return rows.length === 1
+    },
+
+    /** End every open session of a user; their ids. */
+    async endSessionsOf(db: DbOrTx, userId: string, at: Date): Promise<string[]> {
+      const rows = await db
+        .update(sessions)
+        .set({ endedAt: at })
+        .where(and(eq(sessions.userId, userId), isNull(sessions.endedAt)))
+        .returning({ id: sessions.id })
+      return rows.map((r) => r.id)
+    },
+
+    /** Forget a deleted user's sessions and refresh tokens; the sessions' ids. */
+    async deleteForUser(db: DbOrTx, userId: string): Promise<string[]> {
+      await db.delete(refreshTokens).where(eq(refreshTokens.userId, userId))
+      const rows = await db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id })
+      return rows.map((r) => r.id)
+    },
+
+    async insertToken(db: DbOrTx, values: NewRefreshToken): Promise<void> {
       await db.insert(refreshTokens).values(values)
     },
 
-    async findByHash(tokenHash: string) {
+    async findTokenByHash(db: DbOrTx, tokenHash: string) {
       const [row] = await db
         .select({
           id: refreshTokens.id,
@@ -23,45 +68,37 @@ export function createAuthRepository(db: DbOrTx) {
           tokenVersion: refreshTokens.tokenVersion,
           expiresAt: refreshTokens.expiresAt,
           usedAt: refreshTokens.usedAt,
-          revokedAt: refreshTokens.revokedAt,
         })
         .from(refreshTokens)
         .where(eq(refreshTokens.tokenHash, tokenHash))
       return row
     },
 
-    /** Spend a token: true only for the one caller that found it unspent and unrevoked. */
-    async markUsed(id: string, at: Date): Promise<boolean> {
+    /** Spend a token: true only for the one caller that found it unspent. */
+    async markUsed(db: DbOrTx, id: string, at: Date): Promise<boolean> {
       const rows = await db
         .update(refreshTokens)
         .set({ usedAt: at })
-        .where(and(eq(refreshTokens.id, id), isNull(refreshTokens.usedAt), isNull(refreshTokens.revokedAt)))
+        .where(and(eq(refreshTokens.id, id), isNull(refreshTokens.usedAt)))
         .returning({ id: refreshTokens.id })
       return rows.length === 1
     },
 
-    async revokeFamily(familyId: string, at: Date): Promise<void> {
-      await db
-        .update(refreshTokens)
-        .set({ revokedAt: at })
-        .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
-    },
-
-    /** Forget tokens expired or revoked over `graceHours` ago (a spent token is kept while it can still be replayed). */
-    async purgeStale(graceHours: number): Promise<number> {
+    /**
+     * Forget what ended or expired over `graceHours` ago: sessions and all their refresh tokens, and
+     * expired refresh tokens of live sessions (a spent token is kept while it can still be replayed).
+     * The number of refresh tokens deleted.
+     */
+    async purgeStale(db: DbOrTx, graceHours: number): Promise<number> {
       const before = sql`now() - make_interval(hours => ${graceHours})`
-      const rows = await db
+      const stale = or(lt(sessions.endedAt, before), lt(sessions.expiresAt, before))
+      const staleSessions = db.select({ id: sessions.id }).from(sessions).where(stale)
+      const tokens = await db
         .delete(refreshTokens)
-        .where(or(lt(refreshTokens.expiresAt, before), lt(refreshTokens.revokedAt, before)))
+        .where(or(lt(refreshTokens.expiresAt, before), inArray(refreshTokens.familyId, staleSessions)))
         .returning({ id: refreshTokens.id })
-      return rows.length
-    },
-
-    async revokeAllForUser(userId: string, at: Date): Promise<void> {
-      await db
-        .update(refreshTokens)
-        .set({ revokedAt: at })
-        .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)))
+      await db.delete(sessions).where(stale)
+      return tokens.length
     },
   }
 }

@@ -1,84 +1,147 @@
-// HTTP for /api/v1/auth: schemas in, service call, envelope out.
+// Auth: HTTP only — schemas in, a service call, the envelope out. Responses that carry tokens are never stored by caches.
 import { Type } from '@sinclair/typebox'
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { auditFor, authSecurity } from '../../plugins/auth.js'
-import { rateLimitPolicies } from '../../plugins/rate-limit/index.js'
-import { errorResponses, ok, Success } from '../../src/lib/envelope.js'
-import { UserSchema } from '../users/contract.js'
-import { LoginBody, LoginResultSchema, LogoutBody, MeSchema, RefreshBody, RegisterBody, TokensSchema } from './schemas.js'
-import type { AuthService } from './service.js'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { auditFor, authSecurity, publicRoute } from '../../plugins/auth.js'
+import { errorResponses, ok, type ErrorSpec } from '../../src/lib/envelope.js'
+import { Ref } from '../../src/lib/schemas.js'
+import { modulePath, resourcePath } from '../../src/lib/urls.js'
+import { UserResponse } from '../users/contract.js'
+import type { AuthService, Caller } from './service.js'
+import { LoginBody, LoginResultResponse, LogoutBody, MeResponse, RefreshBody, RegisterBody, TokensResponse } from './schemas.js'
 
 const tags = ['auth']
 
-export const authRoutes: FastifyPluginAsyncTypebox<{ service: AuthService }> = async (app, { service }) => {
-  // Password guessing and sign-up floods: limited per IP and per email tried (RATE_LIMIT_AUTH_*).
-  const config = { rateLimit: rateLimitPolicies.auth }
+const noStore = { 'cache-control': Type.String({ description: 'Always `no-store`: the response carries secrets and is never cached' }) }
+const emailTaken: ErrorSpec = { status: 409, code: 'EMAIL_TAKEN', message: 'An account with this email already exists' }
+const invalidCredentials: ErrorSpec = { status: 401, code: 'INVALID_CREDENTIALS', message: 'Invalid email or password' }
+const accountDisabled: ErrorSpec = { status: 403, code: 'ACCOUNT_DISABLED', message: 'This account is disabled' }
+const invalidRefreshToken: ErrorSpec = {
+  status: 401,
+  code: 'INVALID_REFRESH_TOKEN',
+  message: 'The refresh token is invalid, expired or revoked; log in again',
+}
+const tooManyFailures: ErrorSpec = {
+  status: 429,
+  code: 'RATE_LIMITED',
+  message: 'Too many failed logins for this account, retry in 14 minutes',
+}
+const tooManyRegistrations: ErrorSpec = { status: 429, code: 'RATE_LIMITED', message: 'Rate limit exceeded, retry in 52 minutes' }
+
+const caller = (request: FastifyRequest): Caller => ({ audit: auditFor(request), ip: request.ip })
+
+export function authRoutes(fastify: FastifyInstance, service: AuthService) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const { config } = app
 
   app.post(
     '/register',
     {
-      config,
+      // Sign-up floods: a budget per client address of its own (many colleagues behind one address still fit).
+      config: {
+        rateLimit: {
+          max: config.RATE_LIMIT_REGISTER_MAX,
+          timeWindow: config.RATE_LIMIT_REGISTER_WINDOW_SECONDS * 1000,
+          keyBy: 'ip',
+          namespace: 'register',
+        },
+      },
       schema: {
+        operationId: 'registerAccount',
         tags,
-        summary: 'Create an account (role user)',
+        summary: 'Create an account',
         description:
-          'Password: at least 10 characters, at least two kinds (lowercase, uppercase, digits, symbols), not containing the email.',
-        body: RegisterBody,
-        response: { 201: Success(UserSchema), ...errorResponses(409) },
+          'Public. The account always gets the `user` role (a `role` property is a 400). Password: at least 10 characters, ' +
+          'at least two kinds (lowercase, uppercase, digits, symbols), not containing the email, not a common one (400 says why). ' +
+          'Limited to RATE_LIMIT_REGISTER_MAX (default 50) per client address per RATE_LIMIT_REGISTER_WINDOW_SECONDS (an hour). ' +
+          'Answers 201 with the account and its Location; a welcome email follows (`user.registered`).',
+        security: publicRoute,
+        body: Ref(RegisterBody),
+        response: {
+          201: { ...Ref(UserResponse), headers: { location: Type.String({ description: 'The new account' }) } },
+          ...errorResponses(emailTaken, tooManyRegistrations),
+        },
       },
     },
     async (request, reply) => {
-      const user = await service.register(request.body, auditFor(request))
-      return reply.code(201).header('location', `/api/v1/users/${user.id}`).send(ok(user))
+      const user = await service.register(request.body, caller(request))
+      reply.header('location', resourcePath(modulePath('users'), user.id))
+      return reply.code(201).send(ok(user))
     },
   )
 
   app.post(
     '/login',
     {
-      config,
       schema: {
+        operationId: 'logIn',
         tags,
-        summary: 'Log in: an access token (short-lived JWT) and a refresh token',
-        body: LoginBody,
-        response: { 200: Success(LoginResultSchema), ...errorResponses(401, 403) },
+        summary: 'Log in',
+        description:
+          'Public. Opens a session: a short-lived access token (JWT naming the session) and a single-use refresh token. ' +
+          'An unknown email and a wrong password give the same 401 in the same time. Failed attempts are limited per account ' +
+          '(RATE_LIMIT_LOGIN_ACCOUNT_MAX, default 10) and per client address (RATE_LIMIT_LOGIN_CLIENT_MAX, default 100) per ' +
+          'RATE_LIMIT_LOGIN_WINDOW_SECONDS (15 minutes); successful logins do not count. Never cached (`Cache-Control: no-store`).',
+        security: publicRoute,
+        body: Ref(LoginBody),
+        response: {
+          200: { ...Ref(LoginResultResponse), headers: noStore },
+          ...errorResponses(invalidCredentials, accountDisabled, tooManyFailures),
+        },
       },
     },
-    async (request) => ok(await service.login(request.body, auditFor(request))),
+    async (request, reply) => {
+      const result = await service.login(request.body, caller(request))
+      reply.header('cache-control', 'no-store')
+      return ok(result)
+    },
   )
 
   app.post(
     '/refresh',
     {
       schema: {
+        operationId: 'refreshTokens',
         tags,
-        summary: 'Exchange a refresh token for new tokens (rotation)',
-        description: 'Each refresh token works once. Using a spent one again revokes the whole session (its family): log in again.',
-        body: RefreshBody,
-        response: { 200: Success(TokensSchema), ...errorResponses(401) },
+        summary: 'Refresh the tokens of a session',
+        description:
+          'Public. Spends the refresh token for a new access token and the next refresh token of the same session. Each refresh token works once: ' +
+          'presenting a spent one again ends the whole session (its refresh and access tokens): log in again. Never cached (`Cache-Control: no-store`).',
+        security: publicRoute,
+        body: Ref(RefreshBody),
+        response: { 200: { ...Ref(TokensResponse), headers: noStore }, ...errorResponses(invalidRefreshToken) },
       },
     },
-    async (request) => ok(await service.refresh(request.body.refreshToken, auditFor(request))),
+    async (request, reply) => {
+      const tokens = await service.refresh(request.body.refreshToken, caller(request))
+      reply.header('cache-control', 'no-store')
+      return ok(tokens)
+    },
   )
 
   app.post(
     '/logout',
     {
-      preHandler: app.authenticate,
-      // An empty body means "this session's access token only"; validate it as {}.
+      preHandler: app.requirePermission('read', { session: true }),
+      // No body at all means "end this session"; validate it as {}.
       preValidation: async (request) => {
         request.body ??= {}
       },
       schema: {
+        operationId: 'logOut',
         tags,
-        summary: 'Log out: revoke a refresh token, or everything with all=true',
-        security: authSecurity,
-        body: LogoutBody,
-        response: { 204: Type.Null({ description: 'Logged out' }), ...errorResponses(401) },
+        summary: 'Log out',
+        description:
+          'Needs a bearer session (an API key gets 403). Ends the session of the access token you send: its refresh tokens and its ' +
+          "access tokens stop working at once, on every instance. `refreshToken` also ends that token's session (if it is yours); " +
+          '`all: true` ends every session of your account.',
+        security: [{ bearerAuth: [] }],
+        body: Ref(LogoutBody),
+        response: { 204: Type.Null({ description: 'Logged out' }), ...errorResponses(401, 403) },
       },
     },
     async (request, reply) => {
-      await service.logout(request.user!, request.body, auditFor(request))
+      await service.logout(request.user!, request.body, caller(request))
       return reply.code(204).send(null)
     },
   )
@@ -88,10 +151,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ service: AuthService }> = a
     {
       preHandler: app.authenticate,
       schema: {
+        operationId: 'getMe',
         tags,
-        summary: 'The calling user and its effective permissions',
+        summary: 'Who am I',
+        description: 'The caller: its account, its effective permissions, and its session (bearer token) or API key.',
         security: authSecurity,
-        response: { 200: Success(MeSchema), ...errorResponses(401) },
+        response: { 200: Ref(MeResponse), ...errorResponses(401) },
       },
     },
     async (request) => ok(await service.me(request.user!)),

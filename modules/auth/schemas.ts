@@ -1,50 +1,121 @@
-// Request and response shapes of the auth module.
+// Auth: request and response shapes (TypeBox, named by $id so OpenAPI shows them as components)
+// and the types derived from them. Accounts are the users module's `User`.
 import { Type, type Static } from '@sinclair/typebox'
-import { EmailSchema, NameSchema, PasswordSchema, UserSchema } from '../users/contract.js'
+import { envelopes } from '../../src/lib/envelope.js'
+import { Id, Int, Nullable, Ref, SafeString, Timestamp } from '../../src/lib/schemas.js'
+import { EmailSchema, NameSchema, PasswordSchema, UserResponse, UserSchema } from '../users/contract.js'
+
+const RefreshToken = SafeString({
+  minLength: 1,
+  maxLength: 256,
+  description: 'From login or the previous refresh; each one works once',
+  examples: ['3q2-7wEjZ9mW0Zb4oX1n8yYtJ0m3Vv2s5QdXrRk0AbC'],
+})
 
 export const RegisterBody = Type.Object(
   { email: EmailSchema, password: PasswordSchema, name: Type.Optional(NameSchema) },
-  { additionalProperties: false, description: 'New accounts always get the `user` role; other properties (such as role) are refused' },
+  {
+    $id: 'RegisterRequest',
+    additionalProperties: false,
+    description: 'New accounts always get the `user` role; other properties (such as role) are refused',
+    examples: [{ email: 'ada@example.com', password: 'Correct-Horse-9-Battery', name: 'Ada Lovelace' }],
+  },
 )
 export type RegisterInput = Static<typeof RegisterBody>
 
 export const LoginBody = Type.Object(
-  { email: Type.String({ minLength: 1, maxLength: 254 }), password: Type.String({ minLength: 1, maxLength: 256 }) },
-  { additionalProperties: false },
+  { email: SafeString({ minLength: 1, maxLength: 254, examples: ['ada@example.com'] }), password: PasswordSchema },
+  {
+    $id: 'LoginRequest',
+    additionalProperties: false,
+    description: 'Email (any case) and password',
+    examples: [{ email: 'ada@example.com', password: 'Correct-Horse-9-Battery' }],
+  },
 )
 export type LoginInput = Static<typeof LoginBody>
 
 export const RefreshBody = Type.Object(
-  { refreshToken: Type.String({ minLength: 1, maxLength: 256, description: 'From login or the previous refresh; each one works once' }) },
-  { additionalProperties: false },
+  { refreshToken: RefreshToken },
+  { $id: 'RefreshRequest', additionalProperties: false, description: 'The refresh token to spend' },
 )
 
 export const LogoutBody = Type.Object(
   {
-    refreshToken: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 256, description: 'Revoke this session (its whole refresh family)' }),
+    refreshToken: Type.Optional({ ...RefreshToken, description: "Also end this refresh token's session (if it is yours)" }),
+    all: Type.Optional(
+      Type.Boolean({ description: 'Log out everywhere: every session of the user ends (its access and refresh tokens stop working)' }),
     ),
-    all: Type.Optional(Type.Boolean({ description: 'Sign out everywhere: every access and refresh token of the user stops working' })),
   },
-  { additionalProperties: false },
+  {
+    $id: 'LogoutRequest',
+    additionalProperties: false,
+    description: 'Optional: without a body, the session of the access token you send ends',
+    examples: [{}, { all: true }],
+  },
 )
 export type LogoutInput = Static<typeof LogoutBody>
 
-export const TokensSchema = Type.Object({
-  accessToken: Type.String({ description: 'JWT (HS256); send as `Authorization: Bearer <token>`' }),
+const tokensExample = {
+  accessToken: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzNmI4ZS01YTEwIn0.c2lnbmF0dXJl',
+  tokenType: 'Bearer',
+  expiresIn: 900,
+  refreshToken: '3q2-7wEjZ9mW0Zb4oX1n8yYtJ0m3Vv2s5QdXrRk0AbC',
+  refreshExpiresAt: '2026-12-29T10:15:00.000Z',
+  sessionId: '01936b8e-9d40-7a1b-8c2d-3e4f5a6b7c8d',
+}
+
+const tokenProperties = {
+  accessToken: Type.String({ description: 'JWT (HS256) naming its session (`sid`); send as `Authorization: Bearer <token>`' }),
   tokenType: Type.Literal('Bearer'),
-  expiresIn: Type.Integer({ description: 'Access token lifetime in seconds' }),
+  expiresIn: Int({ description: 'Access token lifetime in seconds' }),
   refreshToken: Type.String({ description: 'Opaque; exchange at POST /auth/refresh. Single use.' }),
-  refreshExpiresAt: Type.String({ format: 'date-time' }),
+  refreshExpiresAt: Timestamp('When this refresh token expires'),
+  sessionId: Id('The session these tokens belong to; logout ends it'),
+}
+
+export const TokensSchema = Type.Object(tokenProperties, {
+  $id: 'Tokens',
+  description: 'A new access token and the next refresh token of the session',
+  examples: [tokensExample],
 })
 export type Tokens = Static<typeof TokensSchema>
 
-export const LoginResultSchema = Type.Intersect([TokensSchema, Type.Object({ user: UserSchema })])
+export const LoginResultSchema = Type.Object(
+  { ...tokenProperties, user: Ref(UserSchema) },
+  { $id: 'LoginResult', description: 'The tokens of a new session, and the account' },
+)
+export type LoginResult = Static<typeof LoginResultSchema>
 
-export const MeSchema = Type.Intersect([
+export const MeSchema = Type.Object(
+  {
+    ...UserSchema.properties,
+    permissions: Type.Array(Type.String(), {
+      description: 'What this caller may do (narrowed by the API key scopes when using a key)',
+      examples: [['read', 'write']],
+    }),
+    apiKeyId: Nullable(Id('Set when authenticated with an API key')),
+    sessionId: Nullable(Id('Set when authenticated with a bearer access token: its session')),
+  },
+  { $id: 'Me', description: 'The caller: its account, effective permissions and credential' },
+)
+export type Me = Static<typeof MeSchema>
+
+export const { response: TokensResponse } = envelopes(TokensSchema)
+export const { response: LoginResultResponse } = envelopes(LoginResultSchema)
+export const { response: MeResponse } = envelopes(MeSchema)
+
+/** Registered (addSchema) by the module plugin, with the users module's `User`, so routes can Ref() them. */
+export const authSchemas = [
   UserSchema,
-  Type.Object({
-    permissions: Type.Array(Type.String(), { description: 'What this caller may do (narrowed by the API key scopes when using a key)' }),
-    apiKeyId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()], { description: 'Set when authenticated with an API key' }),
-  }),
-])
+  UserResponse,
+  RegisterBody,
+  LoginBody,
+  RefreshBody,
+  LogoutBody,
+  TokensSchema,
+  LoginResultSchema,
+  MeSchema,
+  TokensResponse,
+  LoginResultResponse,
+  MeResponse,
+]

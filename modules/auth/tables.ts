@@ -1,21 +1,38 @@
-// Refresh tokens: opaque random strings stored only as SHA-256 hashes. Each login starts a family;
-// every refresh spends one token and adds the next to the family. A spent token used again
-// revokes the whole family (someone else has a copy).
-import { index, integer, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+// Sessions and their refresh tokens. A login opens a session; its access tokens name it (`sid`)
+// and its refresh tokens belong to it (a family: every refresh spends one token and adds the next).
+// Ending a session (logout, a spent refresh token used again) stops its refresh tokens and its live
+// access tokens at once. Refresh tokens are opaque random strings stored only as SHA-256 hashes.
+import { index, integer, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { idColumn, timestampColumn } from '../../src/db/columns.js'
+
+export const sessions = pgTable(
+  'sessions',
+  {
+    id: idColumn(),
+    userId: uuid().notNull(),
+    createdAt: timestampColumn().notNull().defaultNow(),
+    /** When its newest refresh token expires: the session ends then unless it is refreshed. */
+    expiresAt: timestampColumn().notNull(),
+    /** Set when the session was ended (logout, logout everywhere, refresh-token reuse). */
+    endedAt: timestampColumn(),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)],
+)
 
 export const refreshTokens = pgTable(
   'refresh_tokens',
   {
-    id: uuid().primaryKey(),
+    id: idColumn(),
     userId: uuid().notNull(),
+    /** The session (refresh family) this token belongs to. */
     familyId: uuid().notNull(),
     tokenHash: text().notNull(),
     /** The user's token version at issue: a later bump (logout everywhere, password change, disabling) voids it. */
     tokenVersion: integer().notNull(),
-    expiresAt: timestamp({ withTimezone: true, precision: 3 }).notNull(),
-    usedAt: timestamp({ withTimezone: true, precision: 3 }),
-    revokedAt: timestamp({ withTimezone: true, precision: 3 }),
-    createdAt: timestamp({ withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    expiresAt: timestampColumn().notNull(),
+    /** Spent by a refresh; presenting it again ends its session (someone else has a copy). */
+    usedAt: timestampColumn(),
+    createdAt: timestampColumn().notNull().defaultNow(),
   },
   (t) => [
     uniqueIndex('refresh_tokens_hash_unique').on(t.tokenHash),

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { onEvent } from '../../plugins/events.js'
 import { defineJob, type JobDefinition } from '../../plugins/queue/index.js'
 import { orderCreated } from '../orders/contract.js'
+import { userRegistered } from '../users/contract.js'
 import { createEmailRepository } from './repository.js'
 import { SendEmailJob } from './schemas.js'
 import { createEmailOutbox, createEmailSender, SEND_EMAIL_DEAD_QUEUE, SEND_EMAIL_QUEUE } from './service.js'
@@ -20,6 +21,11 @@ export default (app: FastifyInstance): JobDefinition[] => {
   const sender = createEmailSender({ db: app.db, cache: app.cache, repo, transport, from: app.config.MAIL_FROM })
   return [
     // Subscribers: business events that send an email. The event id makes a retried job a no-op.
+    onEvent(userRegistered, {
+      name: 'emails.welcome',
+      handler: async ({ id: eventId, data: user }) =>
+        (await outbox.queue({ to: user.email, template: 'welcome', data: { name: user.name }, eventId })) ?? alreadyQueued,
+    }),
     onEvent(orderCreated, {
       name: 'emails.order-confirmation',
       handler: async ({ id: eventId, data: order }) => {

@@ -1,50 +1,65 @@
-// What other modules may use from users, built once and decorated as `app.users`: accounts,
-// credentials, the cached auth state (role, status, token version) and the demo seed. It also hands
-// the auth plugin its access-token resolver. Nothing here exposes the table itself.
-import { randomBytes } from 'node:crypto'
+// Users' public contract: what other modules may use, built once and decorated as `app.users` —
+// accounts (sign-up publishes `user.registered`), credentials for login, the cached auth state
+// (role, status, token version) that the identity modules' resolvers check on every request, the
+// first admin and the demo seed. Nothing here exposes the table itself.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { rolePermissions } from '../../plugins/rbac.js'
 import type { DbOrTx } from '../../src/db/client.js'
+import { generatePassword } from './passwords.js'
 import { createUsersRepository } from './repository.js'
+import type { User } from './schemas.js'
 import { createUsersService } from './service.js'
-import type { UserDto } from './schemas.js'
 
 export type { AuthState, NewUser } from './service.js'
-export type { UserDto as User } from './schemas.js'
-export { UserSchema } from './schemas.js'
-export { EmailSchema, NameSchema, PasswordSchema } from './schemas.js'
-export { EmailTakenError } from './errors.js'
+export type { User } from './schemas.js'
+export { UserSchema, UserResponse, EmailSchema, NameSchema, PasswordSchema } from './schemas.js'
 export { userRegistered, userDeleted, type UserEvent } from './events.js'
-export { verifyPassword, verifyDummy, passwordProblem } from './passwords.js'
+export { verifyPassword, verifyDummy } from './passwords.js'
+
+const repo = createUsersRepository()
 
 /**
  * A user's email address read through the caller's handle — inside another module's transaction
  * pass its `tx`, so the lookup uses the transaction's connection instead of waiting for a second one.
  */
 export async function findUserEmail(db: DbOrTx, id: string): Promise<string | undefined> {
-  return (await createUsersRepository(db).findById(id))?.email
+  return (await repo.findById(db, id))?.email
+}
+
+export interface SeededUsers {
+  admin: User
+  adminPassword: string
+  demo: User[]
+  demoPassword: string
 }
 
 export function createUsersContract(app: FastifyInstance) {
   const service = createUsersService({
-    repo: createUsersRepository(app.db),
+    db: app.db,
+    dbRead: app.dbRead,
     cache: app.cache,
+    events: app.events,
+    repo,
+    loginFailures: app.loginFailures,
     authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
   })
   return {
-    /** Create an account (password policy enforced; EMAIL_TAKEN when the email is in use). */
+    /** Create an account of any role (password policy enforced; EMAIL_TAKEN when the email is in use). No event. */
     create: service.create,
+    /** Sign-up: a `user` account; `user.registered` is published in the same transaction. */
+    register: service.register,
     findById: service.findById,
     /** Id, email, password hash, role, status and token version by email (for login only). */
     findCredentials: service.findCredentials,
     /** Role, status and token version by id; cached, so cheap enough for every request. */
     getAuthState: service.getAuthState,
-    /** Make every live access token of the user invalid (logout everywhere). */
+    /** End every session of the user at once (logout everywhere). */
     bumpTokenVersion: service.bumpTokenVersion,
+    /** Create or promote an admin (`npm run create-admin`); a generated password is returned once. */
+    ensureAdmin: service.ensureAdmin,
 
     /**
-     * First start only: when there are no users, create an admin with a generated password and
+     * Demo data (first start only): when there are no users, an admin with a generated password and
      * three demo users sharing one generated password. Returns what was created (passwords in clear, once).
      */
     async seedDemoUsers(): Promise<SeededUsers | undefined> {
@@ -72,28 +87,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const users = createUsersContract(app)
-    app.decorate('users', users)
-    // An access token stands while its user is active and has not bumped its token version since.
-    app.credentials.use({
-      async accessToken(claims) {
-        const state = await users.getAuthState(claims.sub)
-        if (!state || state.status !== 'active' || state.tokenVersion !== claims.ver) return null
-        return { id: state.id, role: state.role, permissions: rolePermissions[state.role] }
-      },
-    })
+    app.decorate('users', createUsersContract(app))
   },
-  { fastify: '5.x', name: 'users-contract', dependencies: ['db', 'cache', 'auth'] },
+  { fastify: '5.x', name: 'users-contract', dependencies: ['db', 'cache', 'events', 'rate-limit'] },
 )
-
-export interface SeededUsers {
-  admin: UserDto
-  adminPassword: string
-  demo: UserDto[]
-  demoPassword: string
-}
-
-/** 24 random characters from four classes, so it always passes the password policy. */
-function generatePassword(): string {
-  return `Kp9-${randomBytes(15).toString('base64url')}`
-}

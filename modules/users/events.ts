@@ -2,13 +2,13 @@
 // events go to the user and to admins.
 import { Type, type Static } from '@sinclair/typebox'
 import { defineEvent, type Audience } from '../../plugins/events.js'
-import { Id } from '../../src/lib/schemas.js'
+import { Email, Id, SafeString } from '../../src/lib/schemas.js'
 import { USER_ROLES, USER_STATUSES } from './tables.js'
 
 export const UserEventSchema = Type.Object({
   userId: Id(),
-  email: Type.String(),
-  name: Type.String(),
+  email: Email(),
+  name: SafeString(),
   role: Type.Union(USER_ROLES.map((r) => Type.Literal(r))),
   status: Type.Union(USER_STATUSES.map((s) => Type.Literal(s))),
 })
@@ -26,7 +26,7 @@ export const userRegistered = defineEvent({
 
 export const userDeleted = defineEvent({
   name: 'user.deleted',
-  description: 'An account was deleted; its keys, sessions and webhooks go with it',
+  description: 'An account was deleted; its sessions, keys and webhooks go with it',
   schema: Type.Object({ userId: Id() }),
   audience: userAndAdmins,
   audienceText: 'the user and admins',

@@ -1,18 +1,24 @@
 // The users module: accounts, listed and managed by admins, read and changed by their owners.
-import type { FastifyPluginAsync } from 'fastify'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+// Encapsulated: its schemas and routes stay in its own context; it decorates nothing on the root.
+import fp from 'fastify-plugin'
 import { createUsersRepository } from './repository.js'
 import { usersRoutes } from './routes.js'
+import { userSchemas } from './schemas.js'
 import { createUsersService } from './service.js'
 
-const users: FastifyPluginAsync = async (fastify) => {
-  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const service = createUsersService({
-    repo: createUsersRepository(app.db),
-    cache: app.cache,
-    authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
-  })
-  await app.register(usersRoutes, { service })
-}
-
-export default users
+export default fp(
+  async (app) => {
+    for (const schema of userSchemas) app.addSchema(schema)
+    const service = createUsersService({
+      db: app.db,
+      dbRead: app.dbRead,
+      cache: app.cache,
+      events: app.events,
+      repo: createUsersRepository(),
+      loginFailures: app.loginFailures,
+      authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
+    })
+    usersRoutes(app, service)
+  },
+  { fastify: '5.x', name: 'users-module', dependencies: ['auth', 'cache', 'events', 'rate-limit'], encapsulate: true },
+)

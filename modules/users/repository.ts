@@ -1,49 +1,55 @@
-// The only code touching the users table: explicit columns, never the password hash unless asked for.
-import { and, count, eq, ilike, or, sql, type SQL } from 'drizzle-orm'
+// Users: the only code that touches the users table. Explicit columns (the password hash only where
+// asked for); every function takes the Drizzle handle to use (the pool, the read replica or a
+// transaction), so transactions pass through.
+import { and, asc, count, eq, inArray, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
-import { orderBy, type ParsedList } from '../../src/lib/pagination.js'
+import { containsText } from '../../src/db/filters.js'
+import { keysetWhere, orderBy, pickColumns, type ParsedList } from '../../src/lib/pagination.js'
 import { users } from './tables.js'
 import type { UserFilters } from './schemas.js'
 
-export type UserRow = Pick<typeof users.$inferSelect, 'id' | 'email' | 'name' | 'role' | 'status' | 'createdAt' | 'updatedAt'>
-export type NewUserRow = Pick<typeof users.$inferInsert, 'id' | 'email' | 'name' | 'passwordHash' | 'role' | 'status'>
-export type UserChanges = Partial<Pick<typeof users.$inferInsert, 'email' | 'name' | 'passwordHash' | 'role' | 'status'>>
-
-const publicColumns = {
+export const userColumns = {
   id: users.id,
   email: users.email,
   name: users.name,
   role: users.role,
   status: users.status,
+  version: users.version,
   createdAt: users.createdAt,
   updatedAt: users.updatedAt,
 }
-const sortColumns = { createdAt: users.createdAt, email: users.email, name: users.name, role: users.role, status: users.status }
 
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`)
+export type UserRow = Pick<typeof users.$inferSelect, keyof typeof userColumns>
+export type NewUserRow = Pick<typeof users.$inferInsert, 'id' | 'email' | 'name' | 'passwordHash' | 'role' | 'status'>
+export type UserValues = Partial<Pick<typeof users.$inferInsert, 'email' | 'name' | 'passwordHash' | 'role' | 'status'>>
 
-function where(filters: UserFilters): SQL | undefined {
-  const q = filters.q ? `%${escapeLike(filters.q)}%` : undefined
+function whereOf(f: UserFilters): SQL | undefined {
   return and(
-    filters.role ? eq(users.role, filters.role) : undefined,
-    filters.status ? eq(users.status, filters.status) : undefined,
-    q ? or(ilike(users.email, q), ilike(users.name, q)) : undefined,
+    f.role ? eq(users.role, f.role) : undefined,
+    f.status ? eq(users.status, f.status) : undefined,
+    f.q ? containsText(f.q, users.email, users.name) : undefined,
   )
 }
 
-export function createUsersRepository(db: DbOrTx) {
+export function createUsersRepository() {
   return {
-    async insert(values: NewUserRow): Promise<UserRow> {
-      const [row] = await db.insert(users).values(values).returning(publicColumns)
+    async insert(db: DbOrTx, values: NewUserRow): Promise<UserRow> {
+      const [row] = await db.insert(users).values(values).returning(userColumns)
       return row!
     },
 
-    async findById(id: string): Promise<UserRow | undefined> {
-      const [row] = await db.select(publicColumns).from(users).where(eq(users.id, id))
+    async findById(db: DbOrTx, id: string): Promise<UserRow | undefined> {
+      const [row] = await db.select(userColumns).from(users).where(eq(users.id, id))
       return row
     },
 
-    async findCredentials(email: string) {
+    async findByEmail(db: DbOrTx, email: string): Promise<UserRow | undefined> {
+      const [row] = await db.select(userColumns).from(users).where(eq(users.email, email))
+      return row
+    },
+
+    /** What a login checks: id, email, password hash, role, status and token version. */
+    async findCredentials(db: DbOrTx, email: string) {
       const [row] = await db
         .select({
           id: users.id,
@@ -58,12 +64,12 @@ export function createUsersRepository(db: DbOrTx) {
       return row
     },
 
-    async findPasswordHash(id: string): Promise<string | undefined> {
+    async findPasswordHash(db: DbOrTx, id: string): Promise<string | undefined> {
       const [row] = await db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, id))
       return row?.passwordHash
     },
 
-    async findAuthState(id: string) {
+    async findAuthState(db: DbOrTx, id: string) {
       const [row] = await db
         .select({ id: users.id, role: users.role, status: users.status, tokenVersion: users.tokenVersion })
         .from(users)
@@ -71,44 +77,62 @@ export function createUsersRepository(db: DbOrTx) {
       return row
     },
 
-    async list(filters: UserFilters, list: ParsedList): Promise<UserRow[]> {
+    /** One page plus one row (to tell whether a next page exists); with `fields`, only those columns (and the sort keys). */
+    async list(db: DbOrTx, filters: UserFilters, list: ParsedList): Promise<Partial<UserRow>[]> {
       return db
-        .select(publicColumns)
+        .select(pickColumns(userColumns, list))
         .from(users)
-        .where(where(filters))
-        .orderBy(...orderBy(list.sort, sortColumns, users.id))
-        .limit(list.limit)
+        .where(and(whereOf(filters), keysetWhere(list, userColumns, users.id)))
+        .orderBy(...orderBy(list.sort, userColumns, users.id))
+        .limit(list.limit + 1)
         .offset(list.offset)
     },
 
-    async count(filters: UserFilters = {}): Promise<number> {
-      const [row] = await db.select({ n: count() }).from(users).where(where(filters))
+    async count(db: DbOrTx, filters: UserFilters = {}): Promise<number> {
+      const [row] = await db.select({ n: count() }).from(users).where(whereOf(filters))
       return row?.n ?? 0
     },
 
     /**
-     * Apply changes; `expectedUpdatedAt` makes it conditional (optimistic concurrency) and
-     * `bumpTokenVersion` invalidates the user's live access and refresh tokens.
-     * Undefined when no row matched.
+     * The active admins' ids, their rows locked until the transaction ends (in id order, so two
+     * concurrent demotions cannot deadlock): a demotion, disabling or deletion checked against them
+     * cannot race another one into leaving no admin at all.
+     */
+    async lockActiveAdmins(tx: DbOrTx): Promise<string[]> {
+      const rows = await tx
+        .select({ id: users.id })
+        .from(users)
+        .where(and(eq(users.role, 'admin'), eq(users.status, 'active')))
+        .orderBy(asc(users.id))
+        .for('update')
+      return rows.map((r) => r.id)
+    },
+
+    /**
+     * Write the named fields (bumping the version); with `versions` (If-Match), only while the user
+     * is at one of them; `signOut` bumps the token version too (every session of the user ends).
+     * Undefined when no row matched (gone, or moved on).
      */
     async update(
+      db: DbOrTx,
       id: string,
-      changes: UserChanges,
-      options: { expectedUpdatedAt?: Date; bumpTokenVersion?: boolean } = {},
+      values: UserValues,
+      { versions, signOut = false }: { versions?: number[]; signOut?: boolean } = {},
     ): Promise<UserRow | undefined> {
       const [row] = await db
         .update(users)
         .set({
-          ...changes,
-          updatedAt: sql`greatest(now(), ${users.updatedAt} + interval '1 millisecond')`,
-          ...(options.bumpTokenVersion ? { tokenVersion: sql`${users.tokenVersion} + 1` } : {}),
+          ...values,
+          version: sql`${users.version} + 1`,
+          updatedAt: sql`now()`,
+          ...(signOut ? { tokenVersion: sql`${users.tokenVersion} + 1` } : {}),
         })
-        .where(and(eq(users.id, id), options.expectedUpdatedAt ? eq(users.updatedAt, options.expectedUpdatedAt) : undefined))
-        .returning(publicColumns)
+        .where(and(eq(users.id, id), versions ? inArray(users.version, versions) : undefined))
+        .returning(userColumns)
       return row
     },
 
-    async bumpTokenVersion(id: string): Promise<number | undefined> {
+    async bumpTokenVersion(db: DbOrTx, id: string): Promise<number | undefined> {
       const [row] = await db
         .update(users)
         .set({ tokenVersion: sql`${users.tokenVersion} + 1` })
@@ -117,7 +141,7 @@ export function createUsersRepository(db: DbOrTx) {
       return row?.tokenVersion
     },
 
-    async delete(id: string): Promise<boolean> {
+    async delete(db: DbOrTx, id: string): Promise<boolean> {
       const rows = await db.delete(users).where(eq(users.id, id)).returning({ id: users.id })
       return rows.length > 0
     },

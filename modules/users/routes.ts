@@ -1,34 +1,53 @@
-// HTTP for /api/v1/users: schemas in, service call, envelope out.
+// Users: HTTP only — schemas in, a service call, the envelope out. ETag, If-None-Match and If-Match live here.
 import { Type } from '@sinclair/typebox'
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, Page, page, Success } from '../../src/lib/envelope.js'
-import { IfMatchHeaders, IfNoneMatchHeaders, isNotModified } from '../../src/lib/conditional.js'
-import { pageMeta } from '../../src/lib/pagination.js'
-import { UpdateUserBody, userList, UserParams, UserSchema } from './schemas.js'
+import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { EtagHeader, etagOf, IfMatchHeaders, IfNoneMatchHeaders, isNotModified, parseIfMatch } from '../../src/lib/conditional.js'
+import { Ref } from '../../src/lib/schemas.js'
 import type { UsersService } from './service.js'
+import { UpdateUserBody, userList, UserPage, UserParams, UserResponse } from './schemas.js'
 
 const tags = ['users']
 const security = authSecurity
 
-export const usersRoutes: FastifyPluginAsyncTypebox<{ service: UsersService }> = async (app, { service }) => {
+const emailTaken: ErrorSpec = { status: 409, code: 'EMAIL_TAKEN', message: 'An account with this email already exists' }
+const lastAdmin: ErrorSpec = {
+  status: 409,
+  code: 'LAST_ADMIN',
+  message: 'This is the last active admin: it cannot be demoted, disabled or deleted (make another admin first)',
+}
+const tooManyFailures: ErrorSpec = {
+  status: 429,
+  code: 'RATE_LIMITED',
+  message: 'Too many failed logins for this account, retry in 14 minutes',
+}
+
+export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+
   app.get(
     '',
     {
       preHandler: app.requirePermission('admin'),
       schema: {
+        operationId: 'listUsers',
         tags,
-        summary: 'List users (admins)',
-        description: 'Filter by role, status and q (email or name); sort by createdAt, email, name, role, status.',
+        summary: 'List users',
+        description:
+          'Admins only. Filters: `role`, `status`, `q` (email or name contains, case-insensitive). ' +
+          'Offset pages (`limit` with `offset` or `page`) carry `meta.total`; an empty `cursor` starts a keyset walk whose pages carry `meta.nextCursor` instead. ' +
+          '`fields=id,email` returns (and selects) only those fields. Never a password hash.',
         security,
         querystring: userList.query,
-        response: { 200: Page(UserSchema), ...errorResponses(401, 403) },
+        response: { 200: Ref(UserPage), ...errorResponses(401, 403) },
       },
     },
     async (request) => {
       const { list, filters } = userList.parse(request.query)
-      const { items, total } = await service.list(filters, list)
-      return page(items, pageMeta(list, total))
+      const { items, meta } = await service.list(filters, list)
+      return page(items, meta)
     },
   )
 
@@ -37,19 +56,26 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ service: UsersService }> =
     {
       preHandler: app.requirePermission('read'),
       schema: {
+        operationId: 'getUser',
         tags,
-        summary: 'A user (yourself, or anyone for admins)',
-        description: "Another user's id answers 404 unless you are an admin. Carries an ETag; If-None-Match answers 304.",
+        summary: 'Get a user',
+        description:
+          "Yourself, or anyone for admins: another user's id answers 404 (not 403), so accounts cannot be probed. " +
+          'The ETag is the user version: send it back in If-None-Match for a 304 while it is current.',
         security,
         params: UserParams,
         headers: IfNoneMatchHeaders,
-        response: { 200: Success(UserSchema), 304: Type.Null({ description: 'Not modified' }), ...errorResponses(401, 404) },
+        response: {
+          200: { ...Ref(UserResponse), headers: EtagHeader },
+          304: Type.Null({ description: 'Not modified: your copy (If-None-Match) is current' }),
+          ...errorResponses(401, 404),
+        },
       },
     },
     async (request, reply) => {
-      const { user, etag } = await service.get(request.user!, request.params.id)
-      reply.header('etag', etag)
-      if (isNotModified(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
+      const user = await service.get(request.user!, request.params.id)
+      reply.header('etag', etagOf(user.version))
+      if (isNotModified(request.headers['if-none-match'], etagOf(user.version))) return reply.code(304).send(null)
       return ok(user)
     },
   )
@@ -59,20 +85,34 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ service: UsersService }> =
     {
       preHandler: app.requirePermission('write'),
       schema: {
+        operationId: 'updateUser',
         tags,
-        summary: 'Change a user (yourself, or anyone for admins; role and status: admins only)',
+        summary: 'Change some fields of a user',
         description:
-          'Changing your own password needs currentPassword. A new password or status=disabled signs the user out everywhere. If-Match makes it conditional (412 when stale).',
+          'Yourself, or anyone for admins; only admins change `role` and `status`. Only the fields sent are written. ' +
+          'A new `email` or `password` needs a bearer session (an API key gets 403); your own new password needs `currentPassword` ' +
+          '(a wrong one counts as a failed login: 429 once the budget is spent). A new password or `status: disabled` signs the user out everywhere. ' +
+          'The last active admin cannot be demoted or disabled (409 LAST_ADMIN). With If-Match, only the version you read is changed (412 when it moved on).',
         security,
         params: UserParams,
         headers: IfMatchHeaders,
-        body: UpdateUserBody,
-        response: { 200: Success(UserSchema), ...errorResponses(401, 403, 404, 409, 412) },
+        body: Ref(UpdateUserBody),
+        response: {
+          200: { ...Ref(UserResponse), headers: EtagHeader },
+          ...errorResponses(401, 403, 404, emailTaken, lastAdmin, 412, tooManyFailures),
+        },
       },
     },
     async (request, reply) => {
-      const { user, etag } = await service.update(request.user!, request.params.id, request.body, request.headers['if-match'])
-      return reply.header('etag', etag).send(ok(user))
+      const user = await service.update(
+        request.user!,
+        request.params.id,
+        request.body,
+        parseIfMatch(request.headers['if-match']),
+        request.ip,
+      )
+      reply.header('etag', etagOf(user.version))
+      return ok(user)
     },
   )
 
@@ -81,11 +121,15 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ service: UsersService }> =
     {
       preHandler: app.requirePermission('write'),
       schema: {
+        operationId: 'deleteUser',
         tags,
-        summary: 'Delete a user (yourself, or anyone for admins)',
+        summary: 'Delete a user',
+        description:
+          "Yourself, or anyone for admins (another user's id answers 404). Its sessions, API keys and webhooks go with it (`user.deleted`). " +
+          'The last active admin cannot be deleted (409 LAST_ADMIN).',
         security,
         params: UserParams,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 404) },
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, 404, lastAdmin) },
       },
     },
     async (request, reply) => {

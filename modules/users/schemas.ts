@@ -1,7 +1,9 @@
-// Request and response shapes of the users module (TypeBox; types derived with Static).
+// Users: request and response shapes (TypeBox, named by $id so OpenAPI shows them as components),
+// the list definition, and the types derived from them.
 import { Type, type Static } from '@sinclair/typebox'
+import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
-import { UUID_PATTERN } from '../../src/lib/ids.js'
+import { Email, Id, Int, SafeString, Timestamp } from '../../src/lib/schemas.js'
 import { PASSWORD_MAX_LENGTH } from './passwords.js'
 import { USER_ROLES, USER_STATUSES } from './tables.js'
 
@@ -11,40 +13,65 @@ export const RoleSchema = Type.Union(
 )
 export const StatusSchema = Type.Union(
   USER_STATUSES.map((s) => Type.Literal(s)),
-  { description: 'A disabled user cannot log in; its tokens and keys stop working' },
+  { description: 'A disabled user cannot log in; its sessions and keys stop working at once' },
 )
 
-export const EmailSchema = Type.String({ format: 'email', minLength: 3, maxLength: 254, description: 'Stored lowercased' })
-export const PasswordSchema = Type.String({
+export const EmailSchema = Email({ description: 'Stored lowercased' })
+export const PasswordSchema = SafeString({
   minLength: 1,
   maxLength: PASSWORD_MAX_LENGTH,
   description: 'At least 10 characters, mixing at least two kinds (lowercase, uppercase, digits, symbols), not containing the email',
+  examples: ['Correct-Horse-9-Battery'],
 })
-export const NameSchema = Type.String({ minLength: 1, maxLength: 100 })
+export const NameSchema = SafeString({ minLength: 1, maxLength: 100, description: 'Display name', examples: ['Ada Lovelace'] })
+
+const example = {
+  id: '01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f',
+  email: 'ada@example.com',
+  name: 'Ada Lovelace',
+  role: 'user',
+  status: 'active',
+  version: 2,
+  createdAt: '2026-11-29T10:15:00.000Z',
+  updatedAt: '2026-11-29T11:02:31.250Z',
+}
 
 export const UserSchema = Type.Object(
   {
-    id: Type.String({ format: 'uuid' }),
-    email: Type.String(),
-    name: Type.String(),
+    id: Id(),
+    email: EmailSchema,
+    name: NameSchema,
     role: RoleSchema,
     status: StatusSchema,
-    createdAt: Type.String({ format: 'date-time' }),
-    updatedAt: Type.String({ format: 'date-time' }),
+    version: Int({ minimum: 1, description: 'Increases on every change; the ETag' }),
+    createdAt: Timestamp(),
+    updatedAt: Timestamp(),
   },
-  { description: 'A user account (never includes the password hash)' },
+  { $id: 'User', description: 'A user account (never includes the password hash)', examples: [example] },
 )
-export type UserDto = Static<typeof UserSchema>
+export type User = Static<typeof UserSchema>
 
-export const UserParams = Type.Object({ id: Type.String({ pattern: UUID_PATTERN, description: 'User id (UUID)' }) })
+/** A list item: with `fields=`, only the id and the fields asked for. */
+export const UserListItemSchema = Type.Composite([Type.Pick(UserSchema, ['id']), Type.Partial(Type.Omit(UserSchema, ['id']))], {
+  $id: 'UserListItem',
+  description: 'A user in a list: every field, or only the id and those named in `fields`',
+  examples: [{ id: example.id, email: example.email, role: example.role }],
+})
+export type UserListItem = Static<typeof UserListItemSchema>
+
+export const UserParams = Type.Object({ id: Id('User id') })
 
 export const userList = defineList({
   sort: { createdAt: 'timestamp', email: 'text', name: 'text', role: 'text', status: 'text' },
   defaultSort: '-createdAt',
+  fields: ['email', 'name', 'role', 'status', 'version', 'createdAt', 'updatedAt'],
+  cursor: true,
   filters: {
     role: Type.Optional(RoleSchema),
     status: Type.Optional(StatusSchema),
-    q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Case-insensitive match on email or name' })),
+    q: Type.Optional(
+      SafeString({ minLength: 1, maxLength: 100, description: 'Case-insensitive substring of the email or the name', examples: ['ada'] }),
+    ),
   },
 })
 export type UserFilters = FiltersOf<typeof userList>
@@ -54,14 +81,27 @@ export const UpdateUserBody = Type.Object(
     name: Type.Optional(NameSchema),
     email: Type.Optional(EmailSchema),
     password: Type.Optional(PasswordSchema),
-    currentPassword: Type.Optional(Type.String({ maxLength: PASSWORD_MAX_LENGTH, description: 'Required to change your own password' })),
+    currentPassword: Type.Optional(
+      SafeString({
+        maxLength: PASSWORD_MAX_LENGTH,
+        description: 'Required to change your own password; wrong ones count against your failed-login budget',
+      }),
+    ),
     role: Type.Optional(RoleSchema),
     status: Type.Optional(StatusSchema),
   },
   {
+    $id: 'UpdateUserRequest',
     additionalProperties: false,
     minProperties: 1,
-    description: 'Only admins change role and status. Changing the password or disabling signs the user out everywhere.',
+    description:
+      'Only the fields to change. Only admins change role and status. A new email or password needs a bearer session (not an API key); a new password or disabling signs the user out everywhere.',
+    examples: [{ name: 'Ada King' }, { password: 'Brand-New-Pass-7', currentPassword: 'Correct-Horse-9-Battery' }],
   },
 )
 export type UpdateUserInput = Static<typeof UpdateUserBody>
+
+export const { response: UserResponse, page: UserPage } = envelopes(UserSchema, UserListItemSchema)
+
+/** Registered (addSchema) by the module plugin, so routes can Ref() them and OpenAPI names them. */
+export const userSchemas = [UserSchema, UserListItemSchema, UserResponse, UserPage, UpdateUserBody]

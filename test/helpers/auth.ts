@@ -10,6 +10,8 @@ export interface TestUser {
   role: Role
   accessToken: string
   refreshToken: string
+  /** The session the tokens belong to. */
+  sessionId: string
   /** `{ authorization: 'Bearer ...' }` for app.inject. */
   headers: { authorization: string }
 }
@@ -27,15 +29,25 @@ export async function createUser(
   const users = app.users
   const user = await users.create({ email, password, name: options.name ?? `Test ${role} ${counter}`, role })
   const tokens = await login(app, email, password)
-  return { id: user.id, email, password, role, ...tokens, headers: { authorization: `Bearer ${tokens.accessToken}` } }
+  return { id: user.id, email, password, role, ...tokens, headers: bearer(tokens.accessToken) }
 }
 
-export async function login(app: FastifyInstance, email: string, password: string): Promise<{ accessToken: string; refreshToken: string }> {
+export interface Session {
+  accessToken: string
+  refreshToken: string
+  sessionId: string
+}
+
+/** Log in over HTTP: a new session. */
+export async function login(app: FastifyInstance, email: string, password: string): Promise<Session> {
   const res = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password } })
   if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
-  const { accessToken, refreshToken } = res.json().data
-  return { accessToken, refreshToken }
+  const { accessToken, refreshToken, sessionId } = res.json().data
+  return { accessToken, refreshToken, sessionId }
 }
+
+/** `{ authorization: 'Bearer ...' }` for an access token. */
+export const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` })
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 

@@ -27,10 +27,11 @@ t.test('auth events are logged as their own lines, without secrets', async (t) =
     payload: { email: 'audit@example.com', password },
     headers: { 'x-request-id': 'login-1' },
   })
-  const { accessToken, refreshToken } = ok.json().data
-  const headers = { authorization: `Bearer ${accessToken}` }
+  const { accessToken, refreshToken, sessionId } = ok.json().data
   await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } })
-  await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } })
+  await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } }) // reuse: the session ends
+  const again = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'audit@example.com', password } })
+  const headers = { authorization: `Bearer ${again.json().data.accessToken}` }
   const created = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers, payload: {} })
   t.equal(created.statusCode, 201, created.body)
   const key = created.json().data
@@ -40,8 +41,9 @@ t.test('auth events are logged as their own lines, without secrets', async (t) =
 
   const event = (name: string) => lines.filter((l) => l.event === name)
   t.match(event('auth.login.failed'), [{ userId, reason: 'wrong_password' }])
-  t.match(event('auth.login.succeeded'), [{ userId, requestId: 'login-1' }])
-  t.match(event('auth.refresh.reuse_detected'), [{ userId }])
+  t.match(event('auth.login.succeeded')[0], { userId, requestId: 'login-1' })
+  t.match(event('auth.login.succeeded'), [{ userId, sessionId }, { userId }])
+  t.match(event('auth.refresh.reuse_detected'), [{ userId, sessionId }])
   t.match(event('api_key.created'), [{ apiKeyId: key.id, ownerId: userId }])
   t.match(event('api_key.rotated'), [{ apiKeyId: key.id }])
   t.match(event('api_key.revoked'), [{ apiKeyId: key.id }])

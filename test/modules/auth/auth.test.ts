@@ -1,20 +1,18 @@
+// Sign-up, login, tokens, sessions (refresh rotation, reuse, logout) as a client sees them.
+// Failed-login budgets: brute-force.test.ts; sessions across instances and with Redis down: sessions.test.ts.
 import t from 'tap'
-import { build as buildApp } from '../../helpers/build.js'
-import { createUser, decodeJwt, handMadeJwt, login } from '../../helpers/auth.js'
-
-// Many logins from one address: lift the login rate limit (its own test is in auth.test.ts).
-const build = (t: Parameters<typeof buildApp>[0], overrides: Parameters<typeof buildApp>[1] = {}) =>
-  buildApp(t, { RATE_LIMIT_AUTH_MAX: 1000, ...overrides })
+import { build } from '../../helpers/build.js'
+import { bearer, createUser, decodeJwt, handMadeJwt, login } from '../../helpers/auth.js'
+import { waitFor } from '../../helpers/wait.js'
 
 const SECRET = 'test-secret-that-is-at-least-32-characters-long' // test/helpers/build.ts
-const register = (app: Awaited<ReturnType<typeof build>>, payload: Record<string, unknown>) =>
-  app.inject({ method: 'POST', url: '/api/v1/auth/register', payload })
+// One app for the file: every test works on its own accounts.
+const app = await build(t)
+const register = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/api/v1/auth/register', payload })
 
 t.test('register', async (t) => {
-  const app = await build(t)
-
   t.test('creates a user with the user role, a Location and no password hash', async (t) => {
-    const res = await register(app, { email: 'New.Person@Example.com', password: 'Sturdy-Pass-42', name: 'New Person' })
+    const res = await register({ email: 'New.Person@Example.com', password: 'Sturdy-Pass-42', name: 'New Person' })
     t.equal(res.statusCode, 201)
     const user = res.json().data
     t.equal(res.headers.location, `/api/v1/users/${user.id}`)
@@ -25,7 +23,7 @@ t.test('register', async (t) => {
   })
 
   t.test('refuses a role in the body', async (t) => {
-    const res = await register(app, { email: 'sneaky@example.com', password: 'Sturdy-Pass-42', role: 'admin' })
+    const res = await register({ email: 'sneaky@example.com', password: 'Sturdy-Pass-42', role: 'admin' })
     t.equal(res.statusCode, 400)
     t.equal(res.json().code, 'VALIDATION_ERROR')
     t.match(res.json().details, [{ field: 'role', message: "unknown property 'role'" }])
@@ -34,8 +32,8 @@ t.test('register', async (t) => {
   })
 
   t.test('answers 409 EMAIL_TAKEN for an existing email, whatever its case', async (t) => {
-    await register(app, { email: 'taken@example.com', password: 'Sturdy-Pass-42' })
-    const res = await register(app, { email: 'TAKEN@example.com', password: 'Another-Pass-43' })
+    await register({ email: 'taken@example.com', password: 'Sturdy-Pass-42' })
+    const res = await register({ email: 'TAKEN@example.com', password: 'Another-Pass-43' })
     t.equal(res.statusCode, 409)
     t.equal(res.json().code, 'EMAIL_TAKEN')
   })
@@ -48,7 +46,7 @@ t.test('register', async (t) => {
       ['Password123', /too common/],
     ]
     for (const [password, why] of cases) {
-      const res = await register(app, { email: 'weakling@example.com', password })
+      const res = await register({ email: 'weakling@example.com', password })
       t.equal(res.statusCode, 400, password)
       t.equal(res.json().code, 'VALIDATION_ERROR')
       t.match(res.json().error, why, password)
@@ -56,15 +54,38 @@ t.test('register', async (t) => {
     }
   })
 
+  t.test('publishes user.registered in its transaction, and the welcome email follows', async (t) => {
+    const email = 'welcome-me@example.com'
+    const jobsFor = async (address: string) =>
+      (await app.sql<{ name: string }[]>`select name from pgboss.job where data->'data'->>'email' = ${address} order by name`).map(
+        (j) => j.name,
+      )
+    const res = await register({ email, password: 'Sturdy-Pass-42', name: 'Wel Come' })
+    t.equal(res.statusCode, 201)
+    t.ok((await jobsFor(email)).includes('emails.welcome'), 'the welcome subscriber was queued with the account')
+    const again = await register({ email: email.toUpperCase(), password: 'Sturdy-Pass-42' })
+    t.equal(again.statusCode, 409)
+    t.equal((await jobsFor(email)).filter((n) => n === 'emails.welcome').length, 1, 'a refused registration publishes nothing')
+
+    const admin = await createUser(app, { role: 'admin' })
+    const welcome = await waitFor(
+      async () => {
+        const list = await app.inject({ method: 'GET', url: `/api/v1/emails?to=${email}&template=welcome`, headers: admin.headers })
+        return (list.json().data as { status: string }[]).find((e) => e.status === 'sent')
+      },
+      { what: 'the welcome email' },
+    )
+    t.ok(welcome, 'sent by the emails module (its emails.welcome subscriber)')
+  })
+
   t.test('validates the email', async (t) => {
-    const res = await register(app, { email: 'not-an-email', password: 'Sturdy-Pass-42' })
+    const res = await register({ email: 'not-an-email', password: 'Sturdy-Pass-42' })
     t.equal(res.statusCode, 400)
     t.match(res.json().details, [{ field: 'email' }])
   })
 })
 
 t.test('login', async (t) => {
-  const app = await build(t)
   const user = await createUser(app, { email: 'login@example.com', password: 'Right-Password-1' })
 
   t.test('returns a pinned HS256 access token with issuer, audience, version and TTL, and a refresh token', async (t) => {
@@ -75,10 +96,12 @@ t.test('login', async (t) => {
     })
     t.equal(res.statusCode, 200)
     const data = res.json().data
-    t.match(data, { tokenType: 'Bearer', expiresIn: 900, user: { id: user.id, email: 'login@example.com' } })
+    t.match(data, { tokenType: 'Bearer', expiresIn: 900, sessionId: String, user: { id: user.id, email: 'login@example.com' } })
     t.equal(JSON.parse(Buffer.from(data.accessToken.split('.')[0], 'base64url').toString()).alg, 'HS256')
     const claims = decodeJwt(data.accessToken)
-    t.match(claims, { sub: user.id, iss: 'keel', aud: 'keel-api', ver: 0 })
+    t.match(claims, { sub: user.id, iss: 'keel', aud: 'keel-api', ver: 0, sid: data.sessionId })
+    t.not(data.sessionId, user.sessionId, 'each login opens its own session')
+    t.equal(res.headers['cache-control'], 'no-store', 'tokens are never cached')
     t.equal(Number(claims.exp) - Number(claims.iat), 900)
     t.match(data.refreshToken, /^[A-Za-z0-9_-]{43}$/)
   })
@@ -125,7 +148,6 @@ t.test('login', async (t) => {
 })
 
 t.test('me and bearer tokens', async (t) => {
-  const app = await build(t)
   const user = await createUser(app)
 
   t.test('GET /auth/me returns the caller and its permissions', async (t) => {
@@ -141,8 +163,13 @@ t.test('me and bearer tokens', async (t) => {
     t.equal(res.headers['www-authenticate'], 'Bearer realm="keel"')
   })
 
+  const other = await createUser(app)
+  const ended = await login(app, user.email, user.password)
+  await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: bearer(ended.accessToken) })
+
   const now = Math.floor(Date.now() / 1000)
-  const good = { sub: user.id, role: 'user', ver: 0, iss: 'keel', aud: 'keel-api', iat: now, exp: now + 600 }
+  const good = { sub: user.id, role: 'user', ver: 0, sid: user.sessionId, iss: 'keel', aud: 'keel-api', iat: now, exp: now + 600 }
+  const without = (claim: keyof typeof good) => Object.fromEntries(Object.entries(good).filter(([k]) => k !== claim))
   const [head, body, sig] = user.accessToken.split('.')
   const forgedBody = Buffer.from(
     JSON.stringify({ ...decodeJwt(user.accessToken), role: 'admin', sub: '00000000-0000-7000-8000-000000000000' }),
@@ -157,6 +184,12 @@ t.test('me and bearer tokens', async (t) => {
     'another issuer': handMadeJwt({ ...good, iss: 'someone-else' }, SECRET),
     'another audience': handMadeJwt({ ...good, aud: 'other-api' }, SECRET),
     'a stale token version': handMadeJwt({ ...good, ver: 7 }, SECRET),
+    'no issuer': handMadeJwt(without('iss'), SECRET),
+    'no audience': handMadeJwt(without('aud'), SECRET),
+    'no session': handMadeJwt(without('sid'), SECRET),
+    'an unknown session': handMadeJwt({ ...good, sid: '01900000-0000-7000-8000-000000000000' }, SECRET),
+    "another user's session": handMadeJwt({ ...good, sid: other.sessionId }, SECRET),
+    'an ended session': handMadeJwt({ ...good, sid: ended.sessionId }, SECRET),
     garbage: 'not.a.jwt',
   }
   t.test('a hand-made token with the right key and claims is accepted (control)', async (t) => {
@@ -186,76 +219,95 @@ t.test('me and bearer tokens', async (t) => {
 })
 
 t.test('refresh tokens rotate, and a spent one revokes its family', async (t) => {
-  const app = await build(t)
   const user = await createUser(app)
   const refresh = (refreshToken: string) => app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } })
 
+  const me = (accessToken: string) => app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(accessToken) })
+  const other = await login(app, user.email, user.password)
+
   const first = await refresh(user.refreshToken)
   t.equal(first.statusCode, 200)
+  t.equal(first.headers['cache-control'], 'no-store', 'tokens are never cached')
   const rotated = first.json().data
   t.not(rotated.refreshToken, user.refreshToken, 'a new refresh token')
-  t.match(rotated, { tokenType: 'Bearer', expiresIn: 900 })
-  t.equal(
-    (await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${rotated.accessToken}` } })).statusCode,
-    200,
-  )
+  t.match(rotated, { tokenType: 'Bearer', expiresIn: 900, sessionId: user.sessionId })
+  t.equal(decodeJwt(rotated.accessToken).sid, user.sessionId, 'the same session')
+  t.equal((await me(rotated.accessToken)).statusCode, 200)
+  t.equal((await me(user.accessToken)).statusCode, 200, "the session's earlier access token lives on")
 
   const replay = await refresh(user.refreshToken)
   t.equal(replay.statusCode, 401, 'the spent token is refused')
   t.equal(replay.json().code, 'INVALID_REFRESH_TOKEN')
   t.equal((await refresh(rotated.refreshToken)).statusCode, 401, 'and so is the rest of its family')
+  t.equal((await me(rotated.accessToken)).statusCode, 401, "and the session's access tokens, at once")
+  t.equal((await me(user.accessToken)).statusCode, 401, 'all of them')
 
-  const other = await login(app, user.email, user.password)
   t.equal((await refresh(other.refreshToken)).statusCode, 200, 'another session (family) is unaffected')
+  t.equal((await me(other.accessToken)).statusCode, 200)
 
   t.equal((await refresh('not-a-real-token')).statusCode, 401)
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: {} })).statusCode, 400)
 })
 
 t.test('logout', async (t) => {
-  const app = await build(t)
   const user = await createUser(app)
   const refresh = (refreshToken: string) => app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } })
+  const me = (accessToken: string) => app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(accessToken) })
+  const logout = (accessToken: string, payload?: Record<string, unknown>) =>
+    app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: bearer(accessToken), ...(payload ? { payload } : {}) })
 
-  t.test('revokes the given refresh token; the access token lives until it expires', async (t) => {
+  t.test('with no body ends the session at once: its refresh and access tokens', async (t) => {
     const session = await login(app, user.email, user.password)
-    const res = await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/logout',
-      headers: { authorization: `Bearer ${session.accessToken}` },
-      payload: { refreshToken: session.refreshToken },
-    })
+    const next = (await refresh(session.refreshToken)).json().data // a second access token of the same session
+    t.equal((await me(session.accessToken)).statusCode, 200)
+    const res = await logout(next.accessToken)
     t.equal(res.statusCode, 204)
-    t.equal((await refresh(session.refreshToken)).statusCode, 401)
-    t.equal((await refresh(user.refreshToken)).statusCode, 200, 'other sessions go on')
+    t.equal((await me(next.accessToken)).statusCode, 401, 'the access token used to log out')
+    const earlier = await me(session.accessToken)
+    t.equal(earlier.statusCode, 401, 'and every other access token of the session (it was cached as live: the logout dropped it)')
+    t.match(earlier.headers['www-authenticate'], /error="invalid_token"/)
+    t.equal((await refresh(next.refreshToken)).statusCode, 401, 'its refresh token')
+    t.equal((await me(user.accessToken)).statusCode, 200, 'other sessions go on')
+    t.equal((await refresh(user.refreshToken)).statusCode, 200)
   })
 
-  t.test('needs authentication', async (t) => {
+  t.test('a refresh token in the body ends its session too (when it is yours)', async (t) => {
+    const a = await login(app, user.email, user.password)
+    const b = await login(app, user.email, user.password)
+    const stranger = await createUser(app)
+    t.equal((await logout(a.accessToken, { refreshToken: b.refreshToken })).statusCode, 204)
+    t.equal((await me(b.accessToken)).statusCode, 401)
+    t.equal((await refresh(b.refreshToken)).statusCode, 401)
+    const c = await login(app, user.email, user.password)
+    t.equal((await logout(c.accessToken, { refreshToken: stranger.refreshToken })).statusCode, 204)
+    t.equal((await me(stranger.accessToken)).statusCode, 200, "someone else's session is not yours to end")
+  })
+
+  t.test('needs a bearer session: none is 401, an API key is 403', async (t) => {
     t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/logout' })).statusCode, 401)
+    const key = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: user.headers, payload: {} })
+    t.equal(key.statusCode, 201, key.body)
+    for (const payload of [undefined, { all: true }]) {
+      const res = await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { 'x-api-key': key.json().data.key }, payload })
+      t.equal(res.statusCode, 403)
+      t.equal(res.json().code, 'FORBIDDEN')
+    }
+    t.equal((await me(user.accessToken)).statusCode, 200, 'nothing was ended')
   })
 
   t.test('all=true invalidates every access and refresh token at once', async (t) => {
     const a = await login(app, user.email, user.password)
     const b = await login(app, user.email, user.password)
-    const res = await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/logout',
-      headers: { authorization: `Bearer ${a.accessToken}` },
-      payload: { all: true },
-    })
-    t.equal(res.statusCode, 204)
+    t.equal((await logout(a.accessToken, { all: true })).statusCode, 204)
     for (const token of [a.accessToken, b.accessToken]) {
-      const me = await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${token}` } })
-      t.equal(me.statusCode, 401)
-      t.match(me.headers['www-authenticate'], /error="invalid_token"/)
+      const res = await me(token)
+      t.equal(res.statusCode, 401)
+      t.match(res.headers['www-authenticate'], /error="invalid_token"/)
     }
     t.equal((await refresh(b.refreshToken)).statusCode, 401)
     const fresh = await login(app, user.email, user.password)
     t.equal(decodeJwt(fresh.accessToken).ver, 1, 'new tokens carry the new version')
-    t.equal(
-      (await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${fresh.accessToken}` } })).statusCode,
-      200,
-    )
+    t.equal((await me(fresh.accessToken)).statusCode, 200)
   })
 })
 
@@ -268,7 +320,6 @@ t.test('logout everywhere also applies at once with the in-process cache (no Red
 })
 
 t.test('a disabled user can neither log in nor refresh', async (t) => {
-  const app = await build(t)
   const admin = await createUser(app, { role: 'admin' })
   const user = await createUser(app)
   const res = await app.inject({
@@ -285,19 +336,7 @@ t.test('a disabled user can neither log in nor refresh', async (t) => {
   t.equal((await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: user.headers })).statusCode, 401)
 })
 
-t.test('password guessing is rate limited (RATE_LIMIT_AUTH_MAX)', async (t) => {
-  const app = await buildApp(t, { RATE_LIMIT_AUTH_MAX: 3 })
-  const attempt = () =>
-    app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'victim@example.com', password: 'Guess-Number-1' } })
-  for (let i = 0; i < 3; i++) t.equal((await attempt()).statusCode, 401)
-  const limited = await attempt()
-  t.equal(limited.statusCode, 429)
-  t.equal(limited.json().code, 'RATE_LIMITED')
-  t.ok(limited.headers['retry-after'])
-})
-
 t.test('the daily job forgets stale refresh tokens and keeps live ones', async (t) => {
-  const app = await build(t)
   const user = await createUser(app)
   const old = await login(app, user.email, user.password)
   await app.sql`update refresh_tokens set expires_at = now() - interval '2 days' where user_id = ${user.id} and id = (select id from refresh_tokens where user_id = ${user.id} order by created_at desc limit 1)`

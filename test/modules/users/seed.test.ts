@@ -2,6 +2,7 @@ import t from 'tap'
 import { build } from '../../helpers/build.js'
 import { login } from '../../helpers/auth.js'
 import { seedDemoData } from '../../../src/cli/seed.js'
+import { loadConfig } from '../../../src/config.js'
 
 t.test('first start seeds an admin and demo users, printing their passwords once', async (t) => {
   const app = await build(t)
@@ -29,4 +30,16 @@ t.test('first start seeds an admin and demo users, printing their passwords once
   t.notMatch(printed.join('\n'), /password:/, 'a second start prints no password and creates nothing')
   const users = await app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: `Bearer ${session.accessToken}` } })
   t.equal(users.json().meta.total, 4)
+})
+
+t.test('the demo seed refuses to run with NODE_ENV=production', async (t) => {
+  const app = await build(t, { NODE_ENV: 'production' })
+  await t.rejects(seedDemoData(app), /refuses to run with NODE_ENV=production/)
+  const [{ n }] = await app.sql<[{ n: number }]>`select count(*)::int as n from users`
+  t.equal(n, 0, 'no demo account was created')
+  t.throws(
+    () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), SEED_DEMO_DATA: 'true' }),
+    /SEED_DEMO_DATA="true": the demo seed never runs with NODE_ENV=production/,
+    'asking for it in production stops the process at start, naming the variable',
+  )
 })
