@@ -67,7 +67,16 @@ try {
   started = Date.now()
   const at = new Date().toISOString()
   for (let i = 0; i < events; i++) {
-    const order = { id: newId(), userId: ownerId, status: 'confirmed' as const, totalCents: 100, createdAt: at, updatedAt: at, items: [] }
+    const order = {
+      id: newId(),
+      userId: ownerId,
+      status: 'confirmed' as const,
+      totalCents: 100,
+      version: 1,
+      createdAt: at,
+      updatedAt: at,
+      items: [],
+    }
     await app.events.publish(orderCreated, order)
   }
   const enqueued = (Date.now() - started) / 1000

@@ -1,6 +1,6 @@
 // API keys: the only code that touches the api_keys table. Explicit columns; every function takes
 // the Drizzle handle to use (the pool or a transaction), so transactions pass through.
-import { count, desc, eq, or, sql } from 'drizzle-orm'
+import { and, count, desc, eq, isNull, lt, or, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
 import { orderBy, type ParsedList } from '../../src/lib/pagination.js'
 import { apiKeys } from './tables.js'
@@ -16,6 +16,7 @@ const columns = {
   rateLimitWindowSeconds: apiKeys.rateLimitWindowSeconds,
   previousValidUntil: apiKeys.previousValidUntil,
   lastUsedAt: apiKeys.lastUsedAt,
+  version: apiKeys.version,
   createdAt: apiKeys.createdAt,
   rotatedAt: apiKeys.rotatedAt,
 }
@@ -100,17 +101,19 @@ export function createApiKeysRepository() {
           previousPrefix: keep ? sql`${apiKeys.prefix}` : null,
           previousSecretHash: keep ? sql`${apiKeys.secretHash}` : null,
           previousValidUntil,
+          version: sql`${apiKeys.version} + 1`,
         })
         .where(eq(apiKeys.id, id))
         .returning(columns)
       return row
     },
 
+    /** Move lastUsedAt forward (never back: another instance may have written a later use), bumping the version when it moves. */
     async touchLastUsed(db: DbOrTx, id: string, at: Date): Promise<void> {
       await db
         .update(apiKeys)
-        .set({ lastUsedAt: sql`greatest(${apiKeys.lastUsedAt}, ${at.toISOString()}::timestamptz)` })
-        .where(eq(apiKeys.id, id))
+        .set({ lastUsedAt: at, version: sql`${apiKeys.version} + 1` })
+        .where(and(eq(apiKeys.id, id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, at))))
     },
 
     async delete(db: DbOrTx, id: string): Promise<boolean> {

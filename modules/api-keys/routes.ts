@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { auditFor, authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
 import { pageMeta } from '../../src/lib/pagination.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
@@ -57,7 +58,7 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         response: {
           201: {
             ...Ref(IssuedApiKeyResponse),
-            headers: { location: Type.String({ description: 'The new key' }), ...noStore },
+            headers: { location: Type.String({ description: 'The new key' }), ...EtagHeader, ...noStore },
           },
           ...errorResponses(401, sessionOnly, scopeRefused, limitRefused, tooMany),
         },
@@ -65,7 +66,10 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
     },
     async (request, reply) => {
       const created = await service.create(issuerOf(request), request.body, auditFor(request))
-      reply.header('cache-control', 'no-store').header('location', resourcePath(app.prefix, created.id))
+      reply
+        .header('cache-control', 'no-store')
+        .header('location', resourcePath(app.prefix, created.id))
+        .header('etag', etagOf(created.version))
       return reply.code(201).send(ok(created))
     },
   )
@@ -101,13 +105,21 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         operationId: 'getApiKey',
         tags,
         summary: 'Get an API key',
-        description: "Its name, scopes, end, limit and last use; never the key itself. Yours (admins: anyone's); needs a bearer session.",
+        description:
+          "Its name, scopes, end, limit and last use; never the key itself. Yours (admins: anyone's); needs a bearer session. " +
+          'The ETag is the key version: it moves when the key is rotated and when its `lastUsedAt` is recorded. ' +
+          'Send it back in If-None-Match for a 304 while it is current.',
         security,
         params: ApiKeyParams,
-        response: { 200: Ref(ApiKeyResponse), ...errorResponses(401, sessionOnly, 404) },
+        headers: IfNoneMatchHeaders,
+        response: {
+          200: { ...Ref(ApiKeyResponse), headers: EtagHeader },
+          304: NotModifiedResponse,
+          ...errorResponses(401, sessionOnly, 404),
+        },
       },
     },
-    async (request) => ok(await service.get(request.user!, request.params.id)),
+    async (request, reply) => sendVersioned(request, reply, await service.get(request.user!, request.params.id)),
   )
 
   app.post(
@@ -121,18 +133,18 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         description:
           'Same id, new secret; the old key keeps working for API_KEY_GRACE_SECONDS (`previousKeyValidUntil`). Needs a bearer session. ' +
           'The key is re-issued within your own bounds: scopes you no longer have are dropped, and a limit looser than the server default ' +
-          'is brought down to it unless you are an admin. The answer is `Cache-Control: no-store`.',
+          'is brought down to it unless you are an admin. The answer is `Cache-Control: no-store` and carries the new ETag.',
         security,
         params: ApiKeyParams,
         response: {
-          200: { ...Ref(IssuedApiKeyResponse), headers: noStore },
+          200: { ...Ref(IssuedApiKeyResponse), headers: { ...EtagHeader, ...noStore } },
           ...errorResponses(401, sessionOnly, 404),
         },
       },
     },
     async (request, reply) => {
       const rotated = await service.rotate(issuerOf(request), request.params.id, auditFor(request))
-      reply.header('cache-control', 'no-store')
+      reply.header('cache-control', 'no-store').header('etag', etagOf(rotated.version))
       return ok(rotated)
     },
   )

@@ -68,6 +68,7 @@ export const toApiKey = (row: ApiKeyRow): ApiKey => ({
   expiresAt: iso(row.expiresAt),
   rateLimit: rateLimitOf(row),
   lastUsedAt: iso(row.lastUsedAt),
+  version: row.version,
   createdAt: row.createdAt.toISOString(),
   rotatedAt: iso(row.rotatedAt),
   previousKeyValidUntil: iso(row.previousValidUntil),

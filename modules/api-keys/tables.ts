@@ -1,7 +1,7 @@
 // The api_keys table: only a SHA-256 hash of each key is stored, found by its public prefix. A rotated
 // key's previous prefix and hash stay valid until previousValidUntil (the grace period).
 import { index, integer, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
-import { idColumn, timestampColumn } from '../../src/db/columns.js'
+import { idColumn, timestampColumn, versionColumn } from '../../src/db/columns.js'
 
 export const apiKeys = pgTable(
   'api_keys',
@@ -20,6 +20,8 @@ export const apiKeys = pgTable(
     previousSecretHash: text(),
     previousValidUntil: timestampColumn(),
     lastUsedAt: timestampColumn(),
+    /** Bumped by a rotation and by a lastUsedAt write (both change what GET shows): the key's ETag. */
+    version: versionColumn(),
     createdAt: timestampColumn().notNull().defaultNow(),
     rotatedAt: timestampColumn(),
   },

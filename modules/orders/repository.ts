@@ -11,6 +11,7 @@ const orderColumns = {
   userId: orders.userId,
   status: orders.status,
   totalCents: orders.totalCents,
+  version: orders.version,
   createdAt: orders.createdAt,
   updatedAt: orders.updatedAt,
 }
@@ -51,7 +52,7 @@ export function createOrderRepository() {
     async setStatus(db: DbOrTx, id: string, status: OrderRow['status']): Promise<OrderRow> {
       const [row] = await db
         .update(orders)
-        .set({ status, updatedAt: sql`now()` })
+        .set({ status, version: sql`${orders.version} + 1`, updatedAt: sql`now()` })
         .where(eq(orders.id, id))
         .returning(orderColumns)
       return row!

@@ -1,9 +1,10 @@
-// Orders: HTTP only — schemas in, a service call, the envelope out. Location and Idempotency-Key headers live here.
+// Orders: HTTP only — schemas in, a service call, the envelope out. Location, ETag and Idempotency-Key headers live here.
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { OrderService } from './service.js'
@@ -45,7 +46,8 @@ export function orderRoutes(fastify: FastifyInstance, service: OrderService) {
           'One transaction: stock is taken for every item or for none, at today’s prices, and `order.created` is published with it. ' +
           '409 INSUFFICIENT_STOCK names the product that ran short and what is left; 422 for an unknown or inactive product, ' +
           'an empty or repeated item list, or an Idempotency-Key reused with a different body. ' +
-          'A retry with the same key and body answers the first response (header `idempotent-replayed: true`).',
+          'A retry with the same key and body answers the first response (header `idempotent-replayed: true`). ' +
+          'The ETag is the order version.',
         security,
         headers: CreateOrderHeaders,
         body: Ref(CreateOrderBody),
@@ -55,6 +57,7 @@ export function orderRoutes(fastify: FastifyInstance, service: OrderService) {
             description: 'Order placed (or the replay of the first response for this Idempotency-Key)',
             headers: {
               location: Type.String({ description: 'The new order' }),
+              ...EtagHeader,
               'idempotent-replayed': Type.Optional(
                 Type.String({ description: '"true" when this is the stored response of an earlier request with the same key' }),
               ),
@@ -67,7 +70,8 @@ export function orderRoutes(fastify: FastifyInstance, service: OrderService) {
     async (request, reply) => {
       const placed = await service.place(request.user!, request.body, request.headers['idempotency-key'])
       if (placed.replayed) reply.header('idempotent-replayed', 'true')
-      return reply.code(201).header('location', resourcePath(app.prefix, placed.order.id)).send(ok(placed.order))
+      reply.header('etag', etagOf(placed.order.version)).header('location', resourcePath(app.prefix, placed.order.id))
+      return reply.code(201).send(ok(placed.order))
     },
   )
 
@@ -102,13 +106,20 @@ export function orderRoutes(fastify: FastifyInstance, service: OrderService) {
         operationId: 'getOrder',
         tags,
         summary: 'Get an order',
-        description: 'Its buyer, moderators and admins. Anybody else gets 404: whether the order exists is not revealed.',
+        description:
+          'Its buyer, moderators and admins. Anybody else gets 404: whether the order exists is not revealed. ' +
+          'The ETag is the order version (it moves when the order is cancelled): send it back in If-None-Match for a 304 while it is current.',
         security,
         params: OrderParams,
-        response: { 200: Ref(OrderResponse), ...errorResponses(401, 403, 404) },
+        headers: IfNoneMatchHeaders,
+        response: {
+          200: { ...Ref(OrderResponse), headers: EtagHeader },
+          304: NotModifiedResponse,
+          ...errorResponses(401, 403, 404),
+        },
       },
     },
-    async (request) => ok(await service.get(request.user!, request.params.id)),
+    async (request, reply) => sendVersioned(request, reply, await service.get(request.user!, request.params.id)),
   )
 
   app.post(
@@ -121,12 +132,16 @@ export function orderRoutes(fastify: FastifyInstance, service: OrderService) {
         summary: 'Cancel an order',
         description:
           'Its buyer, moderators and admins. Gives the stock back and publishes `order.cancelled`, in one transaction. ' +
-          'An order already cancelled is a 409 ORDER_NOT_CANCELLABLE.',
+          'An order already cancelled is a 409 ORDER_NOT_CANCELLABLE. Answers the cancelled order with its new ETag.',
         security,
         params: OrderParams,
-        response: { 200: Ref(OrderResponse), ...errorResponses(401, 403, 404, notCancellable) },
+        response: { 200: { ...Ref(OrderResponse), headers: EtagHeader }, ...errorResponses(401, 403, 404, notCancellable) },
       },
     },
-    async (request) => ok(await service.cancel(request.user!, request.params.id)),
+    async (request, reply) => {
+      const cancelled = await service.cancel(request.user!, request.params.id)
+      reply.header('etag', etagOf(cancelled.version))
+      return ok(cancelled)
+    },
   )
 }

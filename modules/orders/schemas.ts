@@ -23,6 +23,7 @@ const example = {
   userId: '01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f',
   status: 'confirmed',
   totalCents: 9800,
+  version: 1,
   createdAt: '2026-11-29T10:15:00.000Z',
   updatedAt: '2026-11-29T10:15:00.000Z',
   items: [exampleItem],
@@ -41,6 +42,7 @@ const orderProperties = {
   userId: Id('The buyer'),
   status: OrderStatus,
   totalCents: Money('Sum of quantity × unit price, integer cents'),
+  version: Int({ minimum: 1, description: 'Increases on every change; the ETag' }),
   createdAt: Timestamp(),
   updatedAt: Timestamp('When it was last changed (cancelled)'),
 }

@@ -49,6 +49,7 @@ function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
     userId: row.userId,
     status: row.status,
     totalCents: row.totalCents,
+    version: row.version,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     items: items.map(({ productId, productName, quantity, unitPriceCents }) => ({ productId, productName, quantity, unitPriceCents })),
@@ -105,7 +106,8 @@ export function createOrderService({ db, dbRead, cache, events, products, repo, 
           if (!claimed) {
             const earlier = await repo.findKey(tx, principal.id, idempotencyKey)
             if (!earlier || earlier.requestHash !== hash) throw new IdempotencyKeyReusedError()
-            return { order: earlier.responseBody as Order, replayed: true }
+            // A new order is at version 1; responses stored before orders had a version lack it.
+            return { order: { version: 1, ...(earlier.responseBody as Omit<Order, 'version'>) }, replayed: true }
           }
         }
 

@@ -1,7 +1,7 @@
 // Orders, their items (price at purchase time) and the Idempotency-Key records of POST /orders.
 import { sql } from 'drizzle-orm'
 import { check, index, integer, jsonb, pgTable, primaryKey, text, uuid } from 'drizzle-orm/pg-core'
-import { idColumn, timestampColumn, timestamps } from '../../src/db/columns.js'
+import { idColumn, timestampColumn, timestamps, versionColumn } from '../../src/db/columns.js'
 
 export const ORDER_STATUSES = ['pending', 'confirmed', 'cancelled'] as const
 
@@ -12,6 +12,7 @@ export const orders = pgTable(
     userId: uuid().notNull(),
     status: text({ enum: ORDER_STATUSES }).notNull().default('confirmed'),
     totalCents: integer().notNull(),
+    version: versionColumn(),
     ...timestamps(),
   },
   (t) => [

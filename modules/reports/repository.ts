@@ -1,6 +1,7 @@
 // Reports: the only code that touches the reports table. Explicit columns (the file itself only when
-// asked for); every function takes the Drizzle handle to use (the pool or a transaction).
-import { and, eq, inArray } from 'drizzle-orm'
+// asked for); every function takes the Drizzle handle to use (the pool or a transaction). Every
+// update bumps the version (the report's ETag).
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
 import { reports } from './tables.js'
 
@@ -16,6 +17,7 @@ const columns = {
   progress: reports.progress,
   rowCount: reports.rowCount,
   error: reports.error,
+  version: reports.version,
   createdAt: reports.createdAt,
   startedAt: reports.startedAt,
   completedAt: reports.completedAt,
@@ -44,21 +46,24 @@ export function createReportRepository() {
     async start(db: DbOrTx, id: string): Promise<boolean> {
       const rows = await db
         .update(reports)
-        .set({ status: 'running', progress: 10, startedAt: new Date(), error: null })
+        .set({ status: 'running', progress: 10, startedAt: new Date(), error: null, version: sql`${reports.version} + 1` })
         .where(and(eq(reports.id, id), inArray(reports.status, ['queued', 'running'])))
         .returning({ id: reports.id })
       return rows.length > 0
     },
 
     async progress(db: DbOrTx, id: string, progress: number): Promise<void> {
-      await db.update(reports).set({ progress }).where(eq(reports.id, id))
+      await db
+        .update(reports)
+        .set({ progress, version: sql`${reports.version} + 1` })
+        .where(eq(reports.id, id))
     },
 
     /** running → completed, with its file; undefined when it is no longer running. */
     async complete(db: DbOrTx, id: string, content: string, rowCount: number): Promise<ReportRow | undefined> {
       const [row] = await db
         .update(reports)
-        .set({ status: 'completed', progress: 100, content, rowCount, completedAt: new Date() })
+        .set({ status: 'completed', progress: 100, content, rowCount, completedAt: new Date(), version: sql`${reports.version} + 1` })
         .where(and(eq(reports.id, id), eq(reports.status, 'running')))
         .returning(columns)
       return row
@@ -68,7 +73,7 @@ export function createReportRepository() {
     async fail(db: DbOrTx, id: string, error: string): Promise<ReportRow | undefined> {
       const [row] = await db
         .update(reports)
-        .set({ status: 'failed', error, completedAt: new Date() })
+        .set({ status: 'failed', error, completedAt: new Date(), version: sql`${reports.version} + 1` })
         .where(and(eq(reports.id, id), inArray(reports.status, ['queued', 'running'])))
         .returning(columns)
       return row

@@ -1,4 +1,4 @@
-// Reports: HTTP only — request (202 + Location), status, download (streamed CSV or JSON).
+// Reports: HTTP only — request (202 + Location), status (ETag, If-None-Match), download (streamed CSV or JSON).
 import { Readable } from 'node:stream'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { rateLimitPolicies } from '../../plugins/rate-limit/index.js'
 import { errorResponses, ok, type ErrorSpec } from '../../src/lib/envelope.js'
+import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { ReportService } from './service.js'
@@ -43,14 +44,15 @@ export function reportRoutes(fastify: FastifyInstance, service: ReportService) {
         security,
         body: Ref(CreateReportBody),
         response: {
-          202: { ...Ref(ReportResponse), headers: { location: Type.String({ description: 'The report (poll it)' }) } },
+          202: { ...Ref(ReportResponse), headers: { location: Type.String({ description: 'The report (poll it)' }), ...EtagHeader } },
           ...errorResponses(401, 403, invalidPeriod),
         },
       },
     },
     async (request, reply) => {
       const report = await service.request(request.user!, request.body)
-      return reply.code(202).header('location', resourcePath(app.prefix, report.id)).send(ok(report))
+      reply.header('etag', etagOf(report.version)).header('location', resourcePath(app.prefix, report.id))
+      return reply.code(202).send(ok(report))
     },
   )
 
@@ -64,13 +66,19 @@ export function reportRoutes(fastify: FastifyInstance, service: ReportService) {
         summary: 'Get a report',
         description:
           'Its status (`queued`, `running`, `completed`, `failed`), progress and, once completed, its `downloadUrl`. ' +
-          'The requester and admins; anybody else gets 404.',
+          'The requester and admins; anybody else gets 404. ' +
+          'The ETag is the report version (it moves as the build starts, progresses and finishes): poll with If-None-Match for a 304 while nothing changed.',
         security,
         params: ReportParams,
-        response: { 200: Ref(ReportResponse), ...errorResponses(401, 403, 404) },
+        headers: IfNoneMatchHeaders,
+        response: {
+          200: { ...Ref(ReportResponse), headers: EtagHeader },
+          304: NotModifiedResponse,
+          ...errorResponses(401, 403, 404),
+        },
       },
     },
-    async (request) => ok(await service.get(request.user!, request.params.id)),
+    async (request, reply) => sendVersioned(request, reply, await service.get(request.user!, request.params.id)),
   )
 
   app.get(

@@ -41,6 +41,7 @@ function toReport(row: ReportRow, prefix: string): Report {
     progress: row.progress,
     rowCount: row.rowCount,
     error: row.error,
+    version: row.version,
     createdAt: row.createdAt.toISOString(),
     startedAt: row.startedAt?.toISOString() ?? null,
     completedAt: row.completedAt?.toISOString() ?? null,

@@ -1,7 +1,7 @@
 // Reports: a request (type, format, period, scope), its progress, and the finished file.
 import { sql } from 'drizzle-orm'
 import { check, index, integer, pgTable, text, uuid } from 'drizzle-orm/pg-core'
-import { idColumn, timestampColumn } from '../../src/db/columns.js'
+import { idColumn, timestampColumn, versionColumn } from '../../src/db/columns.js'
 
 export const REPORT_STATUSES = ['queued', 'running', 'completed', 'failed'] as const
 export const REPORT_FORMATS = ['csv', 'json'] as const
@@ -24,6 +24,7 @@ export const reports = pgTable(
     rowCount: integer(),
     content: text(),
     error: text(),
+    version: versionColumn(),
     createdAt: timestampColumn().notNull().defaultNow(),
     startedAt: timestampColumn(),
     completedAt: timestampColumn(),

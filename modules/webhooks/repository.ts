@@ -12,6 +12,7 @@ export const webhookColumns = {
   ownerId: webhookSubscriptions.ownerId,
   url: webhookSubscriptions.url,
   events: webhookSubscriptions.events,
+  version: webhookSubscriptions.version,
   createdAt: webhookSubscriptions.createdAt,
 }
 /** A subscription as the API may show it: everything but the secret. */
@@ -30,6 +31,7 @@ export const deliveryColumns = {
   requestId: webhookDeliveries.requestId,
   replayOf: webhookDeliveries.replayOf,
   nextAttemptAt: webhookDeliveries.nextAttemptAt,
+  version: webhookDeliveries.version,
   createdAt: webhookDeliveries.createdAt,
   updatedAt: webhookDeliveries.updatedAt,
 }
@@ -172,7 +174,7 @@ export function createWebhookRepository() {
       return row
     },
 
-    /** Record one attempt (the counter goes up by one) and its outcome. */
+    /** Record one attempt (the counter goes up by one) and its outcome; like every change of a delivery, it bumps the version. */
     async recordAttempt(db: DbOrTx, id: string, outcome: AttemptOutcome): Promise<void> {
       await db
         .update(webhookDeliveries)
@@ -182,6 +184,7 @@ export function createWebhookRepository() {
           lastStatusCode: outcome.statusCode,
           lastError: outcome.error ? outcome.error.slice(0, 2000) : null,
           nextAttemptAt: outcome.nextAttemptAt,
+          version: sql`${webhookDeliveries.version} + 1`,
           updatedAt: sql`now()`,
         })
         .where(eq(webhookDeliveries.id, id))
@@ -191,7 +194,13 @@ export function createWebhookRepository() {
     async refuse(db: DbOrTx, id: string, reason: string): Promise<boolean> {
       const rows = await db
         .update(webhookDeliveries)
-        .set({ status: 'failed', lastError: reason, nextAttemptAt: null, updatedAt: sql`now()` })
+        .set({
+          status: 'failed',
+          lastError: reason,
+          nextAttemptAt: null,
+          version: sql`${webhookDeliveries.version} + 1`,
+          updatedAt: sql`now()`,
+        })
         .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'pending')))
         .returning({ id: webhookDeliveries.id })
       return rows.length > 0
@@ -204,6 +213,7 @@ export function createWebhookRepository() {
         .set({
           status: 'dead',
           nextAttemptAt: null,
+          version: sql`${webhookDeliveries.version} + 1`,
           updatedAt: sql`now()`,
           lastError: sql`coalesce(${webhookDeliveries.lastError}, 'out of attempts')`,
         })

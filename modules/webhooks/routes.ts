@@ -1,10 +1,11 @@
 // Webhooks: HTTP only — subscriptions, their delivery logs and replays; schemas in, a service call,
-// the envelope out. Location headers and Cache-Control on the secret live here.
+// the envelope out. Location and ETag headers, and Cache-Control on the secret, live here.
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { WebhookService } from './service.js'
@@ -54,6 +55,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
             ...Ref(WebhookCreatedResponse),
             headers: {
               location: Type.String({ description: 'The new webhook' }),
+              ...EtagHeader,
               'cache-control': Type.String({ description: '`no-store`: the body carries the signing secret' }),
             },
           },
@@ -63,7 +65,10 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
     },
     async (request, reply) => {
       const created = await service.create(request.user!, request.body)
-      reply.header('location', resourcePath(app.prefix, created.id)).header('cache-control', 'no-store')
+      reply
+        .header('location', resourcePath(app.prefix, created.id))
+        .header('etag', etagOf(created.version))
+        .header('cache-control', 'no-store')
       return reply.code(201).send(ok(created))
     },
   )
@@ -97,13 +102,20 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         operationId: 'getWebhook',
         tags,
         summary: 'Get a webhook',
-        description: 'Its owner or an admin; anybody else gets 404. The secret is never shown again.',
+        description:
+          'Its owner or an admin; anybody else gets 404. The secret is never shown again. ' +
+          'The ETag is the subscription version: send it back in If-None-Match for a 304 while it is current.',
         security,
         params: WebhookParams,
-        response: { 200: Ref(WebhookResponse), ...errorResponses(401, 403, 404) },
+        headers: IfNoneMatchHeaders,
+        response: {
+          200: { ...Ref(WebhookResponse), headers: EtagHeader },
+          304: NotModifiedResponse,
+          ...errorResponses(401, 403, 404),
+        },
       },
     },
-    async (request) => ok(await service.get(request.user!, request.params.id)),
+    async (request, reply) => sendVersioned(request, reply, await service.get(request.user!, request.params.id)),
   )
 
   app.delete(
@@ -159,13 +171,20 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         tags,
         summary: 'Get a delivery',
         description:
-          "The webhook's owner or an admin: the payload sent, the attempts, the last answer or error, when the next attempt is due.",
+          "The webhook's owner or an admin: the payload sent, the attempts, the last answer or error, when the next attempt is due. " +
+          'The ETag is the delivery version (it moves with every attempt): poll with If-None-Match for a 304 while nothing changed.',
         security,
         params: DeliveryParams,
-        response: { 200: Ref(DeliveryResponse), ...errorResponses(401, 403, 404) },
+        headers: IfNoneMatchHeaders,
+        response: {
+          200: { ...Ref(DeliveryResponse), headers: EtagHeader },
+          304: NotModifiedResponse,
+          ...errorResponses(401, 403, 404),
+        },
       },
     },
-    async (request) => ok(await service.delivery(request.user!, request.params.id, request.params.deliveryId)),
+    async (request, reply) =>
+      sendVersioned(request, reply, await service.delivery(request.user!, request.params.id, request.params.deliveryId)),
   )
 
   app.post(
@@ -182,7 +201,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         security,
         params: DeliveryParams,
         response: {
-          202: { ...Ref(DeliveryResponse), headers: { location: Type.String({ description: 'The new delivery' }) } },
+          202: { ...Ref(DeliveryResponse), headers: { location: Type.String({ description: 'The new delivery' }), ...EtagHeader } },
           ...errorResponses(401, 403, 404),
         },
       },
@@ -190,7 +209,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
     async (request, reply) => {
       const { id, deliveryId } = request.params
       const replay = await service.replay(request.user!, id, deliveryId)
-      reply.header('location', resourcePath(app.prefix, id, 'deliveries', replay.id))
+      reply.header('location', resourcePath(app.prefix, id, 'deliveries', replay.id)).header('etag', etagOf(replay.version))
       return reply.code(202).send(ok(replay))
     },
   )

@@ -50,6 +50,7 @@ const webhookExample = {
   ownerId: '01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f',
   url: 'https://hooks.example.com/keel',
   events: ['order.created', 'product.updated'],
+  version: 1,
   createdAt: '2026-11-29T10:15:00.000Z',
 }
 
@@ -59,6 +60,7 @@ export const WebhookSchema = Type.Object(
     ownerId: Id('Who subscribed: it receives only the events this user may read'),
     url: Url,
     events: Type.Array(Type.String(), { description: 'The event types it receives', examples: [webhookExample.events] }),
+    version: Int({ minimum: 1, description: 'Increases on every change; the ETag' }),
     createdAt: Timestamp(),
   },
   { $id: 'Webhook', description: 'A webhook subscription (its secret is only shown when it is created)', examples: [webhookExample] },
@@ -114,6 +116,7 @@ const deliveryExample = {
   requestId: '01936b8f-0a0c-7e1f-9a2b-3c4d5e6f7a8b',
   replayOf: null,
   nextAttemptAt: null,
+  version: 2,
   createdAt: '2026-11-29T11:02:31.260Z',
   updatedAt: '2026-11-29T11:02:31.410Z',
 }
@@ -132,6 +135,7 @@ export const DeliverySchema = Type.Object(
     requestId: Nullable(Type.String({ description: 'x-request-id of the request that caused the event' })),
     replayOf: Nullable(Id('The delivery this one replays')),
     nextAttemptAt: Nullable(Timestamp('When the next attempt is due (pending deliveries)')),
+    version: Int({ minimum: 1, description: 'Increases on every change; the ETag' }),
     createdAt: Timestamp(),
     updatedAt: Timestamp(),
   },

@@ -2,7 +2,7 @@
 // deliveries (one row per event per subscription; attempts, last outcome, next attempt).
 import { sql } from 'drizzle-orm'
 import { check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
-import { idColumn, timestampColumn, timestamps } from '../../src/db/columns.js'
+import { idColumn, timestampColumn, timestamps, versionColumn } from '../../src/db/columns.js'
 
 export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'dead'] as const
 
@@ -16,7 +16,9 @@ export const webhookSubscriptions = pgTable(
     events: text().array().notNull(),
     /** `whsec_<base64>`: kept (not hashed) because every delivery is signed with it. */
     secret: text().notNull(),
-    // A subscription is never changed (delete it and subscribe again), so it has no updatedAt.
+    // A subscription is never changed (delete it and subscribe again), so it has no updatedAt, and its
+    // version (the ETag) stays 1 until subscriptions can be changed.
+    version: versionColumn(),
     createdAt: timestampColumn().notNull().defaultNow(),
   },
   (t) => [
@@ -46,6 +48,8 @@ export const webhookDeliveries = pgTable(
     /** Set on a replay: the delivery it re-sends. */
     replayOf: uuid(),
     nextAttemptAt: timestampColumn(),
+    /** Bumped by every attempt recorded, refusal and dead-letter: the delivery's ETag. */
+    version: versionColumn(),
     ...timestamps(),
   },
   (t) => [

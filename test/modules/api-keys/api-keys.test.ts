@@ -231,6 +231,31 @@ t.test('rotating a key: the old one works for the grace period only', async (t) 
   )
 })
 
+t.test('a key carries its version as an ETag: If-None-Match gives 304 until a rotation moves it', async (t) => {
+  const alice = await createUser(app)
+  const created = await createKey(app, alice.headers)
+  t.equal(created.headers.etag, '"1"', 'the new key answers with its ETag')
+  const url = `/api/v1/api-keys/${created.json().data.id}`
+  const get = (ifNoneMatch?: string) =>
+    app.inject({ method: 'GET', url, headers: { ...alice.headers, ...(ifNoneMatch ? { 'if-none-match': ifNoneMatch } : {}) } })
+
+  const first = await get()
+  t.equal(first.statusCode, 200)
+  t.equal(first.headers.etag, '"1"')
+  t.equal(first.json().data.version, 1)
+  const unchanged = await get('"1"')
+  t.equal(unchanged.statusCode, 304)
+  t.equal(unchanged.body, '', 'no body')
+
+  const rotated = await app.inject({ method: 'POST', url: `${url}/rotate`, headers: alice.headers })
+  t.equal(rotated.headers.etag, '"2"', 'the rotation answers with the new ETag')
+  const stale = await get('"1"')
+  t.equal(stale.statusCode, 200, 'the copy from before the rotation is stale')
+  t.equal(stale.headers.etag, '"2"')
+  t.match(stale.json().data, { version: 2, rotatedAt: rotated.json().data.rotatedAt })
+  t.equal((await get('"2"')).statusCode, 304)
+})
+
 t.test('rotating with no grace period retires the old key at once', async (t) => {
   const app = await build(t, { API_KEY_GRACE_SECONDS: 0 })
   const alice = await createUser(app)
@@ -275,6 +300,15 @@ t.test('lastUsedAt is recorded, at most once a minute', async (t) => {
   app.clock.now = () => start + 61_000
   await me(app, key.key)
   t.equal(await lastUsed(), new Date(start + 61_000).toISOString())
+
+  // GET shows lastUsedAt, so each write of it moves the ETag (created, then written twice).
+  const get = (ifNoneMatch: string) =>
+    app.inject({ method: 'GET', url: `/api/v1/api-keys/${key.id}`, headers: { ...alice.headers, 'if-none-match': ifNoneMatch } })
+  const moved = await get('"1"')
+  t.equal(moved.statusCode, 200, 'a copy from before the uses is stale')
+  t.equal(moved.headers.etag, '"3"')
+  t.equal(moved.json().data.lastUsedAt, new Date(start + 61_000).toISOString())
+  t.equal((await get('"3"')).statusCode, 304)
 })
 
 t.test("a key's own rate limit applies to requests made with it", async (t) => {

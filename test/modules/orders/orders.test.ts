@@ -261,6 +261,49 @@ t.test('cancelling gives the stock back once; a cancelled order is 409', async (
   t.equal(cancelled.json().meta.total, 1)
 })
 
+t.test('an order carries its version as an ETag: If-None-Match gives 304 until the cancel moves it', async (t) => {
+  const seller = await account(app)
+  const buyer = await account(app)
+  const p = await product(app, seller, { stock: 5 })
+  const placed = await order(app, buyer, [{ productId: p.id, quantity: 1 }])
+  t.equal(placed.headers.etag, '"1"', 'the new order answers with its ETag')
+  t.equal(placed.json().data.version, 1)
+  const url = `/api/v1/orders/${placed.json().data.id}`
+  const get = (ifNoneMatch?: string) =>
+    app.inject({ method: 'GET', url, headers: { ...buyer.headers, ...(ifNoneMatch ? { 'if-none-match': ifNoneMatch } : {}) } })
+
+  const first = await get()
+  t.equal(first.statusCode, 200)
+  t.equal(first.headers.etag, '"1"')
+  const unchanged = await get('"1"')
+  t.equal(unchanged.statusCode, 304)
+  t.equal(unchanged.body, '', 'no body')
+  t.equal(unchanged.headers.etag, '"1"')
+
+  const cancel = await app.inject({ method: 'POST', url: `${url}/cancel`, headers: buyer.headers })
+  t.equal(cancel.headers.etag, '"2"', 'the cancel answers with the new ETag')
+  t.equal(cancel.json().data.version, 2)
+  const stale = await get('"1"')
+  t.equal(stale.statusCode, 200, 'the copy from before the cancel is stale')
+  t.equal(stale.headers.etag, '"2"')
+  t.match(stale.json().data, { status: 'cancelled', version: 2 })
+  t.equal((await get('"2"')).statusCode, 304)
+})
+
+t.test('a replay of a response stored before orders had a version answers version 1 and its ETag', async (t) => {
+  const seller = await account(app)
+  const buyer = await account(app)
+  const p = await product(app, seller, { stock: 5 })
+  const items = [{ productId: p.id, quantity: 1 }]
+  const first = (await order(app, buyer, items, 'before-versions')).json().data
+  await app.sql`update idempotency_keys set response_body = response_body - 'version' where user_id = ${buyer.id}`
+  const retry = await order(app, buyer, items, 'before-versions')
+  t.equal(retry.statusCode, 201)
+  t.equal(retry.headers['idempotent-replayed'], 'true')
+  t.equal(retry.headers.etag, '"1"')
+  t.same(retry.json().data, first)
+})
+
 t.test('GET /orders runs the same number of SQL statements for 1 order and for 50', async (t) => {
   // ROLE=api: no workers share the pool, so every statement counted is the request's own.
   const app = await build(t, { ROLE: 'api' })

@@ -88,6 +88,27 @@ t.test('sales report: requested (202 + Location), built in the background, downl
   t.equal((await app.inject({ method: 'GET', url: location })).statusCode, 401)
 })
 
+t.test('a report carries its version as an ETag: If-None-Match gives 304 until the build moves it', async (t) => {
+  const buyer = await account(app)
+  const res = await requestReport(app, buyer, { type: 'sales', from: day(0), to: day(1) })
+  t.equal(res.headers.etag, '"1"', 'the queued report answers with its ETag')
+  t.equal(res.json().data.version, 1)
+  const location = res.headers.location as string
+  const get = (ifNoneMatch: string) =>
+    app.inject({ method: 'GET', url: location, headers: { ...buyer.headers, 'if-none-match': ifNoneMatch } })
+
+  const done = await finished(app, buyer, location)
+  t.equal(done.version, 4, 'started, at 70%, completed: three changes')
+  const moved = await get('"1"')
+  t.equal(moved.statusCode, 200, 'the queued copy is stale')
+  t.equal(moved.headers.etag, '"4"')
+  t.match(moved.json().data, { status: 'completed', version: 4 })
+  const current = await get('"4"')
+  t.equal(current.statusCode, 304)
+  t.equal(current.body, '', 'no body')
+  t.equal(current.headers.etag, '"4"')
+})
+
 t.test('report.completed is published with the report, for its requester and admins', async (t) => {
   const buyer = await account(app)
   const other = await account(app)

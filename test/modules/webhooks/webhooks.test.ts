@@ -166,6 +166,15 @@ t.test('subscriptions: create (secret shown once, not stored by caches), list ow
   const got = await app.inject({ method: 'GET', url: `/api/v1/webhooks/${created.id}`, headers: alice.headers })
   t.equal(got.statusCode, 200)
   t.notOk('secret' in got.json().data)
+  t.equal(res.headers.etag, '"1"', 'created with its ETag')
+  t.equal(got.headers.etag, '"1"', 'a subscription is never changed: its ETag stays "1"')
+  const unchanged = await app.inject({
+    method: 'GET',
+    url: `/api/v1/webhooks/${created.id}`,
+    headers: { ...alice.headers, 'if-none-match': '"1"' },
+  })
+  t.equal(unchanged.statusCode, 304)
+  t.equal(unchanged.body, '', 'no body')
   t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/webhooks/${created.id}`, headers: alice.headers })).statusCode, 204)
   t.equal((await app.inject({ method: 'GET', url: `/api/v1/webhooks/${created.id}`, headers: alice.headers })).statusCode, 404)
   t.match((await list(alice)).json(), { data: [], meta: { total: 0 } }, 'the cached total follows the delete')
@@ -424,7 +433,7 @@ t.test('a delivery that keeps failing is dead after WEBHOOK_MAX_ATTEMPTS', async
   )
 })
 
-t.test('a 4xx is not retried; a replay sends the payload again as a new delivery', async (t) => {
+t.test('a 4xx is not retried; a replay sends the payload again as a new delivery; each attempt moves its ETag', async (t) => {
   const user = await createUser(app)
   const stranger = await createUser(app)
   const hook = await receiver(t, () => ({ status: 410 }))
@@ -452,8 +461,20 @@ t.test('a 4xx is not retried; a replay sends the payload again as a new delivery
     byStatus.json().data.map((d: { id: string }) => d.id),
     [id],
   )
-  const one = await app.inject({ method: 'GET', url: res.headers.location as string, headers: user.headers })
-  t.equal(one.json().data.status, 'succeeded')
+  // The replay was answered at version 1, pending; its attempt moved the ETag on.
+  t.equal(res.headers.etag, '"1"')
+  t.equal(replay.version, 1)
+  const get = (url: string, ifNoneMatch: string) =>
+    app.inject({ method: 'GET', url, headers: { ...user.headers, 'if-none-match': ifNoneMatch } })
+  const one = await get(res.headers.location as string, '"1"')
+  t.equal(one.statusCode, 200, 'the pending copy is stale')
+  t.equal(one.headers.etag, '"2"')
+  t.match(one.json().data, { status: 'succeeded', attempts: 1, version: 2 })
+  const current = await get(res.headers.location as string, '"2"')
+  t.equal(current.statusCode, 304)
+  t.equal(current.body, '', 'no body')
+  t.equal(current.headers.etag, '"2"')
+  t.equal((await get(`/api/v1/webhooks/${sub.id}/deliveries/${id}`, '"2"')).statusCode, 304, 'the original: one attempt, version 2')
 })
 
 t.test('deleting a subscription stops its pending deliveries', async (t) => {
