@@ -52,11 +52,15 @@ async function generate(): Promise<Record<string, string>> {
       .replaceAll('__LICENSE__', spec.info.license?.name ?? 'UNLICENSED')
       .replaceAll('__OPENAPI_FETCH__', openapiFetch)
       .replaceAll('__OPERATIONS__', operationsTable(spec))
+  const example = fill('example.ts.tpl')
+  // The README shows the example as a user writes it: importing the package, without the file's header line.
+  const readmeExample = example.replace(/^\/\/.*\n/, '').replace("from './index.js'", "from '@keel/client'")
   return {
     'schema.ts': COMMENT_HEADER + astToString(ast),
     'index.ts': fill('index.ts.tpl'),
     'package.json': fill('package.json.tpl'),
-    'README.md': fill('README.md.tpl'),
+    'example.ts': example,
+    'README.md': fill('README.md.tpl').replace('__EXAMPLE__', readmeExample),
   }
 }
 

@@ -21,38 +21,11 @@ npm install openapi-fetch ../keel/clients/typescript    # or copy this folder in
 ## Use
 
 ```ts
-import { createKeelClient, type Product } from '@keel/client'
+__EXAMPLE__```
 
-const keel = createKeelClient({ baseUrl: 'https://api.example.com' })
-
-// Every call resolves to { data, error, response }: data is the success envelope, error the error
-// envelope (or RFC 9457 problem details if you send Accept: application/problem+json).
-const { data: login, error } = await keel.POST('/api/v1/auth/login', {
-  body: { email: 'ada@example.com', password: 'Correct-Horse-9-Battery' },
-})
-if (error) throw new Error(`${error.code}: ${error.error} (request ${error.requestId})`)
-
-// Credentials: an access token (or a function returning the current one), or an API key.
-const api = createKeelClient({ baseUrl: 'https://api.example.com', accessToken: login.data.accessToken })
-// const api = createKeelClient({ baseUrl: 'https://api.example.com', apiKey: process.env.KEEL_API_KEY })
-
-// Query parameters, typed: limit and sort have defaults, so they are optional.
-const { data: page } = await api.GET('/api/v1/products', { params: { query: { q: 'lamp', maxPrice: 5000, sort: '-priceCents' } } })
-const products: Product[] = (page?.data ?? []) as Product[]
-
-// Path parameters and headers.
-const { data: one, response } = await api.GET('/api/v1/products/{id}', { params: { path: { id: products[0]!.id } } })
-console.log(one?.data.name, response.headers.get('etag'))
-
-// A retry-safe order: the same Idempotency-Key returns the same order.
-await api.POST('/api/v1/orders', {
-  params: { header: { 'idempotency-key': crypto.randomUUID() } },
-  body: { items: [{ productId: products[0]!.id, quantity: 1 }] },
-})
-```
-
-Named schemas are exported as types (`Product`, `ProductPage`, `ErrorResponse`, ...), and all of
-them as `components['schemas']`; `paths` and `operations` describe every operation.
+This example is `example.ts`, compiled with the client. Named schemas are exported as types
+(`Product`, `ProductPage`, `ErrorResponse`, ...), all of them as `components['schemas']`; `paths`
+and `operations` describe every operation.
 
 ## Operations
 
