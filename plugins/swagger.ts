@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { RouteOptions } from 'fastify'
-import { errorResponses, sharedSchemas } from '../src/lib/envelope.js'
+import { errorResponses, problemMedia, ProblemDetailsSchema, PROBLEM_JSON, sharedSchemas, type ErrorResponse } from '../src/lib/envelope.js'
 import { projectRoot } from '../src/lib/paths.js'
 
 export const openapiInfo = {
@@ -47,6 +47,25 @@ export function moduleIntro(module: string, root = projectRoot): string | undefi
 type RouteSchema = { body?: unknown; hide?: boolean; tags?: string[]; response?: Record<string, unknown> }
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
+const ERROR_RESPONSE = '#/components/schemas/ErrorResponse'
+const exampleId = '01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01'
+
+type Media = { schema?: { $ref?: string }; examples?: Record<string, { summary?: string; value: unknown }> }
+type Paths = Record<string, Record<string, { responses?: Record<string, { content?: Record<string, Media> }> }>>
+
+/** Beside every error envelope, the problem details a client gets with Accept: application/problem+json. */
+function addProblemDetails(paths: Paths) {
+  for (const [path, item] of Object.entries(paths)) {
+    const instance = path.replace(/\{[^}]+\}/g, exampleId)
+    for (const operation of Object.values(item)) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        const json = response.content?.['application/json']
+        if (json?.schema?.$ref !== ERROR_RESPONSE || response.content![PROBLEM_JSON]) continue
+        response.content![PROBLEM_JSON] = problemMedia(Number(status), json.examples as Record<string, { value: ErrorResponse }>, instance)
+      }
+    }
+  }
+}
 
 /** Fastify answers 413 (too large) and 415 (not JSON) before the handler runs, on any route that reads a body. */
 function documentBodyErrors(route: RouteOptions) {
@@ -80,6 +99,7 @@ export default fp(
           ? [{ url: fastify.config.PUBLIC_URL, description: 'This deployment' }]
           : [{ url: '/', description: 'The server that serves this document' }],
         components: {
+          schemas: { ProblemDetails: ProblemDetailsSchema },
           securitySchemes: {
             bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from POST /api/v1/auth/login' },
             apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'API key from POST /api/v1/api-keys' },
@@ -88,14 +108,19 @@ export default fp(
       },
       // Shared schemas keep their $id as the component name (ErrorResponse, PageMeta, ...).
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
-      // Every tag a route uses, declared with its description (Swagger UI groups and orders by them).
-      transformObject: (document) => ({
-        ...('openapiObject' in document ? document.openapiObject : document.swaggerObject),
-        tags: [...tagsInUse].sort().map((name) => {
-          const description = infrastructureTags[name] ?? moduleIntro(name)
-          return description ? { name, description } : { name }
-        }),
-      }),
+      // Every tag a route uses, declared with its description (Swagger UI groups and orders by them),
+      // and the problem details media type on every error response.
+      transformObject: (document) => {
+        const spec = 'openapiObject' in document ? document.openapiObject : document.swaggerObject
+        addProblemDetails((spec.paths ?? {}) as Paths)
+        return {
+          ...spec,
+          tags: [...tagsInUse].sort().map((name) => {
+            const description = infrastructureTags[name] ?? moduleIntro(name)
+            return description ? { name, description } : { name }
+          }),
+        }
+      },
     })
     await fastify.register(swaggerUi, {
       routePrefix: '/docs',

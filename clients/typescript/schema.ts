@@ -322,7 +322,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -489,7 +489,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -737,7 +737,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -891,7 +891,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -1022,7 +1022,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -1135,7 +1135,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -1678,7 +1678,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -1992,7 +1992,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -2219,7 +2219,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -3025,7 +3025,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -3284,7 +3284,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -3972,7 +3972,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ProblemDetails"];
                     };
                 };
-                /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
                 415: {
                     headers: {
                         [name: string]: unknown;
@@ -4024,35 +4024,6 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description One problem with the request */
-        ErrorDetail: {
-            /**
-             * @description The offending field, dotted (items.0.quantity)
-             * @example name
-             */
-            field?: string;
-            /** @example must NOT have fewer than 1 characters */
-            message: string;
-            /**
-             * @description Where the field is: body, querystring, params or headers
-             * @example body
-             */
-            in?: string;
-        } & {
-            [key: string]: unknown;
-        };
-        /** @description Error envelope: every error, whatever its status, has this shape */
-        ErrorResponse: {
-            /** @enum {boolean} */
-            success: false;
-            /** @description Human-readable message */
-            error: string;
-            /** @description Machine-readable code, e.g. VALIDATION_ERROR */
-            code: string;
-            details: components["schemas"]["ErrorDetail"][];
-            /** @description The x-request-id of this request (quote it when reporting a problem) */
-            requestId: string;
-        };
         /** @description RFC 9457 problem details: what a client that sends `Accept: application/problem+json` receives instead of the error envelope (same code and requestId) */
         ProblemDetails: {
             /**
@@ -4083,6 +4054,35 @@ export interface components {
             requestId: string;
             /** @description One entry per problem with the request (the envelope's `details`) */
             errors: components["schemas"]["ErrorDetail"][];
+        };
+        /** @description One problem with the request */
+        ErrorDetail: {
+            /**
+             * @description The offending field, dotted (items.0.quantity)
+             * @example name
+             */
+            field?: string;
+            /** @example must NOT have fewer than 1 characters */
+            message: string;
+            /**
+             * @description Where the field is: body, querystring, params or headers
+             * @example body
+             */
+            in?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Error envelope: every error, whatever its status, has this shape */
+        ErrorResponse: {
+            /** @enum {boolean} */
+            success: false;
+            /** @description Human-readable message */
+            error: string;
+            /** @description Machine-readable code, e.g. VALIDATION_ERROR */
+            code: string;
+            details: components["schemas"]["ErrorDetail"][];
+            /** @description The x-request-id of this request (quote it when reporting a problem) */
+            requestId: string;
         };
         /** @description Offset pages: total, page, limit, offset. Keyset pages: nextCursor instead of total */
         PageMeta: {
@@ -4363,9 +4363,9 @@ export interface components {
     headers: never;
     pathItems: never;
 }
+export type ProblemDetails = components['schemas']['ProblemDetails'];
 export type ErrorDetail = components['schemas']['ErrorDetail'];
 export type ErrorResponse = components['schemas']['ErrorResponse'];
-export type ProblemDetails = components['schemas']['ProblemDetails'];
 export type PageMeta = components['schemas']['PageMeta'];
 export type Liveness = components['schemas']['Liveness'];
 export type Readiness = components['schemas']['Readiness'];
@@ -4620,7 +4620,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4849,7 +4849,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5081,7 +5081,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
             415: {
                 headers: {
                     [name: string]: unknown;

@@ -64,8 +64,8 @@ export const ProblemDetailsSchema = Type.Object(
 )
 export type ProblemDetails = Static<typeof ProblemDetailsSchema>
 
-/** Schemas every app registers with addSchema, so `Ref` can point at them. */
-export const sharedSchemas = [ErrorDetailSchema, ErrorResponseSchema, ProblemDetailsSchema, PageMetaSchema]
+/** Schemas every app registers with addSchema, so `Ref` can point at them (ProblemDetails is only in the spec: see problemMedia). */
+export const sharedSchemas = [ErrorDetailSchema, ErrorResponseSchema, PageMetaSchema]
 
 type Named = TSchema & { $id?: string }
 
@@ -185,22 +185,32 @@ export function prefersProblemJson(accept: string | undefined): boolean {
   return problem > 0 && problem >= json
 }
 
-/** One named example per code, for a media type's `examples`. */
-function examplesFor(status: number, list: Omit<ErrorSpec, 'status'>[], as: 'envelope' | 'problem') {
-  return Object.fromEntries(
-    list.map((spec) => {
-      const envelope = errorBody(spec, exampleRequestId, exampleDetails(spec.code))
-      const value = as === 'envelope' ? envelope : problemBody(status, envelope, '/api/v1/products/01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01')
-      return [spec.code, { summary: spec.message, value }]
-    }),
+type Example<T> = { summary?: string; value: T }
+
+/** One named example per code, for the media type's `examples`. */
+const examplesFor = (list: Omit<ErrorSpec, 'status'>[]): Record<string, Example<ErrorResponse>> =>
+  Object.fromEntries(
+    list.map((spec) => [spec.code, { summary: spec.message, value: errorBody(spec, exampleRequestId, exampleDetails(spec.code)) }]),
   )
+
+/**
+ * The application/problem+json media type of an error response, its examples made from the
+ * envelope's: plugins/swagger.ts adds it to the spec beside every ErrorResponse (the server writes
+ * problem details itself, so route schemas only carry the envelope, and Fastify compiles one
+ * serializer per error status instead of two).
+ */
+export function problemMedia(status: number, envelopeExamples: Record<string, Example<ErrorResponse>> = {}, instance = '/api/v1/products') {
+  const examples = Object.fromEntries(
+    Object.entries(envelopeExamples).map(([name, { summary, value }]) => [name, { summary, value: problemBody(status, value, instance) }]),
+  )
+  return { schema: { $ref: '#/components/schemas/ProblemDetails' }, ...(Object.keys(examples).length > 0 ? { examples } : {}) }
 }
 
 /**
  * Error responses for a route: 400, 500 and 503 always, plus the statuses given — a number for the
  * standard code of that status, or an ErrorSpec for a specific one (several per status are fine).
- * Each answers the ErrorResponse envelope, or ProblemDetails to a client that asks for
- * `application/problem+json`, with one example per code (at the media type, where OpenAPI tools show it).
+ * Each is the ErrorResponse envelope with one example per code (at the media type, where OpenAPI
+ * tools show it); the spec also lists ProblemDetails for it (see problemMedia).
  */
 export function errorResponses(...specs: Array<number | ErrorSpec>): Record<number, TSchema> {
   const byStatus = new Map<number, Omit<ErrorSpec, 'status'>[]>()
@@ -220,12 +230,11 @@ export function errorResponses(...specs: Array<number | ErrorSpec>): Record<numb
   const out: Record<number, TSchema> = {}
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
     const codes = list.map((e) => e.code).join(', ')
-    // Fastify serializes by the reply's media type; @fastify/swagger copies `content` as it is.
+    // @fastify/swagger copies `content` as it is, examples included (beside a $ref they were dropped).
     out[status] = Type.Unsafe<ErrorResponse>({
       description: `${standardErrors[status]?.description ?? 'Error'} (${codes})`,
       content: {
-        'application/json': { schema: Ref(ErrorResponseSchema), examples: examplesFor(status, list, 'envelope') },
-        'application/problem+json': { schema: Ref(ProblemDetailsSchema), examples: examplesFor(status, list, 'problem') },
+        'application/json': { schema: Ref(ErrorResponseSchema), examples: examplesFor(list) },
       },
     })
   }
