@@ -1,6 +1,7 @@
 // OpenAPI from the route schemas (@fastify/swagger) and Swagger UI at /docs, with both auth schemes.
 // Beyond what the routes say, it documents what the server itself adds: 413 and 415 on every route
-// that takes a body, and a described tag per module (the first paragraph of modules/<tag>/README.md).
+// that takes a body, problem details beside every error envelope, and a described tag per module
+// (the first paragraph of modules/<tag>/README.md, so a new module needs no edit here).
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
