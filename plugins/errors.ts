@@ -3,7 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { ErrorDetail } from '../src/lib/errors.js'
-import type { ErrorResponse } from '../src/lib/envelope.js'
+import { errorBody, prefersProblemJson, PROBLEM_JSON, problemBody } from '../src/lib/envelope.js'
 
 const codeByStatus: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -97,12 +97,11 @@ export function mapError(error: AnyError): Mapped {
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, mapped: Mapped) {
-  const body: ErrorResponse = {
-    success: false,
-    error: mapped.message,
-    code: mapped.code,
-    details: mapped.details,
-    requestId: String(request.id),
+  const body = errorBody(mapped, String(request.id), mapped.details)
+  if (prefersProblemJson(request.headers.accept)) {
+    // Serialized here: the route's response schema for this status may only know the envelope.
+    const problem = problemBody(mapped.status, body, request.url.split('?')[0]!)
+    return reply.code(mapped.status).type(PROBLEM_JSON).send(JSON.stringify(problem))
   }
   return reply.code(mapped.status).type('application/json; charset=utf-8').send(body)
 }

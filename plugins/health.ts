@@ -1,7 +1,9 @@
 // Liveness (/health) and readiness (/health/ready): database and queue are required (503 without
 // them); a cache outage is "degraded" but still 200. Each check has a short timeout.
 import fp from 'fastify-plugin'
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
+import { Ref } from '../src/lib/schemas.js'
+import { publicRoute } from './auth.js'
 
 type CheckResult = 'ok' | 'down'
 
@@ -20,31 +22,52 @@ async function check(fn: () => Promise<unknown>, timeoutMs: number): Promise<Che
   }
 }
 
-const Status = Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')])
-const Readiness = Type.Object({
-  status: Status,
-  checks: Type.Object({
-    database: Type.Union([Type.Literal('ok'), Type.Literal('down')]),
-    cache: Type.Union([Type.Literal('ok'), Type.Literal('down')], {
-      description: '"ok" also when the in-process cache is used (no REDIS_URL)',
+const Check = Type.Union([Type.Literal('ok'), Type.Literal('down')])
+
+const Liveness = Type.Object(
+  { status: Type.Literal('healthy') },
+  { $id: 'Liveness', description: 'The process is up and serving', examples: [{ status: 'healthy' }] },
+)
+
+const Readiness = Type.Object(
+  {
+    status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')], {
+      description: '`degraded`: the cache is down (reads go to the database); `unhealthy`: the database or the queue is',
     }),
-    queue: Type.Union([Type.Literal('ok'), Type.Literal('down')]),
-  }),
-})
+    checks: Type.Object({
+      database: Check,
+      cache: Type.Union([Type.Literal('ok'), Type.Literal('down')], {
+        description: '"ok" also when the in-process cache is used (no REDIS_URL)',
+      }),
+      queue: Check,
+    }),
+  },
+  {
+    $id: 'Readiness',
+    description: 'Whether this instance can serve: each dependency checked with a short timeout',
+    examples: [{ status: 'healthy', checks: { database: 'ok', cache: 'ok', queue: 'ok' } }],
+  },
+)
 
 export default fp(
   async (fastify) => {
     const timeoutMs = fastify.config.HEALTH_CHECK_TIMEOUT_MS
     const routeConfig = { rateLimit: false }
+    fastify.addSchema(Liveness)
+    fastify.addSchema(Readiness)
 
     fastify.get(
       '/health',
       {
         config: routeConfig,
         schema: {
+          operationId: 'getLiveness',
           tags: ['health'],
           summary: 'Liveness: the process is up',
-          response: { 200: Type.Object({ status: Type.Literal('healthy') }) },
+          description:
+            'Answers 200 while the process serves requests, without checking any dependency: restart the instance when it stops answering.',
+          security: publicRoute,
+          response: { 200: Ref(Liveness) },
         },
       },
       async () => ({ status: 'healthy' as const }),
@@ -55,10 +78,25 @@ export default fp(
       {
         config: routeConfig,
         schema: {
+          operationId: 'getReadiness',
           tags: ['health'],
           summary: 'Readiness: database, cache and queue',
-          description: '200 while the database and queue answer (a cache outage is "degraded"); 503 otherwise.',
-          response: { 200: Readiness, 503: Readiness },
+          description:
+            '200 while the database and queue answer (a cache outage is "degraded": reads bypass the cache); 503 otherwise, so a load balancer sends traffic elsewhere until it recovers.',
+          security: publicRoute,
+          response: {
+            200: { ...Ref(Readiness), description: 'Ready: `healthy`, or `degraded` when only the cache is down' },
+            // Its own example at the media type (one beside a $ref would be dropped).
+            503: Type.Unsafe<Static<typeof Readiness>>({
+              description: 'Not ready: the database or the queue is down',
+              content: {
+                'application/json': {
+                  schema: Ref(Readiness),
+                  example: { status: 'unhealthy', checks: { database: 'down', cache: 'ok', queue: 'ok' } },
+                },
+              },
+            }),
+          },
         },
       },
       async (_request, reply) => {

@@ -3,6 +3,7 @@
 // counters, pg-boss tables, pg_stat_activity) are read at scrape time, not on the hot path.
 import fp from 'fastify-plugin'
 import client from 'prom-client'
+import { publicRoute } from './auth.js'
 
 export default fp(
   async (fastify) => {
@@ -88,10 +89,26 @@ export default fp(
       {
         config: { rateLimit: false },
         schema: {
+          operationId: 'getMetrics',
           tags: ['health'],
           summary: 'Prometheus metrics',
+          description:
+            'For a Prometheus scraper: request durations by route and status, cache hits and misses, rate-limit store failures, ' +
+            'jobs by queue and state, database connections in use, and the Node.js process metrics (all prefixed `keel_`). ' +
+            'Public: expose it only on a network your scraper is on.',
+          security: publicRoute,
           produces: ['text/plain'],
-          response: { 200: { type: 'string', description: 'Prometheus text exposition format' } },
+          response: {
+            200: {
+              type: 'string',
+              description: 'Prometheus text exposition format (version 0.0.4)',
+              examples: [
+                '# HELP keel_http_request_duration_seconds HTTP request duration by method, route and status code\n' +
+                  '# TYPE keel_http_request_duration_seconds histogram\n' +
+                  'keel_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/products",status_code="200"} 42\n',
+              ],
+            },
+          },
         },
       },
       async (_request, reply) => {

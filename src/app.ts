@@ -15,6 +15,7 @@ import cache from '../plugins/cache.js'
 import rbac from '../plugins/rbac.js'
 import auth from '../plugins/auth.js'
 import rateLimit from '../plugins/rate-limit/index.js'
+import deprecation from '../plugins/deprecation.js'
 import queue from '../plugins/queue/index.js'
 import events from '../plugins/events.js'
 import health from '../plugins/health.js'
@@ -60,6 +61,8 @@ export async function buildApp({ config, logger, offline = false }: BuildOptions
   await app.register(rbac)
   await app.register(auth)
   await app.register(rateLimit)
+  // After every plugin that adds responses to a route's schema, so a deprecated route documents its headers on all of them.
+  await app.register(deprecation)
   await app.register(queue, { offline })
   await app.register(events)
   await app.register(health)

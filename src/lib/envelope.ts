@@ -1,5 +1,6 @@
 // The wire envelope: shared TypeBox schemas (registered once by $id, so OpenAPI shows components),
 // the named envelopes of each resource, and the helpers routes use to answer in them.
+import { STATUS_CODES } from 'node:http'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Ref } from './schemas.js'
 
@@ -7,6 +8,7 @@ export const ErrorDetailSchema = Type.Object(
   {
     field: Type.Optional(Type.String({ description: 'The offending field, dotted (items.0.quantity)', examples: ['name'] })),
     message: Type.String({ examples: ['must NOT have fewer than 1 characters'] }),
+    in: Type.Optional(Type.String({ description: 'Where the field is: body, querystring, params or headers', examples: ['body'] })),
   },
   { $id: 'ErrorDetail', additionalProperties: true, description: 'One problem with the request' },
 )
@@ -22,6 +24,7 @@ export const ErrorResponseSchema = Type.Object(
   { $id: 'ErrorResponse', description: 'Error envelope: every error, whatever its status, has this shape' },
 )
 export type ErrorResponse = Static<typeof ErrorResponseSchema>
+type ErrorDetail = Static<typeof ErrorDetailSchema>
 
 export const PageMetaSchema = Type.Object(
   {
@@ -39,7 +42,29 @@ export const PageMetaSchema = Type.Object(
 )
 export type PageMeta = Static<typeof PageMetaSchema>
 
-/** Schemas every app registers with addSchema, so `Ref` can point at them. */
+export const ProblemDetailsSchema = Type.Object(
+  {
+    type: Type.String({
+      description: 'The problem type: `about:blank`, so the status (and `code`, precisely) says what went wrong',
+      examples: ['about:blank'],
+    }),
+    title: Type.String({ description: 'The HTTP status phrase', examples: ['Not Found'] }),
+    status: Type.Integer({ minimum: 400, maximum: 599, description: 'The HTTP status code', examples: [404] }),
+    detail: Type.String({ description: "Human-readable message (the envelope's `error`)" }),
+    instance: Type.String({ description: 'The request path', examples: ['/api/v1/products/01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01'] }),
+    code: Type.String({ description: 'Machine-readable code, as in the envelope, e.g. VALIDATION_ERROR' }),
+    requestId: Type.String({ description: 'The x-request-id of this request (quote it when reporting a problem)' }),
+    errors: Type.Array(Ref(ErrorDetailSchema), { description: "One entry per problem with the request (the envelope's `details`)" }),
+  },
+  {
+    $id: 'ProblemDetails',
+    description:
+      'RFC 9457 problem details: what a client that sends `Accept: application/problem+json` receives instead of the error envelope (same code and requestId)',
+  },
+)
+export type ProblemDetails = Static<typeof ProblemDetailsSchema>
+
+/** Schemas every app registers with addSchema, so `Ref` can point at them (ProblemDetails is only in the spec: see problemMedia). */
 export const sharedSchemas = [ErrorDetailSchema, ErrorResponseSchema, PageMetaSchema]
 
 type Named = TSchema & { $id?: string }
@@ -94,7 +119,11 @@ const standardErrors: Record<number, Omit<ErrorSpec, 'status'> & { description: 
     description: 'If-Match does not match the current version',
   },
   413: { code: 'PAYLOAD_TOO_LARGE', message: 'Request body is too large', description: 'The body is larger than BODY_LIMIT_BYTES' },
-  415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type: text/plain', description: 'The body is not JSON' },
+  415: {
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    message: 'Unsupported Media Type: application/x-www-form-urlencoded',
+    description: 'The body is not JSON (send Content-Type: application/json)',
+  },
   422: {
     code: 'UNPROCESSABLE_ENTITY',
     message: 'The request is well-formed but cannot be processed',
@@ -109,18 +138,79 @@ const standardErrors: Record<number, Omit<ErrorSpec, 'status'> & { description: 
   },
 }
 
-const example = ({ code, message }: Omit<ErrorSpec, 'status'>) => ({
-  success: false as const,
+const exampleRequestId = '01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01'
+const exampleDetails = (code: string) =>
+  code === 'VALIDATION_ERROR' ? [{ field: 'name', message: 'must NOT have fewer than 1 characters', in: 'body' }] : []
+
+/** The error envelope as the server sends it. */
+export const errorBody = ({ code, message }: Omit<ErrorSpec, 'status'>, requestId: string, details: ErrorDetail[] = []): ErrorResponse => ({
+  success: false,
   error: message,
   code,
-  details: code === 'VALIDATION_ERROR' ? [{ field: 'name', message: 'must NOT have fewer than 1 characters' }] : [],
-  requestId: '01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01',
+  details,
+  requestId,
 })
+
+/** The same error as RFC 9457 problem details (for `Accept: application/problem+json`). */
+export const problemBody = (status: number, error: ErrorResponse, instance: string): ProblemDetails => ({
+  type: 'about:blank',
+  title: STATUS_CODES[status] ?? 'Error',
+  status,
+  detail: error.error,
+  instance,
+  code: error.code,
+  requestId: error.requestId,
+  errors: error.details,
+})
+
+export const PROBLEM_JSON = 'application/problem+json'
+
+/**
+ * Whether a request's Accept header asks for RFC 9457 problem details: it names
+ * application/problem+json with a quality at least that of application/json (wildcards don't count,
+ * so browsers and ordinary JSON clients keep the envelope).
+ */
+export function prefersProblemJson(accept: string | undefined): boolean {
+  if (!accept) return false
+  let problem = 0
+  let json = 0
+  for (const range of accept.toLowerCase().split(',')) {
+    const [type = '', ...params] = range.split(';').map((p) => p.trim())
+    const q = params.find((p) => p.startsWith('q='))
+    const quality = q === undefined ? 1 : Number(q.slice(2))
+    if (!(quality >= 0 && quality <= 1)) continue
+    if (type === PROBLEM_JSON) problem = Math.max(problem, quality)
+    else if (type === 'application/json') json = Math.max(json, quality)
+  }
+  return problem > 0 && problem >= json
+}
+
+type Example<T> = { summary?: string; value: T }
+
+/** One named example per code, for the media type's `examples`. */
+const examplesFor = (list: Omit<ErrorSpec, 'status'>[]): Record<string, Example<ErrorResponse>> =>
+  Object.fromEntries(
+    list.map((spec) => [spec.code, { summary: spec.message, value: errorBody(spec, exampleRequestId, exampleDetails(spec.code)) }]),
+  )
+
+/**
+ * The application/problem+json media type of an error response, its examples made from the
+ * envelope's: plugins/swagger.ts adds it to the spec beside every ErrorResponse (the server writes
+ * problem details itself, so route schemas only carry the envelope, and Fastify compiles one
+ * serializer per error status instead of two).
+ */
+export function problemMedia(status: number, envelopeExamples: Record<string, Example<ErrorResponse>> = {}, instance = '/api/v1/products') {
+  const examples = Object.fromEntries(
+    Object.entries(envelopeExamples).map(([name, { summary, value }]) => [name, { summary, value: problemBody(status, value, instance) }]),
+  )
+  return { schema: { $ref: '#/components/schemas/ProblemDetails' }, ...(Object.keys(examples).length > 0 ? { examples } : {}) }
+}
 
 /**
  * Error responses for a route: 400, 500 and 503 always, plus the statuses given — a number for the
  * standard code of that status, or an ErrorSpec for a specific one (several per status are fine).
- * Each is the ErrorResponse component with an example carrying the right code.
+ * Each is the ErrorResponse envelope with one example per code (at the media type, where OpenAPI
+ * tools show it); the spec also lists ProblemDetails for it (see problemMedia).
  */
 export function errorResponses(...specs: Array<number | ErrorSpec>): Record<number, TSchema> {
   const byStatus = new Map<number, Omit<ErrorSpec, 'status'>[]>()
@@ -140,10 +230,12 @@ export function errorResponses(...specs: Array<number | ErrorSpec>): Record<numb
   const out: Record<number, TSchema> = {}
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
     const codes = list.map((e) => e.code).join(', ')
+    // @fastify/swagger copies `content` as it is, examples included (beside a $ref they were dropped).
     out[status] = Type.Unsafe<ErrorResponse>({
-      $ref: 'ErrorResponse',
       description: `${standardErrors[status]?.description ?? 'Error'} (${codes})`,
-      examples: list.map(example),
+      content: {
+        'application/json': { schema: Ref(ErrorResponseSchema), examples: examplesFor(list) },
+      },
     })
   }
   return out
