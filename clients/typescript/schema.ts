@@ -71,300 +71,42 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your API keys (admins: ?ownerId= for anyone) */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Page size, 1..100 */
-                    limit?: number;
-                    /** @description Rows to skip (alternative to page) */
-                    offset?: number;
-                    /** @description 1-based page number (alternative to offset) */
-                    page?: number;
-                    /**
-                     * @description Comma-separated keys, '-' for descending. Allowed: createdAt, name, lastUsedAt, expiresAt
-                     * @example -createdAt
-                     */
-                    sort?: string;
-                    /** @description Admins only: another user's keys */
-                    ownerId?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /** Format: uuid */
-                                ownerId: string;
-                                name: string | null;
-                                /** @description The public start of the key (keel_<prefix>_...), to recognise it */
-                                prefix: string;
-                                scopes: ("read" | "write" | "delete" | "admin")[];
-                                /** Format: date-time */
-                                expiresAt: string | null;
-                                /** @description This key's own rate limit (instead of the default) */
-                                rateLimit: {
-                                    /** @description Requests allowed per window */
-                                    max: number;
-                                    windowSeconds: number;
-                                } | null;
-                                /**
-                                 * Format: date-time
-                                 * @description Recorded at most once a minute
-                                 */
-                                lastUsedAt: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                rotatedAt: string | null;
-                                /**
-                                 * Format: date-time
-                                 * @description After a rotation, the old key works until then
-                                 */
-                                previousKeyValidUntil: string | null;
-                            }[];
-                            meta: components["schemas"]["PageMeta"];
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * List your API keys
+         * @description Yours, or (admins) anyone's with `?ownerId=`. Never the keys themselves. Needs a bearer session: a key cannot list keys (a leaked key must not tell its holder which other keys exist, with what scopes). Sortable by `createdAt`, `name`, `lastUsedAt`, `expiresAt`.
+         */
+        get: operations["listApiKeys"];
         put?: never;
         /**
          * Create an API key (the key is shown once)
-         * @description Send it as `X-API-Key: <key>`. It acts as you, narrowed to its scopes (default: all your permissions). Only a hash is stored.
+         * @description Send it as `X-API-Key: <key>`: it acts as you, narrowed to its scopes (default: all your permissions); only its hash is stored. Needs a bearer session. A key has no scope you lack, and its own `rateLimit` is never looser than the server default (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS: no bigger `max`, no faster rate) unless you are an admin. At most API_KEYS_MAX_PER_USER keys per user (409 past that). The answer is `Cache-Control: no-store`.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name?: string;
-                        /** @description Defaults to all of the caller's permissions */
-                        scopes?: ("read" | "write" | "delete" | "admin")[];
-                        /**
-                         * Format: date-time
-                         * @description Must be in the future
-                         */
-                        expiresAt?: string;
-                        /** @description This key's own rate limit (instead of the default) */
-                        rateLimit?: {
-                            /** @description Requests allowed per window */
-                            max: number;
-                            windowSeconds: number;
-                        };
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /** Format: uuid */
-                                ownerId: string;
-                                name: string | null;
-                                /** @description The public start of the key (keel_<prefix>_...), to recognise it */
-                                prefix: string;
-                                scopes: ("read" | "write" | "delete" | "admin")[];
-                                /** Format: date-time */
-                                expiresAt: string | null;
-                                /** @description This key's own rate limit (instead of the default) */
-                                rateLimit: {
-                                    /** @description Requests allowed per window */
-                                    max: number;
-                                    windowSeconds: number;
-                                } | null;
-                                /**
-                                 * Format: date-time
-                                 * @description Recorded at most once a minute
-                                 */
-                                lastUsedAt: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                rotatedAt: string | null;
-                                /**
-                                 * Format: date-time
-                                 * @description After a rotation, the old key works until then
-                                 */
-                                previousKeyValidUntil: string | null;
-                            } & {
-                                /** @description The key itself. Shown only in this response: store it now. */
-                                key: string;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        post: operations["createApiKey"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/api-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an API key
+         * @description Its name, scopes, end, limit and last use; never the key itself. Yours (admins: anyone's); needs a bearer session. The ETag is the key version: it moves when the key is rotated and when its `lastUsedAt` is recorded. Send it back in If-None-Match for a 304 while it is current.
+         */
+        get: operations["getApiKey"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API key
+         * @description It is refused from the next request on. Yours (admins: anyone's); needs a bearer session.
+         */
+        delete: operations["deleteApiKey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -379,266 +121,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Rotate a key: a new key (shown once); the old one keeps working for a grace period */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description API key id (UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /** Format: uuid */
-                                ownerId: string;
-                                name: string | null;
-                                /** @description The public start of the key (keel_<prefix>_...), to recognise it */
-                                prefix: string;
-                                scopes: ("read" | "write" | "delete" | "admin")[];
-                                /** Format: date-time */
-                                expiresAt: string | null;
-                                /** @description This key's own rate limit (instead of the default) */
-                                rateLimit: {
-                                    /** @description Requests allowed per window */
-                                    max: number;
-                                    windowSeconds: number;
-                                } | null;
-                                /**
-                                 * Format: date-time
-                                 * @description Recorded at most once a minute
-                                 */
-                                lastUsedAt: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                rotatedAt: string | null;
-                                /**
-                                 * Format: date-time
-                                 * @description After a rotation, the old key works until then
-                                 */
-                                previousKeyValidUntil: string | null;
-                            } & {
-                                /** @description The key itself. Shown only in this response: store it now. */
-                                key: string;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Rotate an API key: a new key (shown once); the old one works for a grace period
+         * @description Same id, new secret; the old key keeps working for API_KEY_GRACE_SECONDS (`previousKeyValidUntil`). Needs a bearer session. The key is re-issued within your own bounds: scopes you no longer have are dropped, and a limit looser than the server default is brought down to it unless you are an admin. The answer is `Cache-Control: no-store` and carries the new ETag.
+         */
+        post: operations["rotateApiKey"];
         delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/api-keys/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        /** Revoke a key (it stops working at once) */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description API key id (UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Revoked */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
         options?: never;
         head?: never;
         patch?: never;
@@ -654,131 +142,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create an account (role user)
-         * @description Password: at least 10 characters, at least two kinds (lowercase, uppercase, digits, symbols), not containing the email.
+         * Create an account
+         * @description Public. The account always gets the `user` role (a `role` property is a 400). Password: at least 10 characters, at least two kinds (lowercase, uppercase, digits, symbols), not containing the email, not a common one (400 says why). Limited to RATE_LIMIT_REGISTER_MAX (default 50) per client address per RATE_LIMIT_REGISTER_WINDOW_SECONDS (an hour). Answers 201 with the account and its Location; a welcome email follows (`user.registered`).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            /** @description New accounts always get the `user` role; other properties (such as role) are refused */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /**
-                         * Format: email
-                         * @description Stored lowercased
-                         */
-                        email: string;
-                        /** @description At least 10 characters, mixing at least two kinds (lowercase, uppercase, digits, symbols), not containing the email */
-                        password: string;
-                        name?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description A user account (never includes the password hash) */
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                email: string;
-                                name: string;
-                                /** @description admin, moderator or user */
-                                role: "admin" | "moderator" | "user";
-                                /** @description A disabled user cannot log in; its tokens and keys stop working */
-                                status: "active" | "disabled";
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Conflict with the current state (CONFLICT) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        post: operations["registerAccount"];
         delete?: never;
         options?: never;
         head?: never;
@@ -794,145 +161,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log in: an access token (short-lived JWT) and a refresh token */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        email: string;
-                        password: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** @description JWT (HS256); send as `Authorization: Bearer <token>` */
-                                accessToken: string;
-                                /** @enum {string} */
-                                tokenType: "Bearer";
-                                /** @description Access token lifetime in seconds */
-                                expiresIn: number;
-                                /** @description Opaque; exchange at POST /auth/refresh. Single use. */
-                                refreshToken: string;
-                                /** Format: date-time */
-                                refreshExpiresAt: string;
-                            } & {
-                                /** @description A user account (never includes the password hash) */
-                                user: {
-                                    /** Format: uuid */
-                                    id: string;
-                                    email: string;
-                                    name: string;
-                                    /** @description admin, moderator or user */
-                                    role: "admin" | "moderator" | "user";
-                                    /** @description A disabled user cannot log in; its tokens and keys stop working */
-                                    status: "active" | "disabled";
-                                    /** Format: date-time */
-                                    createdAt: string;
-                                    /** Format: date-time */
-                                    updatedAt: string;
-                                };
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Log in
+         * @description Public. Opens a session: a short-lived access token (JWT naming the session) and a single-use refresh token. An unknown email and a wrong password give the same 401 in the same time. Failed attempts are limited per account (RATE_LIMIT_LOGIN_ACCOUNT_MAX, default 10) and per client address (RATE_LIMIT_LOGIN_CLIENT_MAX, default 100) per RATE_LIMIT_LOGIN_WINDOW_SECONDS (15 minutes); successful logins do not count. Never cached (`Cache-Control: no-store`).
+         */
+        post: operations["logIn"];
         delete?: never;
         options?: never;
         head?: never;
@@ -949,121 +182,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Exchange a refresh token for new tokens (rotation)
-         * @description Each refresh token works once. Using a spent one again revokes the whole session (its family): log in again.
+         * Refresh the tokens of a session
+         * @description Public. Spends the refresh token for a new access token and the next refresh token of the same session. Each refresh token works once: presenting a spent one again ends the whole session (its refresh and access tokens): log in again. Never cached (`Cache-Control: no-store`).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description From login or the previous refresh; each one works once */
-                        refreshToken: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** @description JWT (HS256); send as `Authorization: Bearer <token>` */
-                                accessToken: string;
-                                /** @enum {string} */
-                                tokenType: "Bearer";
-                                /** @description Access token lifetime in seconds */
-                                expiresIn: number;
-                                /** @description Opaque; exchange at POST /auth/refresh. Single use. */
-                                refreshToken: string;
-                                /** Format: date-time */
-                                refreshExpiresAt: string;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        post: operations["refreshTokens"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1079,104 +201,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log out: revoke a refresh token, or everything with all=true */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description Revoke this session (its whole refresh family) */
-                        refreshToken?: string;
-                        /** @description Sign out everywhere: every access and refresh token of the user stops working */
-                        all?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description Logged out */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Log out
+         * @description Needs a bearer session (an API key gets 403). Ends the session of the access token you send: its refresh tokens and its access tokens stop working at once, on every instance. `refreshToken` also ends that token's session (if it is yours); `all: true` ends every session of your account.
+         */
+        post: operations["logOut"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1190,102 +219,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The calling user and its effective permissions */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                email: string;
-                                name: string;
-                                /** @description admin, moderator or user */
-                                role: "admin" | "moderator" | "user";
-                                /** @description A disabled user cannot log in; its tokens and keys stop working */
-                                status: "active" | "disabled";
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            } & {
-                                /** @description What this caller may do (narrowed by the API key scopes when using a key) */
-                                permissions: string[];
-                                /**
-                                 * Format: uuid
-                                 * @description Set when authenticated with an API key
-                                 */
-                                apiKeyId: string | null;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Who am I
+         * @description The caller: its account, its effective permissions, and its session (bearer token) or API key.
+         */
+        get: operations["getMe"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1302,125 +240,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List the email outbox (admin)
-         * @description Filters: status (queued, sent, failed), template, to (exact address). Sort by createdAt, sentAt, status, to, attempts.
+         * List the email outbox
+         * @description Admins only. Every email the app sent or will send, with its delivery state. Filters: `status` (queued, sent, failed), `template`, `to` (exact address). Sort by `createdAt`, `sentAt`, `status`, `to`, `attempts`.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Page size, 1..100 */
-                    limit?: number;
-                    /** @description Rows to skip (alternative to page) */
-                    offset?: number;
-                    /** @description 1-based page number (alternative to offset) */
-                    page?: number;
-                    /**
-                     * @description Comma-separated keys, '-' for descending. Allowed: createdAt, sentAt, status, to, attempts
-                     * @example -createdAt
-                     */
-                    sort?: string;
-                    status?: "queued" | "sent" | "failed";
-                    template?: "welcome" | "order-confirmation";
-                    /** @description Exact recipient address */
-                    to?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of emails */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                to: string;
-                                template: string;
-                                subject: string;
-                                text: string;
-                                status: "queued" | "sent" | "failed";
-                                attempts: number;
-                                lastError: string | null;
-                                providerMessageId: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                sentAt: string | null;
-                            }[];
-                            meta: components["schemas"]["PageMeta"];
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        get: operations["listEmails"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1436,300 +259,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List orders (your own; everybody's for moderators and admins), items included */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Page size, 1..100 */
-                    limit?: number;
-                    /** @description Rows to skip (alternative to page) */
-                    offset?: number;
-                    /** @description 1-based page number (alternative to offset) */
-                    page?: number;
-                    /**
-                     * @description Comma-separated keys, '-' for descending. Allowed: createdAt, totalCents
-                     * @example -createdAt
-                     */
-                    sort?: string;
-                    status?: "pending" | "confirmed" | "cancelled";
-                    /** @description Only this buyer (moderators and admins; a user always sees only their own) */
-                    userId?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of orders */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /**
-                                 * Format: uuid
-                                 * @description The buyer
-                                 */
-                                userId: string;
-                                status: "pending" | "confirmed" | "cancelled";
-                                totalCents: number;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                                items: {
-                                    /** Format: uuid */
-                                    productId: string;
-                                    /** @description Name at purchase time */
-                                    productName: string;
-                                    quantity: number;
-                                    /** @description Price at purchase time, integer cents */
-                                    unitPriceCents: number;
-                                }[];
-                            }[];
-                            meta: components["schemas"]["PageMeta"];
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * List orders
+         * @description Your own orders; moderators and admins see everybody's (and may filter by `userId`). Filter by `status`; sort by `createdAt` or `totalCents`. Each order carries its items: a page costs the same few statements whatever its size.
+         */
+        get: operations["listOrders"];
         put?: never;
         /**
-         * Place an order (one transaction; Idempotency-Key makes retries safe)
-         * @description Reserves stock for every item or for none. 409 INSUFFICIENT_STOCK names the product that ran short; 422 for an unknown or inactive product, an empty or repeated item list, or an Idempotency-Key reused with a different body. A retry with the same key and body answers the first response (header `idempotent-replayed: true`).
+         * Place an order
+         * @description One transaction: stock is taken for every item or for none, at today’s prices, and `order.created` is published with it. 409 INSUFFICIENT_STOCK names the product that ran short and what is left; 422 for an unknown or inactive product, an empty or repeated item list, or an Idempotency-Key reused with a different body. A retry with the same key and body answers the first response (header `idempotent-replayed: true`). The ETag is the order version.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Any unique string (e.g. a UUID). Retrying with the same key and body returns the first response; a different body is a 422. */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description At least one line; each product at most once */
-                        items: {
-                            /** Format: uuid */
-                            productId: string;
-                            quantity: number;
-                        }[];
-                    };
-                };
-            };
-            responses: {
-                /** @description Order placed (or the replay of the first response for this Idempotency-Key) */
-                201: {
-                    headers: {
-                        location?: string;
-                        /** @description "true" when this is the stored response of an earlier request with the same key */
-                        "idempotent-replayed"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description An order with its items */
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /**
-                                 * Format: uuid
-                                 * @description The buyer
-                                 */
-                                userId: string;
-                                status: "pending" | "confirmed" | "cancelled";
-                                totalCents: number;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                                items: {
-                                    /** Format: uuid */
-                                    productId: string;
-                                    /** @description Name at purchase time */
-                                    productName: string;
-                                    quantity: number;
-                                    /** @description Price at purchase time, integer cents */
-                                    unitPriceCents: number;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Conflict with the current state (CONFLICT) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Well-formed but semantically wrong (UNPROCESSABLE_ENTITY) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        post: operations["createOrder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1743,128 +283,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get an order (its buyer, moderators and admins) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Order id */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The order */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description An order with its items */
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /**
-                                 * Format: uuid
-                                 * @description The buyer
-                                 */
-                                userId: string;
-                                status: "pending" | "confirmed" | "cancelled";
-                                totalCents: number;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                                items: {
-                                    /** Format: uuid */
-                                    productId: string;
-                                    /** @description Name at purchase time */
-                                    productName: string;
-                                    quantity: number;
-                                    /** @description Price at purchase time, integer cents */
-                                    unitPriceCents: number;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Get an order
+         * @description Its buyer, moderators and admins. Anybody else gets 404: whether the order exists is not revealed. The ETag is the order version (it moves when the order is cancelled): send it back in If-None-Match for a 304 while it is current.
+         */
+        get: operations["getOrder"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1882,158 +305,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel an order and give its stock back */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Order id */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The cancelled order */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description An order with its items */
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /**
-                                 * Format: uuid
-                                 * @description The buyer
-                                 */
-                                userId: string;
-                                status: "pending" | "confirmed" | "cancelled";
-                                totalCents: number;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                                items: {
-                                    /** Format: uuid */
-                                    productId: string;
-                                    /** @description Name at purchase time */
-                                    productName: string;
-                                    quantity: number;
-                                    /** @description Price at purchase time, integer cents */
-                                    unitPriceCents: number;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Conflict with the current state (CONFLICT) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Cancel an order
+         * @description Its buyer, moderators and admins. Gives the stock back and publishes `order.cancelled`, in one transaction. An order already cancelled is a 409 ORDER_NOT_CANCELLABLE. Answers the cancelled order with its new ETag.
+         */
+        post: operations["cancelOrder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2106,171 +382,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Request a report (built in the background)
-         * @description Sales per UTC day over [from, to): admins get every order, anybody else their own purchases. Poll the Location, then download.
+         * Request a report
+         * @description Built in the background: answers 202 with the queued report and its Location; poll it until `completed`, then download it. Sales per UTC day over [from, to): admins get every order, anybody else their own purchases. Needs the `write` permission; limited per caller (a token bucket of 10, refilled over a minute). When it finishes, `report.completed` or `report.failed` is published (webhooks can notify you).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /**
-                         * @description Sales per UTC day: orders, items sold, revenue (cancelled orders excluded)
-                         * @enum {string}
-                         */
-                        type: "sales";
-                        /** @description Start (inclusive): YYYY-MM-DD (UTC midnight) or an ISO date-time */
-                        from: string;
-                        /** @description End (exclusive); at most 366 days after `from` */
-                        to: string;
-                        /** @default csv */
-                        format: "csv" | "json";
-                    };
-                };
-            };
-            responses: {
-                /** @description Accepted: queued */
-                202: {
-                    headers: {
-                        /** @description The report (poll it) */
-                        location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description A report request and its state */
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /**
-                                 * Format: uuid
-                                 * @description Null for scheduled reports
-                                 */
-                                requesterId: string | null;
-                                /** @enum {string} */
-                                type: "sales";
-                                format: "csv" | "json";
-                                /** Format: date-time */
-                                from: string;
-                                /** Format: date-time */
-                                to: string;
-                                /** @description own: the requester's orders; all: every order (admins) */
-                                scope: "own" | "all";
-                                status: "queued" | "running" | "completed" | "failed";
-                                progress: number;
-                                rowCount: number | null;
-                                error: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                startedAt: string | null;
-                                /** Format: date-time */
-                                completedAt: string | null;
-                                /** @description Set once completed */
-                                downloadUrl: string | null;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Well-formed but semantically wrong (UNPROCESSABLE_ENTITY) */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        post: operations["createReport"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2284,133 +399,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Report status and progress (requester or admin) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The report */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description A report request and its state */
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /**
-                                 * Format: uuid
-                                 * @description Null for scheduled reports
-                                 */
-                                requesterId: string | null;
-                                /** @enum {string} */
-                                type: "sales";
-                                format: "csv" | "json";
-                                /** Format: date-time */
-                                from: string;
-                                /** Format: date-time */
-                                to: string;
-                                /** @description own: the requester's orders; all: every order (admins) */
-                                scope: "own" | "all";
-                                status: "queued" | "running" | "completed" | "failed";
-                                progress: number;
-                                rowCount: number | null;
-                                error: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                startedAt: string | null;
-                                /** Format: date-time */
-                                completedAt: string | null;
-                                /** @description Set once completed */
-                                downloadUrl: string | null;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Get a report
+         * @description Its status (`queued`, `running`, `completed`, `failed`), progress and, once completed, its `downloadUrl`. The requester and admins; anybody else gets 404. The ETag is the report version (it moves as the build starts, progresses and finishes): poll with If-None-Match for a 304 while nothing changed.
+         */
+        get: operations["getReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2426,112 +419,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download a completed report (CSV or JSON, as requested) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The report file (Content-Disposition: attachment) */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/csv": string;
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Conflict with the current state (CONFLICT) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Download a report
+         * @description The file of a completed report, streamed, in the format requested: `text/csv` or `application/json`, as an attachment. 409 REPORT_NOT_READY while it is queued or running, or when it failed. The requester and admins; anybody else gets 404.
+         */
+        get: operations["downloadReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2548,125 +440,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List users (admins)
-         * @description Filter by role, status and q (email or name); sort by createdAt, email, name, role, status.
+         * List users
+         * @description Admins only. Filters: `role`, `status`, `q` (email or name contains, case-insensitive). Offset pages (`limit` with `offset` or `page`) carry `meta.total`; an empty `cursor` starts a keyset walk whose pages carry `meta.nextCursor` instead. `fields=id,email` returns (and selects) only those fields. Never a password hash.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Page size, 1..100 */
-                    limit?: number;
-                    /** @description Rows to skip (alternative to page) */
-                    offset?: number;
-                    /** @description 1-based page number (alternative to offset) */
-                    page?: number;
-                    /**
-                     * @description Comma-separated keys, '-' for descending. Allowed: createdAt, email, name, role, status
-                     * @example -createdAt
-                     */
-                    sort?: string;
-                    /** @description admin, moderator or user */
-                    role?: "admin" | "moderator" | "user";
-                    /** @description A disabled user cannot log in; its tokens and keys stop working */
-                    status?: "active" | "disabled";
-                    /** @description Case-insensitive match on email or name */
-                    q?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                email: string;
-                                name: string;
-                                /** @description admin, moderator or user */
-                                role: "admin" | "moderator" | "user";
-                                /** @description A disabled user cannot log in; its tokens and keys stop working */
-                                status: "active" | "disabled";
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            }[];
-                            meta: components["schemas"]["PageMeta"];
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        get: operations["listUsers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2683,390 +460,24 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * A user (yourself, or anyone for admins)
-         * @description Another user's id answers 404 unless you are an admin. Carries an ETag; If-None-Match answers 304.
+         * Get a user
+         * @description Yourself, or anyone for admins: another user's id answers 404 (not 403), so accounts cannot be probed. The ETag is the user version: send it back in If-None-Match for a 304 while it is current.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /**
-                     * @description An ETag you hold: 304 Not Modified while it is current
-                     * @example "3"
-                     */
-                    "if-none-match"?: string;
-                };
-                path: {
-                    /** @description User id (UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description A user account (never includes the password hash) */
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                email: string;
-                                name: string;
-                                /** @description admin, moderator or user */
-                                role: "admin" | "moderator" | "user";
-                                /** @description A disabled user cannot log in; its tokens and keys stop working */
-                                status: "active" | "disabled";
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
-                    };
-                };
-                /** @description Not modified */
-                304: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        get: operations["getUser"];
         put?: never;
         post?: never;
-        /** Delete a user (yourself, or anyone for admins) */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description User id (UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Delete a user
+         * @description Yourself, or anyone for admins (another user's id answers 404). Its sessions, API keys and webhooks go with it (`user.deleted`). The last active admin cannot be deleted (409 LAST_ADMIN).
+         */
+        delete: operations["deleteUser"];
         options?: never;
         head?: never;
         /**
-         * Change a user (yourself, or anyone for admins; role and status: admins only)
-         * @description Changing your own password needs currentPassword. A new password or status=disabled signs the user out everywhere. If-Match makes it conditional (412 when stale).
+         * Change some fields of a user
+         * @description Yourself, or anyone for admins; only admins change `role` and `status`. Only the fields sent are written. A new `email` or `password` needs a bearer session (an API key gets 403); your own new password needs `currentPassword` (a wrong one counts as a failed login: 429 once the budget is spent). A new password or `status: disabled` signs the user out everywhere. The last active admin cannot be demoted or disabled (409 LAST_ADMIN). With If-Match, only the version you read is changed (412 when it moved on).
          */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /**
-                     * @description The ETag you read: the write applies only to that version (412 PRECONDITION_FAILED when it moved on). Without it, the write applies to the current version.
-                     * @example "3"
-                     */
-                    "if-match"?: string;
-                };
-                path: {
-                    /** @description User id (UUID) */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            /** @description Only admins change role and status. Changing the password or disabling signs the user out everywhere. */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name?: string;
-                        /**
-                         * Format: email
-                         * @description Stored lowercased
-                         */
-                        email?: string;
-                        /** @description At least 10 characters, mixing at least two kinds (lowercase, uppercase, digits, symbols), not containing the email */
-                        password?: string;
-                        /** @description Required to change your own password */
-                        currentPassword?: string;
-                        /** @description admin, moderator or user */
-                        role?: "admin" | "moderator" | "user";
-                        /** @description A disabled user cannot log in; its tokens and keys stop working */
-                        status?: "active" | "disabled";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description A user account (never includes the password hash) */
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                email: string;
-                                name: string;
-                                /** @description admin, moderator or user */
-                                role: "admin" | "moderator" | "user";
-                                /** @description A disabled user cannot log in; its tokens and keys stop working */
-                                status: "active" | "disabled";
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Conflict with the current state (CONFLICT) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description If-Match does not match the current version (PRECONDITION_FAILED) */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        patch: operations["updateUser"];
         trace?: never;
     };
     "/api/v1/webhooks": {
@@ -3077,255 +488,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List webhooks (your own; admins see all)
-         * @description Filters: active, event.
+         * List webhooks
+         * @description Your subscriptions; admins see everybody's. Filter `event` (those that receive it); sort by `createdAt` or `url`.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Page size, 1..100 */
-                    limit?: number;
-                    /** @description Rows to skip (alternative to page) */
-                    offset?: number;
-                    /** @description 1-based page number (alternative to offset) */
-                    page?: number;
-                    /**
-                     * @description Comma-separated keys, '-' for descending. Allowed: createdAt, url
-                     * @example -createdAt
-                     */
-                    sort?: string;
-                    active?: boolean;
-                    /** @description Event type */
-                    event?: "order.created" | "order.cancelled" | "product.updated";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of webhooks */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /** Format: uuid */
-                                ownerId: string;
-                                url: string;
-                                events: string[];
-                                active: boolean;
-                                /** Format: date-time */
-                                createdAt: string;
-                            }[];
-                            meta: components["schemas"]["PageMeta"];
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        get: operations["listWebhooks"];
         put?: never;
         /**
-         * Subscribe a URL to events (the signing secret is shown once)
-         * @description Deliveries are POSTed as JSON `{type, timestamp, data}` and signed per Standard Webhooks: headers `webhook-id`, `webhook-timestamp`, `webhook-signature` (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed by the base64-decoded part of the secret after `whsec_`). URLs resolving to private, loopback or link-local addresses are refused (400 UNSAFE_WEBHOOK_URL) unless the server sets WEBHOOK_ALLOW_PRIVATE.
+         * Subscribe a URL to events
+         * @description You become its owner: it receives only the events you may read (an order event reaches the buyer and staff; a product event, everyone). Deliveries are POSTed as JSON `{type, timestamp, data}` and signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with the `secret` in this response — shown once, so the response is `Cache-Control: no-store`. A URL that does not resolve to public addresses is refused (400 UNSAFE_WEBHOOK_URL; private addresses are allowed when the server sets WEBHOOK_ALLOW_PRIVATE, cloud metadata never). Each user may have WEBHOOKS_MAX_PER_USER subscriptions (409 WEBHOOK_LIMIT_REACHED).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /**
-                         * Format: uri
-                         * @description Where deliveries are POSTed (http or https; public addresses only unless WEBHOOK_ALLOW_PRIVATE)
-                         */
-                        url: string;
-                        /** @description Events to receive */
-                        events: ("order.created" | "order.cancelled" | "product.updated")[];
-                    };
-                };
-            };
-            responses: {
-                /** @description Created; store the secret now */
-                201: {
-                    headers: {
-                        /** @description URL of the new resource */
-                        location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description The new subscription and its signing secret */
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /** Format: uuid */
-                                ownerId: string;
-                                url: string;
-                                events: string[];
-                                active: boolean;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** @description The signing secret, `whsec_<base64>`. Shown once: store it now. */
-                                secret: string;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        post: operations["createWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3339,207 +511,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a webhook (owner or admin) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The webhook */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description A webhook subscription (its secret is only shown at creation) */
-                            data: {
-                                /** Format: uuid */
-                                id: string;
-                                /** Format: uuid */
-                                ownerId: string;
-                                url: string;
-                                events: string[];
-                                active: boolean;
-                                /** Format: date-time */
-                                createdAt: string;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Get a webhook
+         * @description Its owner or an admin; anybody else gets 404. The secret is never shown again. The ETag is the subscription version: send it back in If-None-Match for a 304 while it is current.
+         */
+        get: operations["getWebhook"];
         put?: never;
         post?: never;
-        /** Delete a webhook and its deliveries (owner or admin) */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Delete a webhook
+         * @description Its owner or an admin. Its deliveries go with it: pending retries stop.
+         */
+        delete: operations["deleteWebhook"];
         options?: never;
         head?: never;
         patch?: never;
@@ -3553,149 +536,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List a webhook's deliveries (owner or admin)
-         * @description Filters: status (pending, succeeded, failed, dead), event.
+         * List a webhook's deliveries
+         * @description Its owner or an admin. Filters `status` (`pending`, `succeeded`, `failed`, `dead`) and `event`; sort by `createdAt`, `updatedAt`, `status`, `attempts`. Offset pages carry `meta.total`; an empty `cursor` starts a keyset walk whose pages carry `meta.nextCursor` instead.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Page size, 1..100 */
-                    limit?: number;
-                    /** @description Rows to skip (alternative to page) */
-                    offset?: number;
-                    /** @description 1-based page number (alternative to offset) */
-                    page?: number;
-                    /**
-                     * @description Comma-separated keys, '-' for descending. Allowed: createdAt, updatedAt, status, attempts
-                     * @example -createdAt
-                     */
-                    sort?: string;
-                    status?: "pending" | "succeeded" | "failed" | "dead";
-                    /** @description Event type */
-                    event?: "order.created" | "order.cancelled" | "product.updated";
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of deliveries */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /**
-                                 * Format: uuid
-                                 * @description Also the webhook-id header the receiver sees
-                                 */
-                                id: string;
-                                /** Format: uuid */
-                                webhookId: string;
-                                event: string;
-                                /** @description { type, timestamp, data } — the exact JSON body POSTed */
-                                payload: unknown;
-                                status: "pending" | "succeeded" | "failed" | "dead";
-                                attempts: number;
-                                lastStatusCode: number | null;
-                                lastError: string | null;
-                                /** @description x-request-id of the request that caused the event */
-                                requestId: string | null;
-                                /**
-                                 * Format: uuid
-                                 * @description The delivery this one replays
-                                 */
-                                replayOf: string | null;
-                                /** Format: date-time */
-                                nextAttemptAt: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            }[];
-                            meta: components["schemas"]["PageMeta"];
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        get: operations["listWebhookDeliveries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3711,133 +555,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get one delivery (owner or admin) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                    deliveryId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The delivery */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description One event sent to one subscription */
-                            data: {
-                                /**
-                                 * Format: uuid
-                                 * @description Also the webhook-id header the receiver sees
-                                 */
-                                id: string;
-                                /** Format: uuid */
-                                webhookId: string;
-                                event: string;
-                                /** @description { type, timestamp, data } — the exact JSON body POSTed */
-                                payload: unknown;
-                                status: "pending" | "succeeded" | "failed" | "dead";
-                                attempts: number;
-                                lastStatusCode: number | null;
-                                lastError: string | null;
-                                /** @description x-request-id of the request that caused the event */
-                                requestId: string | null;
-                                /**
-                                 * Format: uuid
-                                 * @description The delivery this one replays
-                                 */
-                                replayOf: string | null;
-                                /** Format: date-time */
-                                nextAttemptAt: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Get a delivery
+         * @description The webhook's owner or an admin: the payload sent, the attempts, the last answer or error, when the next attempt is due. The ETag is the delivery version (it moves with every attempt): poll with If-None-Match for a 304 while nothing changed.
+         */
+        get: operations["getWebhookDelivery"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3855,165 +577,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a delivery again (a new delivery with the same payload) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                    deliveryId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Accepted: the new delivery, queued */
-                202: {
-                    headers: {
-                        /** @description URL of the new resource */
-                        location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            /** @description One event sent to one subscription */
-                            data: {
-                                /**
-                                 * Format: uuid
-                                 * @description Also the webhook-id header the receiver sees
-                                 */
-                                id: string;
-                                /** Format: uuid */
-                                webhookId: string;
-                                event: string;
-                                /** @description { type, timestamp, data } — the exact JSON body POSTed */
-                                payload: unknown;
-                                status: "pending" | "succeeded" | "failed" | "dead";
-                                attempts: number;
-                                lastStatusCode: number | null;
-                                lastError: string | null;
-                                /** @description x-request-id of the request that caused the event */
-                                requestId: string | null;
-                                /**
-                                 * Format: uuid
-                                 * @description The delivery this one replays
-                                 */
-                                replayOf: string | null;
-                                /** Format: date-time */
-                                nextAttemptAt: string | null;
-                                /** Format: date-time */
-                                createdAt: string;
-                                /** Format: date-time */
-                                updatedAt: string;
-                            };
-                        };
-                    };
-                };
-                /** @description The request is invalid (VALIDATION_ERROR) */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Missing or invalid credentials (UNAUTHORIZED) */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Authenticated, but not allowed (FORBIDDEN) */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Not found (or not yours to see) (NOT_FOUND) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Conflict with the current state (CONFLICT) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Too many requests (see retry-after) (RATE_LIMITED) */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-                /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorResponse"];
-                        "application/problem+json": components["schemas"]["ProblemDetails"];
-                    };
-                };
-            };
-        };
+        /**
+         * Send a delivery again
+         * @description The webhook's owner or an admin. A new delivery of the same event and payload (`replayOf` names the original), queued: 202 with its Location. It is sent only if the owner may still receive the event.
+         */
+        post: operations["replayWebhookDelivery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4124,6 +692,687 @@ export interface components {
                 cache: "ok" | "down";
                 queue: "ok" | "down";
             };
+        };
+        /**
+         * @description An API key (never the key itself, which is shown once)
+         * @example {
+         *       "id": "01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01",
+         *       "ownerId": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
+         *       "name": "ci",
+         *       "prefix": "keel_3f9c2a1b7d4e6f80",
+         *       "scopes": [
+         *         "read"
+         *       ],
+         *       "expiresAt": "2027-01-01T00:00:00.000Z",
+         *       "rateLimit": {
+         *         "max": 100,
+         *         "windowSeconds": 60
+         *       },
+         *       "lastUsedAt": "2026-11-29T11:02:31.250Z",
+         *       "version": 7,
+         *       "createdAt": "2026-11-29T10:15:00.000Z",
+         *       "rotatedAt": null,
+         *       "previousKeyValidUntil": null
+         *     }
+         */
+        ApiKey: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The user the key acts as
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            ownerId: string;
+            /**
+             * @description A label to recognise the key by
+             * @example ci
+             */
+            name: string | null;
+            /**
+             * @description The public start of the key (keel_<prefix>_...), to recognise it
+             * @example keel_3f9c2a1b7d4e6f80
+             */
+            prefix: string;
+            scopes: ("read" | "write" | "delete" | "admin")[];
+            /**
+             * Format: date-time
+             * @description When the key stops working (null: never)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            expiresAt: string | null;
+            /** @description This key's own budget instead of the server default (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); never looser than that default, except for admins */
+            rateLimit: {
+                /**
+                 * @description Requests allowed per window
+                 * @example 100
+                 */
+                max: number;
+                /**
+                 * @description The window, in seconds
+                 * @example 60
+                 */
+                windowSeconds: number;
+            } | null;
+            /**
+             * Format: date-time
+             * @description Recorded at most once per API_KEY_LAST_USED_INTERVAL_SECONDS
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            lastUsedAt: string | null;
+            /** @description Increases on every change; the ETag */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            rotatedAt: string | null;
+            /**
+             * Format: date-time
+             * @description After a rotation, the old key works until then
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            previousKeyValidUntil: string | null;
+        };
+        /**
+         * @description A new or rotated API key, with the key itself (shown only this once)
+         * @example {
+         *       "id": "01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01",
+         *       "ownerId": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
+         *       "name": "ci",
+         *       "prefix": "keel_3f9c2a1b7d4e6f80",
+         *       "scopes": [
+         *         "read"
+         *       ],
+         *       "expiresAt": "2027-01-01T00:00:00.000Z",
+         *       "rateLimit": {
+         *         "max": 100,
+         *         "windowSeconds": 60
+         *       },
+         *       "lastUsedAt": "2026-11-29T11:02:31.250Z",
+         *       "version": 7,
+         *       "createdAt": "2026-11-29T10:15:00.000Z",
+         *       "rotatedAt": null,
+         *       "previousKeyValidUntil": null,
+         *       "key": "keel_3f9c2a1b7d4e6f80_Jx3bQ9mV0tLr7WcYp2sKdA5nHf8gZe1uXo4iTy6vRqE"
+         *     }
+         */
+        IssuedApiKey: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The user the key acts as
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            ownerId: string;
+            /**
+             * @description A label to recognise the key by
+             * @example ci
+             */
+            name: string | null;
+            /**
+             * @description The public start of the key (keel_<prefix>_...), to recognise it
+             * @example keel_3f9c2a1b7d4e6f80
+             */
+            prefix: string;
+            scopes: ("read" | "write" | "delete" | "admin")[];
+            /**
+             * Format: date-time
+             * @description When the key stops working (null: never)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            expiresAt: string | null;
+            /** @description This key's own budget instead of the server default (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); never looser than that default, except for admins */
+            rateLimit: {
+                /**
+                 * @description Requests allowed per window
+                 * @example 100
+                 */
+                max: number;
+                /**
+                 * @description The window, in seconds
+                 * @example 60
+                 */
+                windowSeconds: number;
+            } | null;
+            /**
+             * Format: date-time
+             * @description Recorded at most once per API_KEY_LAST_USED_INTERVAL_SECONDS
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            lastUsedAt: string | null;
+            /** @description Increases on every change; the ETag */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            rotatedAt: string | null;
+            /**
+             * Format: date-time
+             * @description After a rotation, the old key works until then
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            previousKeyValidUntil: string | null;
+            /** @description The key itself. Shown only in this response: store it now. */
+            key: string;
+        };
+        /** @description One ApiKey */
+        ApiKeyResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["ApiKey"];
+        };
+        /** @description A page of ApiKey items */
+        ApiKeyPage: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["ApiKey"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /** @description One IssuedApiKey */
+        IssuedApiKeyResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["IssuedApiKey"];
+        };
+        /**
+         * @description A new key acting as you, narrowed to its scopes
+         * @example {
+         *       "name": "ci",
+         *       "scopes": [
+         *         "read"
+         *       ],
+         *       "expiresAt": "2027-01-01T00:00:00.000Z",
+         *       "rateLimit": {
+         *         "max": 100,
+         *         "windowSeconds": 60
+         *       }
+         *     }
+         */
+        CreateApiKeyRequest: {
+            /**
+             * @description A label to recognise the key by
+             * @example ci
+             */
+            name?: string;
+            /** @description Defaults to all of the caller's permissions */
+            scopes?: ("read" | "write" | "delete" | "admin")[];
+            /**
+             * Format: date-time
+             * @description Must be in the future; defaults to never
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            expiresAt?: string;
+            /** @description This key's own budget instead of the server default (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); never looser than that default, except for admins */
+            rateLimit?: {
+                /**
+                 * @description Requests allowed per window
+                 * @example 100
+                 */
+                max: number;
+                /**
+                 * @description The window, in seconds
+                 * @example 60
+                 */
+                windowSeconds: number;
+            };
+        };
+        /**
+         * @description A user account (never includes the password hash)
+         * @example {
+         *       "id": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
+         *       "email": "ada@example.com",
+         *       "name": "Ada Lovelace",
+         *       "role": "user",
+         *       "status": "active",
+         *       "version": 2,
+         *       "createdAt": "2026-11-29T10:15:00.000Z",
+         *       "updatedAt": "2026-11-29T11:02:31.250Z"
+         *     }
+         */
+        User: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: email
+             * @description Stored lowercased
+             * @example ada@example.com
+             */
+            email: string;
+            /**
+             * @description Display name
+             * @example Ada Lovelace
+             */
+            name: string;
+            /** @description admin, moderator or user */
+            role: "admin" | "moderator" | "user";
+            /** @description A disabled user cannot log in; its sessions and keys stop working at once */
+            status: "active" | "disabled";
+            /** @description Increases on every change; the ETag */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            updatedAt: string;
+        };
+        /** @description One User */
+        UserResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["User"];
+        };
+        /**
+         * @description New accounts always get the `user` role; other properties (such as role) are refused
+         * @example {
+         *       "email": "ada@example.com",
+         *       "password": "Correct-Horse-9-Battery",
+         *       "name": "Ada Lovelace"
+         *     }
+         */
+        RegisterRequest: {
+            /**
+             * Format: email
+             * @description Stored lowercased
+             * @example ada@example.com
+             */
+            email: string;
+            /**
+             * @description At least 10 characters, mixing at least two kinds (lowercase, uppercase, digits, symbols), not containing the email
+             * @example Correct-Horse-9-Battery
+             */
+            password: string;
+            /**
+             * @description Display name
+             * @example Ada Lovelace
+             */
+            name?: string;
+        };
+        /**
+         * @description Email (any case) and password
+         * @example {
+         *       "email": "ada@example.com",
+         *       "password": "Correct-Horse-9-Battery"
+         *     }
+         */
+        LoginRequest: {
+            /** @example ada@example.com */
+            email: string;
+            /**
+             * @description At least 10 characters, mixing at least two kinds (lowercase, uppercase, digits, symbols), not containing the email
+             * @example Correct-Horse-9-Battery
+             */
+            password: string;
+        };
+        /** @description The refresh token to spend */
+        RefreshRequest: {
+            /**
+             * @description From login or the previous refresh; each one works once
+             * @example 3q2-7wEjZ9mW0Zb4oX1n8yYtJ0m3Vv2s5QdXrRk0AbC
+             */
+            refreshToken: string;
+        };
+        /**
+         * @description Optional: without a body, the session of the access token you send ends
+         * @example {}
+         */
+        LogoutRequest: {
+            /**
+             * @description Also end this refresh token's session (if it is yours)
+             * @example 3q2-7wEjZ9mW0Zb4oX1n8yYtJ0m3Vv2s5QdXrRk0AbC
+             */
+            refreshToken?: string;
+            /** @description Log out everywhere: every session of the user ends (its access and refresh tokens stop working) */
+            all?: boolean;
+        };
+        /**
+         * @description A new access token and the next refresh token of the session
+         * @example {
+         *       "accessToken": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzNmI4ZS01YTEwIn0.c2lnbmF0dXJl",
+         *       "tokenType": "Bearer",
+         *       "expiresIn": 900,
+         *       "refreshToken": "3q2-7wEjZ9mW0Zb4oX1n8yYtJ0m3Vv2s5QdXrRk0AbC",
+         *       "refreshExpiresAt": "2026-12-29T10:15:00.000Z",
+         *       "sessionId": "01936b8e-9d40-7a1b-8c2d-3e4f5a6b7c8d"
+         *     }
+         */
+        Tokens: {
+            /** @description JWT (HS256) naming its session (`sid`); send as `Authorization: Bearer <token>` */
+            accessToken: string;
+            /** @enum {string} */
+            tokenType: "Bearer";
+            /** @description Access token lifetime in seconds */
+            expiresIn: number;
+            /** @description Opaque; exchange at POST /auth/refresh. Single use. */
+            refreshToken: string;
+            /**
+             * Format: date-time
+             * @description When this refresh token expires
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            refreshExpiresAt: string;
+            /**
+             * Format: uuid
+             * @description The session these tokens belong to; logout ends it
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            sessionId: string;
+        };
+        /** @description The tokens of a new session, and the account */
+        LoginResult: {
+            /** @description JWT (HS256) naming its session (`sid`); send as `Authorization: Bearer <token>` */
+            accessToken: string;
+            /** @enum {string} */
+            tokenType: "Bearer";
+            /** @description Access token lifetime in seconds */
+            expiresIn: number;
+            /** @description Opaque; exchange at POST /auth/refresh. Single use. */
+            refreshToken: string;
+            /**
+             * Format: date-time
+             * @description When this refresh token expires
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            refreshExpiresAt: string;
+            /**
+             * Format: uuid
+             * @description The session these tokens belong to; logout ends it
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            sessionId: string;
+            user: components["schemas"]["User"];
+        };
+        /** @description The caller: its account, effective permissions and credential */
+        Me: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: email
+             * @description Stored lowercased
+             * @example ada@example.com
+             */
+            email: string;
+            /**
+             * @description Display name
+             * @example Ada Lovelace
+             */
+            name: string;
+            /** @description admin, moderator or user */
+            role: "admin" | "moderator" | "user";
+            /** @description A disabled user cannot log in; its sessions and keys stop working at once */
+            status: "active" | "disabled";
+            /** @description Increases on every change; the ETag */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            updatedAt: string;
+            /**
+             * @description What this caller may do (narrowed by the API key scopes when using a key)
+             * @example [
+             *       "read",
+             *       "write"
+             *     ]
+             */
+            permissions: string[];
+            /**
+             * Format: uuid
+             * @description Set when authenticated with an API key
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            apiKeyId: string | null;
+            /**
+             * Format: uuid
+             * @description Set when authenticated with a bearer access token: its session
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            sessionId: string | null;
+        };
+        /** @description One Tokens */
+        TokensResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Tokens"];
+        };
+        /** @description One LoginResult */
+        LoginResultResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["LoginResult"];
+        };
+        /** @description One Me */
+        MeResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Me"];
+        };
+        /**
+         * @description An email in the outbox
+         * @example {
+         *       "id": "01936b92-3b4c-7d5e-8f6a-7b8c9d0e1f2a",
+         *       "to": "ada@example.com",
+         *       "template": "order-confirmation",
+         *       "subject": "Order 01936b90-1f2e-7a3b-8c4d-5e6f7a8b9c0d confirmed",
+         *       "text": "Hello Ada,\n\nThank you for your order.\n...",
+         *       "status": "sent",
+         *       "attempts": 1,
+         *       "lastError": null,
+         *       "providerMessageId": "<01936b92-3c00-7000-8000-000000000000@log.keel>",
+         *       "eventId": "01936b90-1f30-7000-8000-000000000001",
+         *       "createdAt": "2026-11-29T10:15:00.300Z",
+         *       "sentAt": "2026-11-29T10:15:01.020Z"
+         *     }
+         */
+        Email: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: email
+             * @description The recipient
+             * @example ada@example.com
+             */
+            to: string;
+            /** @description The template it was rendered from */
+            template: "welcome" | "order-confirmation";
+            subject: string;
+            /** @description The plain-text body */
+            text: string;
+            /** @description `queued` until sent; `failed` after a permanent SMTP error or EMAIL_MAX_ATTEMPTS attempts */
+            status: "queued" | "sent" | "failed";
+            /** @description Delivery attempts so far */
+            attempts: number;
+            /** @description The last delivery error */
+            lastError: string | null;
+            /** @description The Message-ID the transport gave it */
+            providerMessageId: string | null;
+            /**
+             * Format: uuid
+             * @description The business event that caused it (one email per event and template); null when sent directly
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            eventId: string | null;
+            /**
+             * Format: date-time
+             * @description When it was queued
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            sentAt: string | null;
+        };
+        /** @description A page of Email items */
+        EmailPage: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Email"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /**
+         * @description One line of an order, with the name and price the product had when it was bought
+         * @example {
+         *       "productId": "01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01",
+         *       "productName": "Walnut desk lamp",
+         *       "quantity": 2,
+         *       "unitPriceCents": 4900
+         *     }
+         */
+        OrderItem: {
+            /**
+             * Format: uuid
+             * @description The product
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            productId: string;
+            /**
+             * @description Its name at purchase time
+             * @example Walnut desk lamp
+             */
+            productName: string;
+            /**
+             * @description Units of the product
+             * @example 2
+             */
+            quantity: number;
+            /**
+             * @description Its price at purchase time, integer cents
+             * @example 4900
+             */
+            unitPriceCents: number;
+        };
+        /**
+         * @description An order with its items
+         * @example {
+         *       "id": "01936b90-1f2e-7a3b-8c4d-5e6f7a8b9c0d",
+         *       "userId": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
+         *       "status": "confirmed",
+         *       "totalCents": 9800,
+         *       "version": 1,
+         *       "createdAt": "2026-11-29T10:15:00.000Z",
+         *       "updatedAt": "2026-11-29T10:15:00.000Z",
+         *       "items": [
+         *         {
+         *           "productId": "01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01",
+         *           "productName": "Walnut desk lamp",
+         *           "quantity": 2,
+         *           "unitPriceCents": 4900
+         *         }
+         *       ]
+         *     }
+         */
+        Order: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The buyer
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            userId: string;
+            /** @description New orders are `confirmed` (their stock is taken in the same transaction); `cancelled` gave it back */
+            status: "pending" | "confirmed" | "cancelled";
+            /**
+             * @description Sum of quantity × unit price, integer cents
+             * @example 4900
+             */
+            totalCents: number;
+            /** @description Increases on every change; the ETag */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When it was last changed (cancelled)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            updatedAt: string;
+            items: components["schemas"]["OrderItem"][];
+        };
+        /** @description One Order */
+        OrderResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Order"];
+        };
+        /** @description A page of Order items */
+        OrderPage: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Order"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /**
+         * @description The products to buy and how many of each
+         * @example {
+         *       "items": [
+         *         {
+         *           "productId": "01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01",
+         *           "quantity": 2
+         *         }
+         *       ]
+         *     }
+         */
+        CreateOrderRequest: {
+            /** @description At least one line; each product at most once */
+            items: {
+                /**
+                 * Format: uuid
+                 * @description The product
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                productId: string;
+                /**
+                 * @description Units of the product
+                 * @example 2
+                 */
+                quantity: number;
+            }[];
         };
         /**
          * @description A product listing
@@ -4356,6 +1605,455 @@ export interface components {
             /** @description Only active products can be ordered */
             status?: "active" | "inactive";
         };
+        /**
+         * @description A report request and its state
+         * @example {
+         *       "id": "01936b91-2a3b-7c4d-8e5f-6a7b8c9d0e1f",
+         *       "requesterId": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
+         *       "type": "sales",
+         *       "format": "csv",
+         *       "from": "2026-11-01T00:00:00.000Z",
+         *       "to": "2026-12-01T00:00:00.000Z",
+         *       "scope": "own",
+         *       "status": "completed",
+         *       "progress": 100,
+         *       "rowCount": 30,
+         *       "error": null,
+         *       "version": 4,
+         *       "createdAt": "2026-11-29T10:15:00.000Z",
+         *       "startedAt": "2026-11-29T10:15:00.120Z",
+         *       "completedAt": "2026-11-29T10:15:00.480Z",
+         *       "downloadUrl": "/api/v1/reports/01936b91-2a3b-7c4d-8e5f-6a7b8c9d0e1f/download"
+         *     }
+         */
+        Report: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Who asked for it; null for scheduled reports (admins see those)
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            requesterId: string | null;
+            /**
+             * @description Sales per UTC day: orders, items sold, revenue (cancelled orders excluded)
+             * @enum {string}
+             */
+            type: "sales";
+            /** @description The file: CSV (`day,orders,items_sold,revenue_cents`) or JSON (`{type, from, to, scope, generatedAt, totals, days}`) */
+            format: "csv" | "json";
+            /**
+             * Format: date-time
+             * @description Start of the period (inclusive)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description End of the period (exclusive)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            to: string;
+            /** @description `own`: the requester's purchases; `all`: every order (admins, scheduled reports) */
+            scope: "own" | "all";
+            /** @description queued → running → completed, or failed */
+            status: "queued" | "running" | "completed" | "failed";
+            /** @description Percent done */
+            progress: number;
+            /** @description Rows in the file, once completed */
+            rowCount: number | null;
+            /** @description Why it failed */
+            error: string | null;
+            /** @description Increases on every change; the ETag */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            startedAt: string | null;
+            /**
+             * Format: date-time
+             * @description When it completed or failed
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            completedAt: string | null;
+            /** @description Set once completed */
+            downloadUrl: string | null;
+        };
+        /** @description One Report */
+        ReportResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Report"];
+        };
+        /**
+         * @description What to report on and over which period
+         * @example {
+         *       "type": "sales",
+         *       "from": "2026-11-01",
+         *       "to": "2026-12-01",
+         *       "format": "csv"
+         *     }
+         */
+        CreateReportRequest: {
+            /**
+             * @description Sales per UTC day: orders, items sold, revenue (cancelled orders excluded)
+             * @enum {string}
+             */
+            type: "sales";
+            /**
+             * @description Start (inclusive): YYYY-MM-DD (UTC midnight) or an ISO date-time
+             * @example 2026-11-01
+             */
+            from: string;
+            /**
+             * @description End (exclusive); at most 366 days after `from`
+             * @example 2026-12-01
+             */
+            to: string;
+            /**
+             * @description The file: CSV (`day,orders,items_sold,revenue_cents`) or JSON (`{type, from, to, scope, generatedAt, totals, days}`)
+             * @default csv
+             */
+            format?: "csv" | "json";
+        };
+        /**
+         * @description A user in a list: every field, or only the id and those named in `fields`
+         * @example {
+         *       "id": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
+         *       "email": "ada@example.com",
+         *       "role": "user"
+         *     }
+         */
+        UserListItem: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: email
+             * @description Stored lowercased
+             * @example ada@example.com
+             */
+            email?: string;
+            /**
+             * @description Display name
+             * @example Ada Lovelace
+             */
+            name?: string;
+            /** @description admin, moderator or user */
+            role?: "admin" | "moderator" | "user";
+            /** @description A disabled user cannot log in; its sessions and keys stop working at once */
+            status?: "active" | "disabled";
+            /** @description Increases on every change; the ETag */
+            version?: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt?: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            updatedAt?: string;
+        };
+        /** @description A page of User items */
+        UserPage: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["UserListItem"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /**
+         * @description Only the fields to change. Only admins change role and status. A new email or password needs a bearer session (not an API key); a new password or disabling signs the user out everywhere.
+         * @example {
+         *       "name": "Ada King"
+         *     }
+         */
+        UpdateUserRequest: {
+            /**
+             * @description Display name
+             * @example Ada Lovelace
+             */
+            name?: string;
+            /**
+             * Format: email
+             * @description Stored lowercased
+             * @example ada@example.com
+             */
+            email?: string;
+            /**
+             * @description At least 10 characters, mixing at least two kinds (lowercase, uppercase, digits, symbols), not containing the email
+             * @example Correct-Horse-9-Battery
+             */
+            password?: string;
+            /** @description Required to change your own password; wrong ones count against your failed-login budget */
+            currentPassword?: string;
+            /** @description admin, moderator or user */
+            role?: "admin" | "moderator" | "user";
+            /** @description A disabled user cannot log in; its sessions and keys stop working at once */
+            status?: "active" | "disabled";
+        };
+        /**
+         * @description A business event a subscription can receive; each reaches only the subscriptions whose owner is in its audience
+         * @example order.cancelled
+         */
+        WebhookEventType: "order.cancelled" | "order.created" | "product.created" | "product.removed" | "product.updated" | "report.completed" | "report.failed" | "user.deleted" | "user.registered";
+        /**
+         * @description A webhook subscription (its secret is only shown when it is created)
+         * @example {
+         *       "id": "01936b8e-9a4c-7b1d-8e2f-3a4b5c6d7e8f",
+         *       "ownerId": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
+         *       "url": "https://hooks.example.com/keel",
+         *       "events": [
+         *         "order.created",
+         *         "product.updated"
+         *       ],
+         *       "version": 1,
+         *       "createdAt": "2026-11-29T10:15:00.000Z"
+         *     }
+         */
+        Webhook: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Who subscribed: it receives only the events this user may read
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            ownerId: string;
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed (http or https; public addresses only unless the server sets WEBHOOK_ALLOW_PRIVATE)
+             * @example https://hooks.example.com/keel
+             */
+            url: string;
+            /**
+             * @description The event types it receives
+             * @example [
+             *       "order.created",
+             *       "product.updated"
+             *     ]
+             */
+            events: string[];
+            /** @description Increases on every change; the ETag */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+        };
+        /**
+         * @description The new subscription and its signing secret
+         * @example {
+         *       "id": "01936b8e-9a4c-7b1d-8e2f-3a4b5c6d7e8f",
+         *       "ownerId": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
+         *       "url": "https://hooks.example.com/keel",
+         *       "events": [
+         *         "order.created",
+         *         "product.updated"
+         *       ],
+         *       "version": 1,
+         *       "createdAt": "2026-11-29T10:15:00.000Z",
+         *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4ZNt6ikDZ9U="
+         *     }
+         */
+        WebhookCreated: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Who subscribed: it receives only the events this user may read
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            ownerId: string;
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed (http or https; public addresses only unless the server sets WEBHOOK_ALLOW_PRIVATE)
+             * @example https://hooks.example.com/keel
+             */
+            url: string;
+            /**
+             * @description The event types it receives
+             * @example [
+             *       "order.created",
+             *       "product.updated"
+             *     ]
+             */
+            events: string[];
+            /** @description Increases on every change; the ETag */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * @description The signing secret, `whsec_<base64>`: shown once, store it now
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4ZNt6ikDZ9U=
+             */
+            secret: string;
+        };
+        /**
+         * @description One event sent to one subscription
+         * @example {
+         *       "id": "01936b8f-0c2e-7a3b-9c4d-5e6f7a8b9c0d",
+         *       "webhookId": "01936b8e-9a4c-7b1d-8e2f-3a4b5c6d7e8f",
+         *       "eventId": "01936b8f-0b1d-7f2a-8b3c-4d5e6f7a8b9c",
+         *       "event": "product.updated",
+         *       "payload": {
+         *         "type": "product.updated",
+         *         "timestamp": "2026-11-29T11:02:31.250Z",
+         *         "data": {
+         *           "productId": "01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01",
+         *           "priceCents": 5400,
+         *           "changes": [
+         *             "priceCents"
+         *           ]
+         *         }
+         *       },
+         *       "status": "succeeded",
+         *       "attempts": 1,
+         *       "lastStatusCode": 204,
+         *       "lastError": null,
+         *       "requestId": "01936b8f-0a0c-7e1f-9a2b-3c4d5e6f7a8b",
+         *       "replayOf": null,
+         *       "nextAttemptAt": null,
+         *       "version": 2,
+         *       "createdAt": "2026-11-29T11:02:31.260Z",
+         *       "updatedAt": "2026-11-29T11:02:31.410Z"
+         *     }
+         */
+        Delivery: {
+            /**
+             * Format: uuid
+             * @description Also the webhook-id header the receiver sees (the same on every retry)
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The subscription
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            webhookId: string;
+            /**
+             * Format: uuid
+             * @description The business event delivered (a replay keeps the original event)
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            eventId: string;
+            /**
+             * @description Event type
+             * @example product.updated
+             */
+            event: string;
+            /** @description `{ type, timestamp, data }`: the exact JSON body POSTed */
+            payload: unknown;
+            /** @description `pending` (queued or waiting for a retry), `succeeded`, `failed` (not retried) or `dead` (out of attempts) */
+            status: "pending" | "succeeded" | "failed" | "dead";
+            /** @description Requests sent so far */
+            attempts: number;
+            /** @description The receiver's last answer */
+            lastStatusCode: number | null;
+            /** @description Why the last attempt failed, or why the delivery was not sent */
+            lastError: string | null;
+            /** @description x-request-id of the request that caused the event */
+            requestId: string | null;
+            /**
+             * Format: uuid
+             * @description The delivery this one replays
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            replayOf: string | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (pending deliveries)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            nextAttemptAt: string | null;
+            /** @description Increases on every change; the ETag */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            updatedAt: string;
+        };
+        /**
+         * @description A URL and the events to POST to it; you are its owner
+         * @example {
+         *       "url": "https://hooks.example.com/keel",
+         *       "events": [
+         *         "order.created",
+         *         "product.updated"
+         *       ]
+         *     }
+         */
+        CreateWebhookRequest: {
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed (http or https; public addresses only unless the server sets WEBHOOK_ALLOW_PRIVATE)
+             * @example https://hooks.example.com/keel
+             */
+            url: string;
+            /** @description The event types to receive */
+            events: components["schemas"]["WebhookEventType"][];
+        };
+        /** @description One Webhook */
+        WebhookResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Webhook"];
+        };
+        /** @description A page of Webhook items */
+        WebhookPage: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Webhook"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /** @description One WebhookCreated */
+        WebhookCreatedResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["WebhookCreated"];
+        };
+        /** @description One Delivery */
+        DeliveryResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Delivery"];
+        };
+        /** @description A page of Delivery items */
+        DeliveryPage: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Delivery"][];
+            meta: components["schemas"]["PageMeta"];
+        };
     };
     responses: never;
     parameters: never;
@@ -4369,6 +2067,31 @@ export type ErrorResponse = components['schemas']['ErrorResponse'];
 export type PageMeta = components['schemas']['PageMeta'];
 export type Liveness = components['schemas']['Liveness'];
 export type Readiness = components['schemas']['Readiness'];
+export type ApiKey = components['schemas']['ApiKey'];
+export type IssuedApiKey = components['schemas']['IssuedApiKey'];
+export type ApiKeyResponse = components['schemas']['ApiKeyResponse'];
+export type ApiKeyPage = components['schemas']['ApiKeyPage'];
+export type IssuedApiKeyResponse = components['schemas']['IssuedApiKeyResponse'];
+export type CreateApiKeyRequest = components['schemas']['CreateApiKeyRequest'];
+export type User = components['schemas']['User'];
+export type UserResponse = components['schemas']['UserResponse'];
+export type RegisterRequest = components['schemas']['RegisterRequest'];
+export type LoginRequest = components['schemas']['LoginRequest'];
+export type RefreshRequest = components['schemas']['RefreshRequest'];
+export type LogoutRequest = components['schemas']['LogoutRequest'];
+export type Tokens = components['schemas']['Tokens'];
+export type LoginResult = components['schemas']['LoginResult'];
+export type Me = components['schemas']['Me'];
+export type TokensResponse = components['schemas']['TokensResponse'];
+export type LoginResultResponse = components['schemas']['LoginResultResponse'];
+export type MeResponse = components['schemas']['MeResponse'];
+export type Email = components['schemas']['Email'];
+export type EmailPage = components['schemas']['EmailPage'];
+export type OrderItem = components['schemas']['OrderItem'];
+export type Order = components['schemas']['Order'];
+export type OrderResponse = components['schemas']['OrderResponse'];
+export type OrderPage = components['schemas']['OrderPage'];
+export type CreateOrderRequest = components['schemas']['CreateOrderRequest'];
 export type Product = components['schemas']['Product'];
 export type ProductListItem = components['schemas']['ProductListItem'];
 export type ProductResponse = components['schemas']['ProductResponse'];
@@ -4376,6 +2099,22 @@ export type ProductPage = components['schemas']['ProductPage'];
 export type CreateProductRequest = components['schemas']['CreateProductRequest'];
 export type ReplaceProductRequest = components['schemas']['ReplaceProductRequest'];
 export type UpdateProductRequest = components['schemas']['UpdateProductRequest'];
+export type Report = components['schemas']['Report'];
+export type ReportResponse = components['schemas']['ReportResponse'];
+export type CreateReportRequest = components['schemas']['CreateReportRequest'];
+export type UserListItem = components['schemas']['UserListItem'];
+export type UserPage = components['schemas']['UserPage'];
+export type UpdateUserRequest = components['schemas']['UpdateUserRequest'];
+export type WebhookEventType = components['schemas']['WebhookEventType'];
+export type Webhook = components['schemas']['Webhook'];
+export type WebhookCreated = components['schemas']['WebhookCreated'];
+export type Delivery = components['schemas']['Delivery'];
+export type CreateWebhookRequest = components['schemas']['CreateWebhookRequest'];
+export type WebhookResponse = components['schemas']['WebhookResponse'];
+export type WebhookPage = components['schemas']['WebhookPage'];
+export type WebhookCreatedResponse = components['schemas']['WebhookCreatedResponse'];
+export type DeliveryResponse = components['schemas']['DeliveryResponse'];
+export type DeliveryPage = components['schemas']['DeliveryPage'];
 export type $defs = Record<string, never>;
 export interface operations {
     getLiveness: {
@@ -4458,6 +2197,1593 @@ export interface operations {
                      *     keel_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/products",status_code="200"} 42
                      */
                     "text/plain": string;
+                };
+            };
+        };
+    };
+    listApiKeys: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1..100 */
+                limit?: number;
+                /** @description Rows to skip (alternative to page) */
+                offset?: number;
+                /** @description 1-based page number (alternative to offset) */
+                page?: number;
+                /**
+                 * @description Comma-separated keys, '-' for descending. Allowed: createdAt, name, lastUsedAt, expiresAt
+                 * @example -createdAt
+                 */
+                sort?: string;
+                /**
+                 * @description Admins only: another user's keys (default: yours)
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                ownerId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of ApiKey items */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyPage"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateApiKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description One IssuedApiKey */
+            201: {
+                headers: {
+                    /** @description The new key */
+                    location?: string;
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    /** @description The key is a secret: never stored by a browser or a proxy */
+                    "cache-control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedApiKeyResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN, RATE_LIMIT_TOO_HIGH) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with the current state (API_KEY_LIMIT_REACHED) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ETag you hold: 304 Not Modified while it is current
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path: {
+                /**
+                 * @description API key id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One ApiKey */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyResponse"];
+                };
+            };
+            /** @description Not modified: your copy (If-None-Match) is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    deleteApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description API key id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    rotateApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description API key id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One IssuedApiKey */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    /** @description The key is a secret: never stored by a browser or a proxy */
+                    "cache-control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedApiKeyResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    registerAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterRequest"];
+            };
+        };
+        responses: {
+            /** @description One User */
+            201: {
+                headers: {
+                    /** @description The new account */
+                    location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with the current state (EMAIL_TAKEN) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    logIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginRequest"];
+            };
+        };
+        responses: {
+            /** @description One LoginResult */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: the response carries secrets and is never cached */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResultResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (INVALID_CREDENTIALS) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (ACCOUNT_DISABLED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    refreshTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefreshRequest"];
+            };
+        };
+        responses: {
+            /** @description One Tokens */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: the response carries secrets and is never cached */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokensResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (INVALID_REFRESH_TOKEN) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    logOut: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogoutRequest"];
+            };
+        };
+        responses: {
+            /** @description Logged out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One Me */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listEmails: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1..100 */
+                limit?: number;
+                /** @description Rows to skip (alternative to page) */
+                offset?: number;
+                /** @description 1-based page number (alternative to offset) */
+                page?: number;
+                /**
+                 * @description Comma-separated keys, '-' for descending. Allowed: createdAt, sentAt, status, to, attempts
+                 * @example -createdAt
+                 */
+                sort?: string;
+                /** @description `queued` until sent; `failed` after a permanent SMTP error or EMAIL_MAX_ATTEMPTS attempts */
+                status?: "queued" | "sent" | "failed";
+                /** @description The template it was rendered from */
+                template?: "welcome" | "order-confirmation";
+                /**
+                 * @description Exact recipient address
+                 * @example ada@example.com
+                 */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of Email items */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailPage"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listOrders: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1..100 */
+                limit?: number;
+                /** @description Rows to skip (alternative to page) */
+                offset?: number;
+                /** @description 1-based page number (alternative to offset) */
+                page?: number;
+                /**
+                 * @description Comma-separated keys, '-' for descending. Allowed: createdAt, totalCents
+                 * @example -createdAt
+                 */
+                sort?: string;
+                /** @description New orders are `confirmed` (their stock is taken in the same transaction); `cancelled` gave it back */
+                status?: "pending" | "confirmed" | "cancelled";
+                /**
+                 * @description Only this buyer (moderators and admins; a user always sees only their own)
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                userId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of Order items */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderPage"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    createOrder: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Any unique string (e.g. a UUID). Retrying with the same key and body returns the first response; a different body is a 422.
+                 * @example 0f8fad5b-d9cb-469f-a165-70867728950e
+                 */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateOrderRequest"];
+            };
+        };
+        responses: {
+            /** @description Order placed (or the replay of the first response for this Idempotency-Key) */
+            201: {
+                headers: {
+                    /** @description The new order */
+                    location?: string;
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    /** @description "true" when this is the stored response of an earlier request with the same key */
+                    "idempotent-replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with the current state (INSUFFICIENT_STOCK) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Well-formed but semantically wrong (PRODUCT_UNAVAILABLE, UNPROCESSABLE_ENTITY, IDEMPOTENCY_KEY_REUSED) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getOrder: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ETag you hold: 304 Not Modified while it is current
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path: {
+                /**
+                 * @description Order id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One Order */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderResponse"];
+                };
+            };
+            /** @description Not modified: your copy (If-None-Match) is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    cancelOrder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Order id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One Order */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with the current state (ORDER_NOT_CANCELLABLE) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
         };
@@ -5063,6 +4389,1582 @@ export interface operations {
             };
             /** @description If-Match does not match the current version (PRECONDITION_FAILED) */
             412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    createReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateReportRequest"];
+            };
+        };
+        responses: {
+            /** @description One Report */
+            202: {
+                headers: {
+                    /** @description The report (poll it) */
+                    location?: string;
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Well-formed but semantically wrong (UNPROCESSABLE_ENTITY) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getReport: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ETag you hold: 304 Not Modified while it is current
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path: {
+                /**
+                 * @description Report id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One Report */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportResponse"];
+                };
+            };
+            /** @description Not modified: your copy (If-None-Match) is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    downloadReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Report id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report file (Content-Disposition: attachment) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with the current state (REPORT_NOT_READY) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listUsers: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1..100 */
+                limit?: number;
+                /** @description Rows to skip (alternative to page) */
+                offset?: number;
+                /** @description 1-based page number (alternative to offset) */
+                page?: number;
+                /**
+                 * @description Comma-separated keys, '-' for descending. Allowed: createdAt, email, name, role, status
+                 * @example -createdAt
+                 */
+                sort?: string;
+                /** @description Only these fields (the id always comes back). Allowed: email, name, role, status, version, createdAt, updatedAt */
+                fields?: string;
+                /** @description Keyset pagination: empty to start, then meta.nextCursor; these pages carry nextCursor instead of total */
+                cursor?: string;
+                /** @description admin, moderator or user */
+                role?: "admin" | "moderator" | "user";
+                /** @description A disabled user cannot log in; its sessions and keys stop working at once */
+                status?: "active" | "disabled";
+                /**
+                 * @description Case-insensitive substring of the email or the name
+                 * @example ada
+                 */
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of User items */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserPage"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getUser: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ETag you hold: 304 Not Modified while it is current
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path: {
+                /**
+                 * @description User id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One User */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResponse"];
+                };
+            };
+            /** @description Not modified: your copy (If-None-Match) is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    deleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description User id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with the current state (LAST_ADMIN) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    updateUser: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The ETag you read: the write applies only to that version (412 PRECONDITION_FAILED when it moved on). Without it, the write applies to the current version.
+                 * @example "3"
+                 */
+                "if-match"?: string;
+            };
+            path: {
+                /**
+                 * @description User id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateUserRequest"];
+            };
+        };
+        responses: {
+            /** @description One User */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with the current state (EMAIL_TAKEN, LAST_ADMIN) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description If-Match does not match the current version (PRECONDITION_FAILED) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1..100 */
+                limit?: number;
+                /** @description Rows to skip (alternative to page) */
+                offset?: number;
+                /** @description 1-based page number (alternative to offset) */
+                page?: number;
+                /**
+                 * @description Comma-separated keys, '-' for descending. Allowed: createdAt, url
+                 * @example -createdAt
+                 */
+                sort?: string;
+                /**
+                 * @description Only subscriptions that receive this event type
+                 * @example order.created
+                 */
+                event?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of Webhook items */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookPage"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description One WebhookCreated */
+            201: {
+                headers: {
+                    /** @description The new webhook */
+                    location?: string;
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    /** @description `no-store`: the body carries the signing secret */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreatedResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR, UNSAFE_WEBHOOK_URL) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with the current state (WEBHOOK_LIMIT_REACHED) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ETag you hold: 304 Not Modified while it is current
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path: {
+                /**
+                 * @description Webhook id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One Webhook */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookResponse"];
+                };
+            };
+            /** @description Not modified: your copy (If-None-Match) is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Webhook id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1..100 */
+                limit?: number;
+                /** @description Rows to skip (alternative to page) */
+                offset?: number;
+                /** @description 1-based page number (alternative to offset) */
+                page?: number;
+                /**
+                 * @description Comma-separated keys, '-' for descending. Allowed: createdAt, updatedAt, status, attempts
+                 * @example -createdAt
+                 */
+                sort?: string;
+                /** @description Keyset pagination: empty to start, then meta.nextCursor; these pages carry nextCursor instead of total */
+                cursor?: string;
+                /** @description `pending` (queued or waiting for a retry), `succeeded`, `failed` (not retried) or `dead` (out of attempts) */
+                status?: "pending" | "succeeded" | "failed" | "dead";
+                /**
+                 * @description Event type, e.g. order.created
+                 * @example order.created
+                 */
+                event?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Webhook id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of Delivery items */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryPage"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ETag you hold: 304 Not Modified while it is current
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path: {
+                /**
+                 * @description Webhook id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+                /**
+                 * @description Delivery id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                deliveryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One Delivery */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryResponse"];
+                };
+            };
+            /** @description Not modified: your copy (If-None-Match) is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    replayWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Webhook id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+                /**
+                 * @description Delivery id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                deliveryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One Delivery */
+            202: {
+                headers: {
+                    /** @description The new delivery */
+                    location?: string;
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -83,7 +83,10 @@ export async function specProblems(
     }
   }
 
-  if (!operation) {
+  // An app that does not serve the operation at all (a ROLE=worker process has no module routes)
+  // answers its unknown-route 404: held to the error shape only, like any unknown URL.
+  const unserved = res.statusCode === 404 && /^\{"success":false,"error":"Route /.test(body)
+  if (!operation || unserved) {
     // A route the spec does not have (the docs UI, one a test adds itself, an unknown URL): only its
     // errors are held to the contract, in whichever of the two error shapes was asked for.
     if (res.statusCode < 400 || !isJson(mediaType)) return []

@@ -2,9 +2,8 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { buildApp } from '../../src/app.js'
 import { resolveJwtSecret } from '../../plugins/auth.js'
-import { createTestDatabase, testConfig } from '../helpers/build.js'
+import { createTestDatabase, testConfig, buildChecked } from '../helpers/build.js'
 import { createUser } from '../helpers/auth.js'
 
 const silent = { warn: () => {} } as never
@@ -21,7 +20,7 @@ t.test('without JWT_SECRET a development secret is generated once and reused', a
 })
 
 t.test('authenticateOptional: null without credentials, the user with them, 401 with bad ones', async (t) => {
-  const app = await buildApp({ config: testConfig(await createTestDatabase(t)), logger: false })
+  const app = await buildChecked({ config: testConfig(await createTestDatabase(t)), logger: false })
   t.teardown(() => app.close())
   app.get('/probe', { preHandler: app.authenticateOptional }, async (request) => ({ user: request.user }))
   app.get('/admin-only', { preHandler: app.requirePermission('admin') }, async () => ({ ok: true }))

@@ -1,13 +1,12 @@
 import t from 'tap'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/app.js'
 import { ConflictError, withDetails } from '../../src/lib/errors.js'
 import postgres from 'postgres'
-import { adminUrl, createTestDatabase, testConfig } from '../helpers/build.js'
+import { adminUrl, createTestDatabase, testConfig, buildChecked } from '../helpers/build.js'
 
 async function appWithRoutes(t: Parameters<typeof createTestDatabase>[0]): Promise<FastifyInstance> {
-  const app = await buildApp({ config: testConfig(await createTestDatabase(t), { BODY_LIMIT_BYTES: 2048 }), logger: false })
+  const app = await buildChecked({ config: testConfig(await createTestDatabase(t), { BODY_LIMIT_BYTES: 2048 }), logger: false })
   t.teardown(() => app.close())
   app.post(
     '/t/widgets',
@@ -100,7 +99,7 @@ t.test('typed errors keep their code and details; unique violations are 409', as
 
 t.test('readiness is 503 when the database is gone, and liveness stays up', async (t) => {
   const url = await createTestDatabase(t)
-  const app = await buildApp({ config: testConfig(url, { HEALTH_CHECK_TIMEOUT_MS: 500 }), logger: false })
+  const app = await buildChecked({ config: testConfig(url, { HEALTH_CHECK_TIMEOUT_MS: 500 }), logger: false })
   t.teardown(() => app.close())
   await app.ready()
   // Kill every connection of this database and forbid new ones: a real outage for this app.

@@ -2,8 +2,7 @@ import t from 'tap'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import postgres from 'postgres'
-import { buildApp } from '../../src/app.js'
-import { createTestDatabase, testConfig } from '../helpers/build.js'
+import { createTestDatabase, testConfig, buildChecked } from '../helpers/build.js'
 import { waitFor } from '../helpers/wait.js'
 import { PermanentJobError, type JobDefinition } from '../../plugins/queue/index.js'
 
@@ -11,7 +10,7 @@ type Test = { teardown: (fn: () => unknown) => void }
 
 /** An app on `url` with extra queues declared before it starts its workers. */
 async function appWith(t: Test, url: string, defs: JobDefinition[]): Promise<FastifyInstance> {
-  const app = await buildApp({ config: testConfig(url), logger: false })
+  const app = await buildChecked({ config: testConfig(url), logger: false })
   t.teardown(() => app.close())
   for (const def of defs) await app.jobs.define(def)
   await app.ready()
@@ -129,11 +128,11 @@ t.test('two workers on one database never process one job twice', async (t) => {
 t.test('ROLE=api enqueues only; a ROLE=worker process on the same database runs the jobs', async (t) => {
   const url = await createTestDatabase(t)
   const handledBy: string[] = []
-  const api = await buildApp({ config: testConfig(url, { ROLE: 'api' }), logger: false })
+  const api = await buildChecked({ config: testConfig(url, { ROLE: 'api' }), logger: false })
   t.teardown(() => api.close())
   await api.jobs.define({ name: 'test-split', schema: Payload, handler: async () => void handledBy.push('api') })
   await api.ready()
-  const worker = await buildApp({ config: testConfig(url, { ROLE: 'worker' }), logger: false })
+  const worker = await buildChecked({ config: testConfig(url, { ROLE: 'worker' }), logger: false })
   t.teardown(() => worker.close())
   await worker.jobs.define({ name: 'test-split', schema: Payload, handler: async () => void handledBy.push('worker') })
   await worker.ready()

@@ -6,8 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { Writable } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/app.js'
-import { createTestDatabase, testConfig } from '../helpers/build.js'
+import { createTestDatabase, testConfig, buildChecked } from '../helpers/build.js'
 import { freePort, startRedis, stopRedis } from '../helpers/redis-server.js'
 import { loggerOptions } from '../../plugins/request-context.js'
 
@@ -46,7 +45,7 @@ t.test(
         RATE_LIMIT_FAIL_OPEN: failOpen,
         LOG_LEVEL: 'info',
       })
-      const app = await buildApp({ config, logger: failOpen ? { ...(loggerOptions(config) as object), stream } : false })
+      const app = await buildChecked({ config, logger: failOpen ? { ...(loggerOptions(config) as object), stream } : false })
       t.teardown(() => app.close())
       app.get('/t/ping', async () => ({ success: true, data: 'pong' }))
       await app.ready()

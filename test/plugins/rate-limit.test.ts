@@ -2,9 +2,8 @@
 // (IP, user, API key), route policies and presets, proxies, and several instances on one Redis.
 import t from 'tap'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { buildApp } from '../../src/app.js'
 import { rateLimitPolicies } from '../../plugins/rate-limit/index.js'
-import { createTestDatabase, needsRedis, redisUrl, testConfig } from '../helpers/build.js'
+import { createTestDatabase, needsRedis, redisUrl, testConfig, buildChecked } from '../helpers/build.js'
 
 type Overrides = Parameters<typeof testConfig>[1]
 type Test = Parameters<typeof createTestDatabase>[0]
@@ -26,7 +25,7 @@ async function fakeAuth(request: FastifyRequest) {
 /** An app on its own database (or a given one: same Redis prefix) with a few routes to limit. */
 async function limitedApp(t: Test, overrides: Overrides = {}, databaseUrl?: string): Promise<FastifyInstance> {
   const url = databaseUrl ?? (await createTestDatabase(t))
-  const app = await buildApp({ config: testConfig(url, { RATE_LIMIT_MAX: 3, RATE_LIMIT_AUTH_MAX: 2, ...overrides }), logger: false })
+  const app = await buildChecked({ config: testConfig(url, { RATE_LIMIT_MAX: 3, RATE_LIMIT_AUTH_MAX: 2, ...overrides }), logger: false })
   t.teardown(() => app.close())
   const ok = async () => ({ success: true, data: 'pong' })
   app.get('/t/default', { preHandler: fakeAuth }, ok)

@@ -1,8 +1,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { buildApp } from '../../../src/app.js'
 import { loggerOptions } from '../../../plugins/request-context.js'
-import { createTestDatabase, testConfig } from '../../helpers/build.js'
+import { createTestDatabase, testConfig, buildChecked } from '../../helpers/build.js'
 
 t.test('auth events are logged as their own lines, without secrets', async (t) => {
   const lines: Array<Record<string, unknown>> = []
@@ -13,7 +12,7 @@ t.test('auth events are logged as their own lines, without secrets', async (t) =
     },
   })
   const config = testConfig(await createTestDatabase(t), { LOG_LEVEL: 'info' })
-  const app = await buildApp({ config, logger: { ...(loggerOptions(config) as object), stream } })
+  const app = await buildChecked({ config, logger: { ...(loggerOptions(config) as object), stream } })
   t.teardown(() => app.close())
   await app.ready()
 

@@ -4,8 +4,7 @@
 // sees the same count, and concurrent attempts cannot overshoot them.
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { buildApp } from '../../../src/app.js'
-import { build, createTestDatabase, testConfig } from '../../helpers/build.js'
+import { build, createTestDatabase, testConfig, buildChecked } from '../../helpers/build.js'
 import { createUser } from '../../helpers/auth.js'
 
 const PASSWORD = 'Correct-Horse-9-Battery'
@@ -82,7 +81,7 @@ t.test('several instances share the budgets (per account, per client, registrati
   const url = await createTestDatabase(t)
   const instance = async () => {
     const config = testConfig(url, { RATE_LIMIT_LOGIN_CLIENT_MAX: 12, RATE_LIMIT_REGISTER_MAX: 3 })
-    const app = await buildApp({ config, logger: false })
+    const app = await buildChecked({ config, logger: false })
     t.teardown(() => app.close())
     await app.ready()
     return app

@@ -3,8 +3,7 @@
 // the database while Redis is down.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../../src/app.js'
-import { createTestDatabase, needsRedis, redisUrl, testConfig } from '../../helpers/build.js'
+import { createTestDatabase, needsRedis, redisUrl, testConfig, buildChecked } from '../../helpers/build.js'
 import { bearer, createUser, login } from '../../helpers/auth.js'
 import { freePort, startRedis, stopRedis } from '../../helpers/redis-server.js'
 
@@ -12,7 +11,7 @@ const me = (app: FastifyInstance, accessToken: string) =>
   app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(accessToken) })
 
 async function instance(t: Parameters<typeof createTestDatabase>[0], url: string, overrides: Parameters<typeof testConfig>[1] = {}) {
-  const app = await buildApp({ config: testConfig(url, overrides), logger: false })
+  const app = await buildChecked({ config: testConfig(url, overrides), logger: false })
   t.teardown(() => app.close())
   await app.ready()
   return app

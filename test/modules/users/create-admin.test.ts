@@ -7,10 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import postgres from 'postgres'
-import { buildApp } from '../../../src/app.js'
 import { embeddedUrl, startEmbeddedPostgres } from '../../../src/db/embedded.js'
 import { projectRoot } from '../../../src/lib/paths.js'
-import { createTestDatabase, testConfig } from '../../helpers/build.js'
+import { createTestDatabase, testConfig, buildChecked } from '../../helpers/build.js'
 import { bearer, createUser, login } from '../../helpers/auth.js'
 import { freePort } from '../../helpers/redis-server.js'
 
@@ -37,7 +36,7 @@ function createAdmin(args: string[], env: Record<string, string | undefined>, st
 t.test('on DATABASE_URL: creates an admin, or promotes an account', async (t) => {
   const url = await createTestDatabase(t)
   const config = testConfig(url)
-  const app = await buildApp({ config, logger: false })
+  const app = await buildChecked({ config, logger: false })
   t.teardown(() => app.close())
   await app.ready()
   // The server's own Redis and key prefix: a promotion reaches its cached auth state at once.
