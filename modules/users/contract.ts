@@ -4,7 +4,6 @@
 // first admin and the demo seed. Nothing here exposes the table itself.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import type { DbOrTx } from '../../src/db/client.js'
 import { generatePassword } from './passwords.js'
 import { createUsersRepository } from './repository.js'
 import type { User } from './schemas.js'
@@ -17,14 +16,6 @@ export { userRegistered, userDeleted, type UserEvent } from './events.js'
 export { verifyPassword, verifyDummy } from './passwords.js'
 
 const repo = createUsersRepository()
-
-/**
- * A user's email address read through the caller's handle — inside another module's transaction
- * pass its `tx`, so the lookup uses the transaction's connection instead of waiting for a second one.
- */
-export async function findUserEmail(db: DbOrTx, id: string): Promise<string | undefined> {
-  return (await repo.findById(db, id))?.email
-}
 
 export interface SeededUsers {
   admin: User

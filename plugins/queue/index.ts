@@ -10,7 +10,7 @@ import { queueStats, type QueueStats } from './stats.js'
 import { bossDb, type QueueTx } from './transactions.js'
 
 export { defineJob, PermanentJobError, type JobContext, type JobDefinition, type JobSchedule, type ModuleJobs } from './jobs.js'
-export { bossDb, drizzleOf, type QueueTx } from './transactions.js'
+export type { QueueTx } from './transactions.js'
 export { JOB_STATES, type JobState, type QueueStats } from './stats.js'
 
 export interface SendOptions extends Omit<PgBoss.SendOptions, 'db'> {

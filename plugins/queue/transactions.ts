@@ -2,7 +2,6 @@
 // transaction, so a job commits or rolls back with the rows it follows.
 import type PgBoss from 'pg-boss'
 import type postgres from 'postgres'
-import { drizzle } from 'drizzle-orm/postgres-js'
 import type { DbOrTx } from '../../src/db/client.js'
 
 /** A transaction to enqueue in: a Drizzle transaction or a postgres.js one (`sql.begin`). */
@@ -14,16 +13,6 @@ function rawSql(tx: QueueTx): postgres.Sql | postgres.TransactionSql {
   const client = (tx as unknown as { session?: { client?: postgres.Sql } }).session?.client
   if (typeof client?.unsafe !== 'function') throw new Error('expected a Drizzle (postgres-js) or postgres.js transaction')
   return client
-}
-
-/**
- * A Drizzle handle over the same transaction: a Drizzle one is returned as is; a postgres.js one
- * (from `fastify.sql.begin`, whose pool Drizzle already configured) is wrapped without touching it.
- */
-export function drizzleOf(tx: QueueTx): DbOrTx {
-  if (typeof tx !== 'function') return tx
-  const client = { unsafe: tx.unsafe.bind(tx), savepoint: tx.savepoint.bind(tx), options: { parsers: {}, serializers: {} } }
-  return drizzle(client as unknown as postgres.Sql, { casing: 'snake_case' })
 }
 
 /** pg-boss's `db` option bound to a transaction: what it writes commits or rolls back with it. */

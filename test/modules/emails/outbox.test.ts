@@ -10,7 +10,6 @@ import { createUser } from '../../helpers/auth.js'
 import { product } from '../../helpers/marketplace.js'
 import { waitFor } from '../../helpers/wait.js'
 import { newId } from '../../../src/lib/ids.js'
-import { sendWelcomeEmail } from '../../../modules/emails/contract.js'
 import { createEmailRepository } from '../../../modules/emails/repository.js'
 import { createEmailOutbox, type QueueEmailInput } from '../../../modules/emails/service.js'
 
@@ -109,8 +108,8 @@ async function smtpServer(t: Test, rcpt: (address: string, attempt: number) => n
 const app = await build(t)
 
 t.test('log transport: a queued email is recorded as sent', async (t) => {
-  const queued = await sendWelcomeEmail(app, 'new-user@example.test', { name: 'Ada' })
-  const sent = await settled(app, queued!.id)
+  const id = await queue(app, { to: 'new-user@example.test', template: 'welcome', data: { name: 'Ada' } })
+  const sent = await settled(app, id)
   t.match(sent, { status: 'sent', attempts: 1, subject: 'Welcome to Keel', text: /^Hello Ada,\n/, eventId: null })
   t.match(sent.providerMessageId, /@log\.keel>$/)
   t.ok(sent.sentAt)
@@ -140,8 +139,8 @@ t.test('names and other text are stripped of control characters before they reac
   const body = email!.text.replace(/\n/g, '') // the template's own line breaks are all it keeps
   t.notOk(/[\p{Cc}\u202e]/u.test(body), 'no control character left')
 
-  const welcome = await sendWelcomeEmail(app, 'control@example.test', { name: '\u202eGrace\tHopper\r' })
-  const [w] = await rows(app, { id: welcome!.id })
+  const welcome = await queue(app, { to: 'control@example.test', template: 'welcome', data: { name: '\u202eGrace\tHopper\r' } })
+  const [w] = await rows(app, { id: welcome })
   t.match(w!.text, /^Hello GraceHopper,\n/)
 })
 
