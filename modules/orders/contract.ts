@@ -3,7 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { rolePermissions } from '../../plugins/rbac.js'
-import { createOrderRepository } from './repository.js'
+import { orderServiceDeps } from './index.js'
 import { salesByDay, type SalesQuery } from './sales.js'
 import { createOrderService } from './service.js'
 
@@ -11,15 +11,7 @@ export type { SalesDay, SalesQuery } from './sales.js'
 export { orderCreated, orderCancelled } from './events.js'
 
 export function createOrdersContract(app: FastifyInstance) {
-  const service = createOrderService({
-    db: app.db,
-    dbRead: app.dbRead,
-    cache: app.cache,
-    events: app.events,
-    products: app.products,
-    repo: createOrderRepository(),
-    idempotencyTtlHours: app.config.IDEMPOTENCY_TTL_HOURS,
-  })
+  const service = createOrderService(orderServiceDeps(app))
   return {
     /** Place an order as the user (same rules as POST /orders: one transaction, stock checked). */
     async placeFor(userId: string, items: { productId: string; quantity: number }[]) {
