@@ -2,6 +2,7 @@
 // `child(routeParams)` once per limited route, `incr(key, cb, timeWindow, max)` per request
 // answering `{ current, ttl }` (the plugin derives remaining = max - current and 429 when current > max).
 import type { Redis } from 'ioredis'
+import { createBreaker } from '../../src/lib/breaker.js'
 import { ServiceUnavailableError } from '../../src/lib/errors.js'
 import { memoryLimiter, redisLimiter, type Hit, type Limiter, type RedisLimiter, type Strategy } from './limiters.js'
 
@@ -63,6 +64,12 @@ export interface StoreContext {
   fastPath?: Partial<FastPathOptions> | false
   /** Called when sending locally counted hits fails (they are kept and retried). */
   onFlushError?(err: Error): void
+  /**
+   * After a failed check, Redis is skipped (every check fails at once, open or closed per policy)
+   * and probed with PING this often until it answers: a hung Redis costs one timeout, not one per
+   * request. Default 1000 ms.
+   */
+  breakerIntervalMs?: number
 }
 
 /** The route's fields the store reads (the plugin passes its merged params, which carry the route's config). */
@@ -117,6 +124,12 @@ export function createStoreClass(ctx: StoreContext) {
     if (refusedUntil.size > 10_000) refusedUntil.delete(refusedUntil.keys().next().value as string)
   }
 
+  // The breaker (Redis only): a failed check opens it; PING closes it (as does a successful flush).
+  const breaker = ctx.redis
+    ? createBreaker({ probe: () => ctx.redis!.ping(), timeoutMs: 1000, intervalMs: ctx.breakerIntervalMs ?? 1000 })
+    : null
+  const skipped = () => new Error('Redis unavailable (skipped for a moment after a failure)')
+
   // ---- fast path (Redis only) ----
   const fast: FastPathOptions | null = ctx.redis && ctx.fastPath !== false ? { ...FAST_PATH_DEFAULTS, ...ctx.fastPath } : null
   const entries = new Map<string, Entry>()
@@ -155,11 +168,15 @@ export function createStoreClass(ctx: StoreContext) {
     e.inFlight += sent
     const max = e.max // (the entry's limit may change before the answer)
     return e.limiter.hit(key, max, e.windowMs, sent).then(
-      (hit) => answered(e, sent, max, hit),
+      (hit) => {
+        answered(e, sent, max, hit)
+        breaker?.reset()
+      },
       (err: Error) => {
         e.inFlight -= sent
         e.at = -Infinity // no local answers until Redis answers again
         keep(key, e, sent)
+        breaker?.suspect()
         ctx.onFlushError?.(err)
       },
     )
@@ -214,6 +231,7 @@ export function createStoreClass(ctx: StoreContext) {
     /** Before the Redis connection closes: a last flush, and no timers or retries after it. */
     static close(): Promise<void> {
       closed = true
+      breaker?.stop()
       return KeelRateLimitStore.flush()
     }
 
@@ -271,9 +289,11 @@ export function createStoreClass(ctx: StoreContext) {
       carried: number,
     ): void {
       const hits = carried + 1
-      const promise = entry
-        ? (this.limiter as RedisLimiter).hit(fullKey, max, timeWindow, hits)
-        : this.limiter.hit(fullKey, max, timeWindow)
+      const promise = breaker?.isOpen
+        ? Promise.reject(skipped())
+        : entry
+          ? (this.limiter as RedisLimiter).hit(fullKey, max, timeWindow, hits)
+          : this.limiter.hit(fullKey, max, timeWindow)
       promise.then(
         (hit) => {
           if (entry) answered(entry, hits, max, hit)
@@ -291,6 +311,7 @@ export function createStoreClass(ctx: StoreContext) {
             entry.at = -Infinity
             if (carried) keep(fullKey, entry, carried)
           }
+          breaker?.trip(err)
           ctx.onError(err)
           // Fail open: the plugin runs with skipOnError and lets the request through.
           cb(ctx.failOpen ? err : new RateLimitUnavailableError())
