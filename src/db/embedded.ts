@@ -185,16 +185,17 @@ export async function startEmbeddedPostgres({
     const blocked = blockedFolder(dataDir, account)
     if (blocked) {
       const moved = join(systemDirs.data, slug(dataDir))
+      const stillBlocked = blockedFolder(moved, account)
+      if (stillBlocked) {
+        throw new EmbeddedPostgresError(
+          `The embedded PostgreSQL runs as user "postgres", which cannot enter ${blocked} nor ${stillBlocked}: set EMBEDDED_PG_DIR to a folder it can reach, or set DATABASE_URL.`,
+        )
+      }
       console.log(
         `The embedded PostgreSQL runs as user "postgres", which cannot enter ${blocked}: its data is kept in ${moved} instead (EMBEDDED_PG_DIR chooses another place).`,
       )
       await mkdir(systemDirs.data, { recursive: true, mode: 0o755 })
       dataDir = moved
-      if (blockedFolder(dataDir, account)) {
-        throw new EmbeddedPostgresError(
-          `The embedded PostgreSQL runs as user "postgres", which cannot enter ${blockedFolder(dataDir, account)}: set EMBEDDED_PG_DIR to a folder it can reach, or set DATABASE_URL.`,
-        )
-      }
     }
   }
   const bin = (name: string) => join(native, 'bin', name)

@@ -30,6 +30,11 @@ async function template(): Promise<string> {
   return dir
 }
 
+/** An initialised data directory at `dir` (a copy of the template; as root, owned by the postgres user). */
+export async function copyTemplate(dir: string): Promise<void> {
+  await run('cp', ['-a', await template(), dir])
+}
+
 export interface PostgresServer {
   port: number
   /** A URL to a database on this server. */
@@ -69,9 +74,8 @@ const signal = (pids: number[], sig: NodeJS.Signals) => {
 
 /** A server of its own, stopped and removed in teardown. */
 export async function startPostgres(t: Test): Promise<PostgresServer> {
-  const source = await template()
   const dir = join(ROOT, `pg-${process.pid}-${randomBytes(4).toString('hex')}`)
-  await run('cp', ['-a', source, dir]) // (keeps the owner: as root, the postgres user's)
+  await copyTemplate(dir) // (cp -a keeps the owner: as root, the postgres user's)
   const port = await freePort()
   let pg: EmbeddedDatabase = await startEmbeddedPostgres({ dir, port, database: 'postgres' })
   let frozen = false
