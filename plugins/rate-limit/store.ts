@@ -171,6 +171,7 @@ export function createStoreClass(ctx: StoreContext) {
       (hit) => {
         answered(e, sent, max, hit)
         breaker?.reset()
+        ctx.onOk() // (Redis answered: an outage is over even if no exact check comes soon)
       },
       (err: Error) => {
         e.inFlight -= sent
