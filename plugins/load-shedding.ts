@@ -23,11 +23,16 @@ export class ShuttingDownError extends ServiceUnavailableError {
 }
 
 export interface LoadStats {
+  /** False for the first samples after start (start-up work would look like overload). */
+  active: boolean
   /** Requests answered 503 because the process was overloaded, since start. */
   shed: number
   /** True while the last sample is past a limit. */
   overloaded: boolean
 }
+
+// under-pressure samples once a second; the samples that may cover start-up are ignored.
+const SAMPLE_MS = 1000
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -56,7 +61,12 @@ export default fp(
     })
 
     const stats = { shed: 0, overloaded: false }
-    fastify.decorate('loadStats', () => ({ ...stats, overloaded: fastify.isUnderPressure() }))
+    let activeFrom = Infinity
+    fastify.addHook('onReady', async () => {
+      activeFrom = Date.now() + 2 * SAMPLE_MS
+    })
+    const active = () => Date.now() >= activeFrom
+    fastify.decorate('loadStats', () => ({ active: active(), shed: stats.shed, overloaded: fastify.isUnderPressure() }))
     const heapLimit = config.LOAD_SHED_MAX_HEAP_USED_MB
       ? config.LOAD_SHED_MAX_HEAP_USED_MB * 1024 * 1024
       : Math.floor(getHeapStatistics().heap_size_limit * 0.9)
@@ -65,10 +75,11 @@ export default fp(
     await fastify.register(underPressure, {
       maxEventLoopDelay: config.LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS,
       maxHeapUsedBytes: heapLimit,
+      sampleInterval: SAMPLE_MS,
       retryAfter,
       // Returning an error makes the plugin send it (typed as void, but under-pressure sends any non-null result).
       pressureHandler: ((request: FastifyRequest, _reply: unknown, type: string, value: number | undefined) => {
-        if (exempt(request)) return // (undefined: the request goes on)
+        if (exempt(request) || !active()) return // (undefined: the request goes on)
         stats.shed++
         if (!stats.overloaded) {
           stats.overloaded = true // one warning per episode

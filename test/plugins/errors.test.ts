@@ -144,6 +144,9 @@ t.test('metrics expose request durations, cache, rate-limit failures, jobs and d
   t.match(res.body, /keel_cache_operations_total\{result="hit"\} \d+/)
   t.match(res.body, /keel_rate_limit_store_failures_total\{outcome="open"\} 0/)
   t.match(res.body, /keel_jobs\{queue="[a-z.-]+",state="completed"\} \d+/)
+  t.match(res.body, /keel_database_up 1/)
+  t.match(res.body, /keel_database_refused_total 0/)
+  t.match(res.body, /keel_requests_shed_total 0/)
 })
 
 t.test('values the database refuses for their type are 400 VALIDATION_ERROR, without SQL text', async (t) => {
