@@ -62,6 +62,8 @@ for (const name of ['complete', 'fail'] as const) {
   }
 }
 
+const QUEUE_LOCK = 7_325_003 // constant key of the advisory lock around queue creation (migrations use 7_325_001)
+
 const errorOutput = (err: unknown) =>
   err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) }
 
@@ -227,7 +229,13 @@ export default fp<QueuePluginOptions>(
     await boss.start()
     // Modules define their queues while the app loads (src/modules.ts); they are created once it is ready.
     fastify.addHook('onReady', async () => {
-      await ensureQueues([...definitions.values()])
+      // Instances starting together on a fresh database would create the same queues at once, and
+      // pg-boss's create_queue deadlocks against itself: one instance at a time (a transaction-scoped
+      // advisory lock, held while pg-boss works on its own connections).
+      await fastify.sql.begin(async (tx) => {
+        await tx`select pg_advisory_xact_lock(${QUEUE_LOCK})`
+        await ensureQueues([...definitions.values()])
+      })
       started = true
       if (!runsWorkers) return
       for (const def of definitions.values()) await startWorker(def)
