@@ -55,11 +55,14 @@ const { prototype: manager } = createRequire(import.meta.url)('pg-boss/src/manag
 }
 for (const name of ['complete', 'fail'] as const) {
   const settle = manager[name]
-  manager[name] = function (this: unknown, ...args: unknown[]) {
+  const handled = function (this: unknown, ...args: unknown[]) {
     const settled = settle.apply(this, args)
     settled.catch(() => {})
     return settled
   }
+  // PgBoss exposes a manager's functions under their names (boss.complete, boss.fail): keep them.
+  Object.defineProperty(handled, 'name', { value: name })
+  manager[name] = handled
 }
 
 const QUEUE_LOCK = 7_325_003 // constant key of the advisory lock around queue creation (migrations use 7_325_001)
