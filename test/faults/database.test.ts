@@ -58,6 +58,7 @@ t.test('PostgreSQL crashed, then frozen, under load: answers within a bound, rec
   const buyer = await createUser(app)
   const stocked = await product(app, seller, { stock: 1_000_000 })
 
+  const downLog = () => (logs.filter((l) => l.msg.startsWith('database unavailable')).at(-1) as { err?: unknown } | undefined)?.err
   const accepted: string[] = []
   const send = async (client: number): Promise<Answer> => {
     const res =
@@ -83,13 +84,18 @@ t.test('PostgreSQL crashed, then frozen, under load: answers within a bound, rec
   const ok = (s: Sample<Answer>) => s.result.status < 300
   await waitFor(() => load.samples.filter(ok).length >= 20, { what: 'the load to run' })
 
-  /** Requests that were waiting on the database at `from` or sent after it, once `count` of them are answered. */
+  /**
+   * Requests that were waiting on the database at `from` or sent after it, once `count` of them are
+   * answered; `ms` is how long each waited for it (from `from` for those already in flight).
+   */
   const during = async (from: number, count: number) => {
     await waitFor(() => load.samples.filter((s) => s.start + s.ms >= from).length >= count, {
       timeoutMs: 30_000,
       what: `${count} answers`,
     })
-    return load.samples.filter((s) => s.start + s.ms >= from)
+    return load.samples
+      .filter((s) => s.start + s.ms >= from)
+      .map((s) => (s.start >= from ? s : { ...s, start: from, ms: s.start + s.ms - from }))
   }
   const checkOutage = (t: Tap, samples: Sample<Answer>[], what: string) => {
     const refused = samples.filter((s) => s.result.status === 503)
@@ -128,7 +134,7 @@ t.test('PostgreSQL crashed, then frozen, under load: answers within a bound, rec
   await t.test('crashed', async (t) => {
     const crashedAt = await pg.crash()
     await waitFor(() => !app.dbStats().up, { intervalMs: 10, what: 'the database to be known down' })
-    t.comment(`crashed: known down ${Math.round(performance.now() - crashedAt)} ms after the crash`)
+    t.comment(`crashed: known down ${Math.round(performance.now() - crashedAt)} ms after the crash (${JSON.stringify(downLog())})`)
     const samples = await during(crashedAt, 60)
     checkOutage(t, samples, 'crashed')
     const started = performance.now()
@@ -146,7 +152,7 @@ t.test('PostgreSQL crashed, then frozen, under load: answers within a bound, rec
     const frozenAt = await pg.freeze()
     try {
       await waitFor(() => !app.dbStats().up, { intervalMs: 10, what: 'the database to be known down' })
-      t.comment(`frozen: known down ${Math.round(performance.now() - frozenAt)} ms after the freeze`)
+      t.comment(`frozen: known down ${Math.round(performance.now() - frozenAt)} ms after the freeze (${JSON.stringify(downLog())})`)
       const samples = await during(frozenAt, 60)
       checkOutage(t, samples, 'frozen')
       t.equal(app.dbStats().up, false, 'known down')

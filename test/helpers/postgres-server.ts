@@ -88,6 +88,7 @@ export async function startPostgres(t: Test): Promise<PostgresServer> {
     port,
     url: (database = 'postgres') => pg.url.replace(/\/[^/]*$/, `/${database}`),
     async crash() {
+      signal([pg.pid], 'SIGSTOP') // (no new backend from here on)
       const pids = await processes(pg.pid)
       const at = performance.now()
       signal(pids, 'SIGKILL')
@@ -98,10 +99,9 @@ export async function startPostgres(t: Test): Promise<PostgresServer> {
       pg = await startEmbeddedPostgres({ dir, port, database: 'postgres' })
     },
     async freeze() {
-      // All at once (a host that stops), then any backend forked meanwhile.
-      const pids = await processes(pg.pid)
+      // The postmaster first (no new backend from here on), then every backend at once.
       const at = performance.now()
-      signal(pids, 'SIGSTOP')
+      signal([pg.pid], 'SIGSTOP')
       signal(await processes(pg.pid), 'SIGSTOP')
       frozen = true
       return at
