@@ -6,6 +6,7 @@ import { createRequire } from 'node:module'
 import fp from 'fastify-plugin'
 import PgBoss from 'pg-boss'
 import { isConnectionError } from '../../src/db/guard.js'
+import { serializeError } from '../errors.js'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { assertPayload, PermanentJobError, type JobContext, type JobDefinition } from './jobs.js'
 import { queueStats, type QueueStats } from './stats.js'
@@ -67,8 +68,9 @@ for (const name of ['complete', 'fail'] as const) {
 
 const QUEUE_LOCK = 7_325_003 // constant key of the advisory lock around queue creation (migrations use 7_325_001)
 
+// A failed job's output is stored (pgboss.job.output): a query error's message without its parameters.
 const errorOutput = (err: unknown) =>
-  err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) }
+  err instanceof Error ? { name: err.name, message: serializeError(err).message } : { name: 'Error', message: String(err) }
 
 export interface QueuePluginOptions {
   offline?: boolean
