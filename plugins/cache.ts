@@ -142,16 +142,23 @@ export function createCache({
       log.warn({ err: { message: (error as Error).message } }, 'cache unavailable: reading through to the database')
     }
   }
+  let flushing = false
   const succeeded = () => {
-    if (!outage) return
-    outage = false
-    log.info('cache available again')
+    if (outage) {
+      outage = false
+      log.info('cache available again')
+    }
+    if (flushing || (pendingDeletes.size === 0 && pendingGenerations.size === 0)) return
+    // Keys stay pending (read as misses) until their delete has landed.
+    flushing = true
     const keys = [...pendingDeletes]
     const generations = [...pendingGenerations]
-    pendingDeletes.clear()
-    pendingGenerations.clear()
-    if (keys.length > 0) store.del(keys).catch(() => keys.forEach((k) => pendingDeletes.add(k)))
-    for (const g of generations) store.incr(g).catch(() => pendingGenerations.add(g))
+    void Promise.allSettled([
+      keys.length > 0 ? store.del(keys).then(() => keys.forEach((k) => pendingDeletes.delete(k))) : undefined,
+      ...generations.map((g) => store.incr(g).then(() => pendingGenerations.delete(g))),
+    ]).finally(() => {
+      flushing = false
+    })
   }
 
   async function attempt<T>(op: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
@@ -171,6 +178,12 @@ export function createCache({
   }
 
   async function get<T>(key: string): Promise<T | undefined> {
+    // A key whose delete has not reached Redis yet (it failed during an outage) is stale: a miss,
+    // even when Redis answers again before the retried delete lands.
+    if (pendingDeletes.has(PREFIX + key)) {
+      counters.misses++
+      return undefined
+    }
     const result = await attempt(() => store.get(PREFIX + key))
     if (!result.ok) return undefined
     if (result.value === null) {
@@ -221,7 +234,7 @@ export function createCache({
   const generationKey = (namespace: string) => `${PREFIX}gen:${namespace}`
 
   async function count(namespace: string, filters: Record<string, unknown>, loader: () => Promise<number>): Promise<number> {
-    if (countTtlSeconds <= 0) return loader()
+    if (countTtlSeconds <= 0 || pendingGenerations.has(generationKey(namespace))) return loader()
     const generation = await attempt(() => store.get(generationKey(namespace)))
     if (!generation.ok) return loader()
     return wrap(`count:${namespace}:${generation.value ?? '0'}:${filterKey(filters)}`, countTtlSeconds, loader)

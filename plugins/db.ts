@@ -1,7 +1,10 @@
 // PostgreSQL: the pool and Drizzle handles on the instance; waits for the database at start
-// (exponential backoff with jitter), applies migrations, and ends the pool on close.
+// (exponential backoff with jitter), applies migrations, and ends the pool on close. While the
+// database is down or hung, requests that need it answer 503 at once (src/db/guard.ts); the outage
+// and the recovery are logged once each.
 import fp from 'fastify-plugin'
 import { createDatabase, type Database, type Db } from '../src/db/client.js'
+import type { GuardStats } from '../src/db/guard.js'
 import { runMigrations } from '../src/db/migrate.js'
 import { retry } from '../src/lib/retry.js'
 
@@ -10,6 +13,8 @@ declare module 'fastify' {
     db: Db
     dbRead: Db
     sql: Database['sql']
+    /** The primary's state: up (breaker closed), queries refused without reaching it, waiting for a connection. */
+    dbStats(): GuardStats
   }
 }
 
@@ -23,10 +28,18 @@ export default fp<DbPluginOptions>(
     const { config } = fastify
     if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set (the server starts an embedded PostgreSQL when it is missing)')
     const url = config.DATABASE_URL
-    const database = createDatabase(url, config)
+    const database = createDatabase(url, config, {
+      onDown: (which, err) =>
+        fastify.log.warn(
+          { database: which, err: { code: (err as { code?: string }).code, message: err.message } },
+          'database unavailable: requests that need it answer 503 until it is back',
+        ),
+      onUp: (which, downForMs) => fastify.log.info({ database: which, downForMs }, 'database is back'),
+    })
     fastify.decorate('db', database.db)
     fastify.decorate('dbRead', database.read)
     fastify.decorate('sql', database.sql)
+    fastify.decorate('dbStats', () => database.guard.stats())
     fastify.addHook('onClose', async () => database.close())
 
     if (offline) return

@@ -1,6 +1,8 @@
 // Prometheus metrics at GET /metrics: request durations by route and status, cache hits/misses,
-// rate-limit store failures, jobs by queue and state, and database connections in use. Values that live elsewhere (cache
-// counters, pg-boss tables, pg_stat_activity) are read at scrape time, not on the hot path.
+// rate-limit store failures, jobs by queue and state, database connections in use, whether the
+// database is up (and queries refused while it was not), and requests shed under overload. Values
+// that live elsewhere (cache counters, pg-boss tables, pg_stat_activity) are read at scrape time,
+// not on the hot path.
 import fp from 'fastify-plugin'
 import client from 'prom-client'
 import { publicRoute } from './auth.js'
@@ -45,6 +47,33 @@ export default fp(
         const stats = fastify.rateLimitStats()
         this.set({ outcome: 'open' }, stats.failedOpen)
         this.set({ outcome: 'closed' }, stats.failedClosed)
+      },
+    })
+
+    new client.Gauge({
+      name: 'keel_database_up',
+      help: '1 while the database answers, 0 while it is known down (requests that need it answer 503 at once)',
+      registers: [registry],
+      collect() {
+        this.set(fastify.dbStats().up ? 1 : 0)
+      },
+    })
+
+    new client.Gauge({
+      name: 'keel_database_refused_total',
+      help: 'Queries and transactions refused without reaching the database (known down, or no connection free in time), since start',
+      registers: [registry],
+      collect() {
+        this.set(fastify.dbStats().refused)
+      },
+    })
+
+    new client.Gauge({
+      name: 'keel_requests_shed_total',
+      help: 'Requests answered 503 because the process was overloaded (event-loop delay or heap past their limits), since start',
+      registers: [registry],
+      collect() {
+        this.set(fastify.loadStats().shed)
       },
     })
 
@@ -117,5 +146,5 @@ export default fp(
       },
     )
   },
-  { fastify: '5.x', name: 'metrics', dependencies: ['config', 'db', 'cache', 'rate-limit', 'queue'] },
+  { fastify: '5.x', name: 'metrics', dependencies: ['config', 'db', 'cache', 'rate-limit', 'queue', 'load-shedding'] },
 )

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import type { FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
 import { newId } from '../src/lib/ids.js'
 import type { Config } from '../src/config.js'
+import { serializeError } from './errors.js'
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -38,6 +39,8 @@ export function loggerOptions(config: Pick<Config, 'LOG_LEVEL'>): FastifyServerO
   return {
     level: config.LOG_LEVEL,
     redact: { paths: redactPaths, censor: '[REDACTED]' },
+    // Query errors without their parameters (emails, password hashes...).
+    serializers: { err: serializeError },
   }
 }
 

@@ -6,7 +6,8 @@ import type { Config } from './config.js'
 import { registerModules } from './modules.js'
 import configPlugin from '../plugins/config.js'
 import requestContext, { genReqId, loggerOptions } from '../plugins/request-context.js'
-import errors from '../plugins/errors.js'
+import errors, { clientErrorHandler, frameworkErrors } from '../plugins/errors.js'
+import loadShedding from '../plugins/load-shedding.js'
 import security from '../plugins/security.js'
 import swagger from '../plugins/swagger.js'
 import db from '../plugins/db.js'
@@ -48,11 +49,18 @@ export async function buildApp({ config, logger, offline = false }: BuildOptions
     // Collection routes are declared without a trailing slash (as the spec shows them); both spellings answer.
     routerOptions: { ignoreTrailingSlash: true },
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: false } },
+    // Errors Fastify answers itself get the envelope too: a malformed URL or an overlong path
+    // segment (frameworkErrors), a request Node's parser refuses (clientErrorHandler), a request
+    // arriving while the server drains (plugins/load-shedding.ts answers it, not Fastify's own 503).
+    frameworkErrors,
+    clientErrorHandler,
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(configPlugin, { config })
   await app.register(requestContext)
   await app.register(errors)
+  await app.register(loadShedding)
   await app.register(security)
   await app.register(swagger)
   await app.register(db, { offline })

@@ -50,6 +50,26 @@ export const ConfigSchema = Type.Object({
     Number.MAX_SAFE_INTEGER,
     'PostgreSQL statement_timeout per connection (0 = none); a timeout answers 503',
   ),
+  DB_STALL_MS: Int(
+    500,
+    50,
+    600_000,
+    'A query (or connection attempt) waiting longer than this makes Keel probe the database; a failed probe opens the breaker',
+  ),
+  DB_PROBE_TIMEOUT_MS: Int(
+    1000,
+    50,
+    60_000,
+    'The database must answer a probe (`select 1` on a connection of its own) within this, or it is down: requests that need it answer 503 at once',
+  ),
+  DB_PROBE_INTERVAL_MS: Int(500, 50, 60_000, 'While the database is down, probe it this often (recovery is noticed within this)'),
+  DB_ACQUIRE_TIMEOUT_MS: Int(
+    5000,
+    10,
+    600_000,
+    'Longest wait for a pooled connection (all DB_POOL_MAX busy) before the request answers 503',
+  ),
+  DB_RECONNECT_MAX_MS: Int(500, 0, 60_000, "Cap on the pool's reconnect backoff after connection errors"),
   DB_STARTUP_RETRIES: Int(8, 0, 100, 'Connection attempts at start, with exponential backoff and jitter'),
   DB_MIGRATE: Bool(true, 'Apply drizzle/ migrations at start (under an advisory lock)'),
   SEED_DEMO_DATA: Opt(
@@ -102,6 +122,19 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT_BYTES: Int(1_048_576, 1024, Number.MAX_SAFE_INTEGER, 'Largest request body accepted (bigger: 413)'),
   REQUEST_TIMEOUT_MS: Int(30_000, 0, Number.MAX_SAFE_INTEGER, 'Time allowed to receive a whole request (0 = none)'),
   HEALTH_CHECK_TIMEOUT_MS: Int(1000, 50, Number.MAX_SAFE_INTEGER, 'Timeout of each readiness check'),
+  LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: Int(
+    1000,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    'Shed load (503 with retry-after) while the mean event-loop delay over the last second exceeds this (0 = never)',
+  ),
+  LOAD_SHED_MAX_HEAP_USED_MB: Int(
+    0,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    "Shed load while the V8 heap in use exceeds this many MiB (0 = 90% of the heap's limit, --max-old-space-size)",
+  ),
+  LOAD_SHED_RETRY_AFTER_SECONDS: Int(5, 1, 3600, 'retry-after of a request refused because the server is overloaded'),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, Number.MAX_SAFE_INTEGER, 'Bound on draining requests and running jobs at shutdown'),
 
   RATE_LIMIT_ENABLED: Bool(true, 'Turn rate limiting on or off'),

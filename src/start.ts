@@ -3,7 +3,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js'
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js'
 
 export async function start(overrides: Record<string, string> = {}): Promise<void> {
   let config: Config
@@ -31,14 +31,22 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
     config = { ...config, DATABASE_URL: embedded.url, SEED_DEMO_DATA: config.SEED_DEMO_DATA ?? config.NODE_ENV !== 'production' }
   }
 
-  const app = await buildApp({ config })
+  // The embedded PostgreSQL runs in a process group of its own (Ctrl-C reaches this process only):
+  // it is stopped here, after the app has drained, or when the app fails to start.
+  const app = await buildApp({ config }).catch(async (err: unknown) => {
+    await embedded?.stop()
+    throw err
+  })
   if (!config.REDIS_URL) app.log.warn('No REDIS_URL: cache and rate-limit counters are in-process (per instance, not shared)')
 
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down: draining requests and jobs')
-    await app.close()
-    await embedded?.stop()
+    try {
+      await app.close()
+    } finally {
+      await embedded?.stop()
+    }
   })
 
   await app.listen({ host: config.HOST, port: config.PORT })
@@ -55,7 +63,9 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
 
 export function run(overrides?: Record<string, string>): void {
   start(overrides).catch((err: unknown) => {
-    console.error('Keel failed to start:', err)
+    // A start that cannot work as configured says what to do in one line; anything else with its stack.
+    if (err instanceof EmbeddedPostgresError) console.error(`Keel failed to start: ${err.message}`)
+    else console.error('Keel failed to start:', err)
     process.exit(1)
   })
 }

@@ -2,8 +2,11 @@
 // are defined here (`app.jobs.define`, called by module discovery); once the app is ready each queue is
 // created with its retry/backoff/expiry/dead-letter policy, and ROLE=all|worker runs the workers (each
 // job settles on its own) and registers cron schedules. Payloads are validated on send and on receive.
+import { createRequire } from 'node:module'
 import fp from 'fastify-plugin'
 import PgBoss from 'pg-boss'
+import { isConnectionError } from '../../src/db/guard.js'
+import { serializeError } from '../errors.js'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { assertPayload, PermanentJobError, type JobContext, type JobDefinition } from './jobs.js'
 import { queueStats, type QueueStats } from './stats.js'
@@ -44,8 +47,30 @@ declare module 'fastify' {
   }
 }
 
+// pg-boss 10 settles a batch after its handler without awaiting it (manager.js, onFetch:
+// `this.complete(...)`, `this.fail(...)`). While the database is unreachable that call rejects with
+// no handler: an unhandled rejection, which ends the process. Those promises are marked handled
+// here (the jobs stay active and are retried after their expiry); callers that await still see the error.
+const { prototype: manager } = createRequire(import.meta.url)('pg-boss/src/manager.js') as {
+  prototype: Record<'complete' | 'fail', (...args: unknown[]) => Promise<unknown>>
+}
+for (const name of ['complete', 'fail'] as const) {
+  const settle = manager[name]
+  const handled = function (this: unknown, ...args: unknown[]) {
+    const settled = settle.apply(this, args)
+    settled.catch(() => {})
+    return settled
+  }
+  // PgBoss exposes a manager's functions under their names (boss.complete, boss.fail): keep them.
+  Object.defineProperty(handled, 'name', { value: name })
+  manager[name] = handled
+}
+
+const QUEUE_LOCK = 7_325_003 // constant key of the advisory lock around queue creation (migrations use 7_325_001)
+
+// A failed job's output is stored (pgboss.job.output): a query error's message without its parameters.
 const errorOutput = (err: unknown) =>
-  err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) }
+  err instanceof Error ? { name: err.name, message: serializeError(err).message } : { name: 'Error', message: String(err) }
 
 export interface QueuePluginOptions {
   offline?: boolean
@@ -67,8 +92,17 @@ export default fp<QueuePluginOptions>(
       // is ending; pg-boss's stop() then waits on that worker for good (the process never exits).
       // A checkout timeout turns the wait into an error the worker loop handles.
       connectionTimeoutMillis: config.DB_CONNECT_TIMEOUT_S * 1000,
+      // A frozen database never answers and its statement timeout cannot fire: a client-side bound
+      // ends such a query (and so lets stop() finish) instead of waiting for ever.
+      query_timeout: Math.max(config.DB_STATEMENT_TIMEOUT_MS, 5000) + 1000,
     } as PgBoss.ConstructorOptions)
-    boss.on('error', (err) => fastify.log.error({ err }, 'queue error'))
+    boss.on('error', (err: Error & { code?: string }) => {
+      // While the database is known down, its outage is logged once (plugins/db.ts): the workers'
+      // failed polls are not news. A connection error before that is a warning, anything else an error.
+      if (!fastify.dbStats().up) fastify.log.debug({ err }, 'queue error (database unavailable)')
+      else if (isConnectionError(err) || /connect|terminated|timeout/i.test(err.message)) fastify.log.warn({ err }, 'queue error')
+      else fastify.log.error({ err }, 'queue error')
+    })
 
     const definitions = new Map<string, JobDefinition>()
     const definitionOf = (name: string) => {
@@ -200,7 +234,13 @@ export default fp<QueuePluginOptions>(
     await boss.start()
     // Modules define their queues while the app loads (src/modules.ts); they are created once it is ready.
     fastify.addHook('onReady', async () => {
-      await ensureQueues([...definitions.values()])
+      // Instances starting together on a fresh database would create the same queues at once, and
+      // pg-boss's create_queue deadlocks against itself: one instance at a time (a transaction-scoped
+      // advisory lock, held while pg-boss works on its own connections).
+      await fastify.sql.begin(async (tx) => {
+        await tx`select pg_advisory_xact_lock(${QUEUE_LOCK})`
+        await ensureQueues([...definitions.values()])
+      })
       started = true
       if (!runsWorkers) return
       for (const def of definitions.values()) await startWorker(def)

@@ -195,9 +195,12 @@ export default fp(
       failOpen: config.RATE_LIMIT_FAIL_OPEN,
       onError,
       onFlushError(err) {
-        // The hits are kept and retried; the outage itself is reported by the next failing check.
+        // Retried; the outage itself is reported by the next failing check.
         if (!stats.degraded)
-          fastify.log.warn({ err: { message: err.message } }, 'rate limiter: sending locally counted hits to Redis failed; kept for retry')
+          fastify.log.warn(
+            { err: { message: err.message } },
+            'rate limiter: giving back unused leased units to Redis failed; retried later',
+          )
       },
       onOk,
     })

@@ -2,52 +2,55 @@
 // `child(routeParams)` once per limited route, `incr(key, cb, timeWindow, max)` per request
 // answering `{ current, ttl }` (the plugin derives remaining = max - current and 429 when current > max).
 import type { Redis } from 'ioredis'
+import { createBreaker } from '../../src/lib/breaker.js'
 import { ServiceUnavailableError } from '../../src/lib/errors.js'
 import { memoryLimiter, redisLimiter, type Hit, type Limiter, type RedisLimiter, type Strategy } from './limiters.js'
 
 /**
- * The Redis stores' local fast path ("local while far from the limit, exact near it"). Per key the
- * store remembers Redis's last answer (count used, reset, when fetched). While
- *   used + hits in flight + hits not yet sent + 1 ≤ max × fraction / instances
- * and that answer is fresh (younger than freshMs, and, except for the token bucket, before its
- * reset), a request is admitted locally and counted; the counted hits go to Redis in one script call
- * per key (`hits` > 1) every flushMs, after maxPending hits, or with the key's next exact check.
- * Each instance may thus run at most max × fraction / instances ahead of Redis, so with up to
- * `instances` instances at most max × fraction is spent unseen before every instance checks
- * exactly. Near the limit (or without a fresh answer) every request is one exact Redis call that
- * also carries this instance's unsent hits, so 429s only ever come from Redis. With the defaults a
- * limit below 9 is always exact; the default 300/min is local for its first 37 requests.
+ * The Redis stores' local fast path ("local while far from the limit, exact near it"), by leases.
+ * An exact check of a key that is busy here (Redis answered for it less than freshMs ago) and far
+ * from its limit (used + 1 + share ≤ max × (1 − fraction)) also counts `share` more units in Redis
+ * in the same script call, share = min(⌊max × fraction / instances⌋, maxLease): a lease. The next requests for
+ * that key are admitted locally, each taking one leased unit, while the lease is fresh (younger
+ * than freshMs and, except for the token bucket, before its reset). Every admission is thus counted
+ * in Redis before it is made, so the instances together never admit more than max — a local answer
+ * is never a guess about what the others did. What a lease leaves unused is given back when it goes
+ * stale, so a key that goes quiet is not held back (meanwhile the others see at most `share` fewer
+ * units per instance). Near the limit, for a key seen for the first time in a while, and with
+ * share 0 (max below 8 with the defaults) every request is one exact Redis call; 429s only ever
+ * come from Redis. The default 300/min: after a key's first two requests, one call per 38.
  */
 export const FAST_PATH_DEFAULTS = {
-  /** Share of max that the instances together may admit locally (between syncs). */
+  /** Share of max the instances together may hold in leases; leases stop when less than this is left. */
   fraction: 0.5,
-  /** Instances assumed to share one Redis (each gets fraction / instances of max). */
+  /** Instances assumed to share one Redis (each lease is max × fraction / instances). */
   instances: 4,
-  /** Send locally counted hits at least this often (ms). */
-  flushMs: 50,
-  /** ... or as soon as a key has this many. */
-  maxPending: 256,
-  /** Redis's answer is trusted for local decisions this long (ms). */
+  /** A lease (and the answer it came with) is used for local answers this long (ms). */
   freshMs: 1000,
-  /** After a failed flush, retry the hits this much later (ms); they are kept, not lost. */
+  /** Giving back an unused lease that failed is retried this much later (ms). */
   retryMs: 1000,
+  /** Largest lease (units): a lease is one script call adding that many units (sliding: that many members). */
+  maxLease: 256,
 }
 export type FastPathOptions = typeof FAST_PATH_DEFAULTS
 
-/** Per key: Redis's last answer, plus the hits counted here since. */
+/** Per key: Redis's last answer, and the units it leased that are not used yet. */
 interface Entry {
   limiter: RedisLimiter
   strategy: Strategy
   max: number
   windowMs: number
-  /** Redis's last answer: requests (tokens) used, ms to reset, local time fetched (-Infinity: none). */
+  /** Redis's last answer: units used (leased ones included), local time fetched (-Infinity: none). */
   used: number
-  resetMs: number
   at: number
-  /** Admitted locally, not yet sent to Redis. */
-  pending: number
-  /** Sent to Redis, answer not back yet (not included in `used`). */
-  inFlight: number
+  /** Leased units not used yet, when they were leased, and how to give them back. */
+  lease: number
+  leasedAt: number
+  /** ms to reset when leased. */
+  leaseResetMs: number
+  refund?: (unused: number) => Promise<void>
+  /** An exact check asking for a lease is in flight (concurrent checks then ask for none). */
+  leasing: boolean
 }
 
 export interface StoreContext {
@@ -61,8 +64,14 @@ export interface StoreContext {
   onOk(): void
   /** Redis stores' fast path tuning (see FAST_PATH_DEFAULTS); `false` makes every check exact. */
   fastPath?: Partial<FastPathOptions> | false
-  /** Called when sending locally counted hits fails (they are kept and retried). */
+  /** Called when giving back an unused lease fails (it is retried; units not given back age out of the window). */
   onFlushError?(err: Error): void
+  /**
+   * After a failed check, Redis is skipped (every check fails at once, open or closed per policy)
+   * and probed with PING this often until it answers: a hung Redis costs one timeout, not one per
+   * request. Default 1000 ms.
+   */
+  breakerIntervalMs?: number
 }
 
 /** The route's fields the store reads (the plugin passes its merged params, which carry the route's config). */
@@ -117,86 +126,84 @@ export function createStoreClass(ctx: StoreContext) {
     if (refusedUntil.size > 10_000) refusedUntil.delete(refusedUntil.keys().next().value as string)
   }
 
+  // The breaker (Redis only): a failed check opens it; PING closes it (as does a successful refund).
+  const breaker = ctx.redis
+    ? createBreaker({ probe: () => ctx.redis!.ping(), timeoutMs: 1000, intervalMs: ctx.breakerIntervalMs ?? 1000 })
+    : null
+  const skipped = () => new Error('Redis unavailable (skipped for a moment after a failure)')
+
   // ---- fast path (Redis only) ----
   const fast: FastPathOptions | null = ctx.redis && ctx.fastPath !== false ? { ...FAST_PATH_DEFAULTS, ...ctx.fastPath } : null
   const entries = new Map<string, Entry>()
-  const dirty = new Set<string>() // keys with pending hits
   let timer: NodeJS.Timeout | undefined
-  let closed = false // no more retries once the app closes
-  const schedule = (ms: number) => {
-    if (timer || !fast || closed) return
-    timer = setTimeout(() => {
-      timer = undefined
-      void flushDirty()
-    }, ms)
-    timer.unref()
+  let closed = false // no more timers once the app closes
+  /** A lease is used for local answers while fresh: leased units are counted at the time of the lease. */
+  const fresh = (e: Entry) => {
+    const elapsed = now() - e.leasedAt
+    // The token bucket's reset is "until full": past it the bucket only has more tokens than known.
+    return elapsed >= 0 && elapsed < fast!.freshMs && (e.strategy === 'token-bucket' || elapsed < e.leaseResetMs)
   }
-  /** Redis answered for `sent` hits of this key: it is now the latest authoritative state. */
-  const answered = (e: Entry, sent: number, max: number, hit: Hit) => {
-    e.inFlight -= sent
-    e.used = max - hit.remaining
-    e.resetMs = hit.resetMs
-    e.at = now()
-  }
-  /** Hits Redis did not take: back to the key's pending hits, retried later. */
-  const keep = (key: string, e: Entry, hits: number) => {
-    const current = entries.get(key) ?? e // (e may have been evicted meanwhile)
-    if (!entries.has(key)) entries.set(key, current)
-    current.pending += hits
-    dirty.add(key)
-    schedule(fast!.retryMs)
-  }
-  /** Sends a key's pending hits; never rejects: on failure they are kept and retried later. */
-  const flush = (key: string, e: Entry): Promise<void> => {
-    const sent = e.pending
-    dirty.delete(key)
-    if (sent === 0) return Promise.resolve()
-    e.pending = 0
-    e.inFlight += sent
-    const max = e.max // (the entry's limit may change before the answer)
-    return e.limiter.hit(key, max, e.windowMs, sent).then(
-      (hit) => answered(e, sent, max, hit),
+  /** Gives back a key's unused lease (now); a failure is retried later. */
+  const giveBack = (e: Entry): Promise<void> => {
+    const { lease, refund } = e
+    e.lease = 0
+    e.refund = undefined
+    if (!lease || !refund) return Promise.resolve()
+    return refund(lease).then(
+      () => {
+        breaker?.reset()
+        ctx.onOk() // (Redis answered: an outage is over even if no exact check comes soon)
+      },
       (err: Error) => {
-        e.inFlight -= sent
-        e.at = -Infinity // no local answers until Redis answers again
-        keep(key, e, sent)
+        breaker?.suspect()
         ctx.onFlushError?.(err)
+        if (closed) return
+        setTimeout(() => void refund(lease).catch(() => {}), fast!.retryMs).unref()
       },
     )
   }
-  const flushDirty = () =>
-    Promise.all(
-      [...dirty].map((key) => {
-        const e = entries.get(key)
-        if (e) return flush(key, e)
-        dirty.delete(key)
-      }),
-    ).then(() => {})
+  /** Gives back the leases that went stale; keeps checking while leases are out. */
+  const sweep = () => {
+    timer = undefined
+    let out = false
+    for (const e of entries.values()) {
+      if (e.lease > 0 && !fresh(e)) void giveBack(e)
+      else if (e.lease > 0) out = true
+    }
+    if (out) schedule()
+  }
+  const schedule = () => {
+    if (timer || !fast || closed) return
+    timer = setTimeout(sweep, Math.max(10, fast.freshMs / 4))
+    timer.unref()
+  }
   const entryFor = (key: string, limiter: RedisLimiter, strategy: Strategy, max: number, windowMs: number): Entry => {
     let e = entries.get(key)
     if (!e) {
-      e = { limiter, strategy, max, windowMs, used: 0, resetMs: 0, at: -Infinity, pending: 0, inFlight: 0 }
+      e = { limiter, strategy, max, windowMs, used: 0, at: -Infinity, lease: 0, leasedAt: -Infinity, leaseResetMs: 0, leasing: false }
       entries.set(key, e)
       if (entries.size > 10_000) {
-        // Drop the oldest key (its pending hits are sent first; the flush keeps its own reference).
+        // Drop the oldest key (its unused lease is given back first).
         const oldest = entries.keys().next().value as string
         const old = entries.get(oldest)!
         entries.delete(oldest)
-        if (old.pending) void flush(oldest, old)
+        void giveBack(old)
       }
     }
     return e
   }
-  /** A local answer (current, ttl) if this key is far enough from its limit; null: check exactly. */
+  /** A local answer (current, ttl) from the key's lease; null: check exactly. */
   const local = (e: Entry | undefined, limiter: Limiter, max: number, windowMs: number) => {
-    if (!e || !fast || e.limiter !== limiter || e.max !== max || e.windowMs !== windowMs) return null
-    const elapsed = now() - e.at
-    if (!(elapsed >= 0 && elapsed < fast.freshMs)) return null
-    // The token bucket's reset is "until full": past it the bucket only has more tokens than known.
-    if (e.strategy !== 'token-bucket' && elapsed >= e.resetMs) return null
-    const current = e.used + e.inFlight + e.pending + 1
-    if (current > (max * fast.fraction) / fast.instances) return null
-    return { current, ttl: Math.max(0, e.resetMs - elapsed) }
+    if (!e || !fast || e.lease <= 0 || e.limiter !== limiter || e.max !== max || e.windowMs !== windowMs || !fresh(e)) return null
+    e.lease--
+    return { current: e.used - e.lease, ttl: Math.max(0, e.leaseResetMs - (now() - e.leasedAt)) }
+  }
+  /** The lease to ask for with an exact check: only for a busy key, far from its limit. */
+  const leaseFor = (e: Entry, max: number) => {
+    if (!fast) return 0
+    const share = Math.min(fast.maxLease, Math.floor((max * fast.fraction) / fast.instances))
+    const busy = now() - e.at < fast.freshMs
+    return share > 0 && busy && !e.leasing && e.used + 1 + share <= max * (1 - fast.fraction) ? share : 0
   }
 
   return class KeelRateLimitStore implements RateLimitStore {
@@ -204,17 +211,19 @@ export function createStoreClass(ctx: StoreContext) {
     private readonly strategy: Strategy
     private readonly prefix: string
 
-    /** Sends every locally counted hit now. */
+    /** Gives back every unused lease now. */
     static flush(): Promise<void> {
       clearTimeout(timer)
       timer = undefined
-      return flushDirty()
+      return Promise.all([...entries.values()].map(giveBack)).then(() => {})
     }
 
-    /** Before the Redis connection closes: a last flush, and no timers or retries after it. */
+    /** Before the Redis connection closes: leases given back, and no timers or retries after it. */
     static close(): Promise<void> {
+      const flushed = KeelRateLimitStore.flush()
       closed = true
-      return KeelRateLimitStore.flush()
+      breaker?.stop()
+      return flushed
     }
 
     constructor(params: object) {
@@ -233,52 +242,56 @@ export function createStoreClass(ctx: StoreContext) {
         if (left > 0) return cb(null, { current: max + 1, ttl: left })
         refusedUntil.delete(fullKey)
       }
-      if (!fast) return this.check(fullKey, cb, timeWindow, max, null, 0)
+      if (!fast) return this.check(fullKey, cb, timeWindow, max, null)
       const limiter = this.limiter as RedisLimiter
-      const e = entries.get(fullKey)
-      const answer = local(e, limiter, max, timeWindow)
-      if (answer && e) {
-        e.pending++
-        if (e.pending >= fast.maxPending) void flush(fullKey, e)
-        else {
-          dirty.add(fullKey)
-          schedule(fast.flushMs)
-        }
-        return cb(null, answer)
-      }
-      // Exact: this request plus the key's unsent hits (if any) in one call; the request is the last.
+      const answer = local(entries.get(fullKey), limiter, max, timeWindow)
+      if (answer) return cb(null, answer)
       const entry = entryFor(fullKey, limiter, this.strategy, max, timeWindow)
-      let carried = 0
-      if (entry.limiter === limiter && entry.max === max && entry.windowMs === timeWindow) {
-        carried = entry.pending
-        entry.pending = 0
-        dirty.delete(fullKey)
-      } else if (entry.pending) void flush(fullKey, entry) // sent with the limit they were counted under
-      entry.limiter = limiter
-      entry.max = max
-      entry.windowMs = timeWindow
-      entry.inFlight += carried + 1
-      this.check(fullKey, cb, timeWindow, max, entry, carried)
+      if (entry.limiter !== limiter || entry.max !== max || entry.windowMs !== timeWindow) {
+        void giveBack(entry) // leased under another limit
+        entry.limiter = limiter
+        entry.max = max
+        entry.windowMs = timeWindow
+        entry.at = -Infinity
+      }
+      this.check(fullKey, cb, timeWindow, max, entry)
     }
 
-    /** One exact check (plus `carried` earlier hits when on the fast path). */
+    /** One exact check (which may also lease units for the key's next requests). */
     private check(
       fullKey: string,
       cb: (err: Error | null, res?: { current: number; ttl: number }) => void,
       timeWindow: number,
       max: number,
       entry: Entry | null,
-      carried: number,
     ): void {
-      const hits = carried + 1
-      const promise = entry
-        ? (this.limiter as RedisLimiter).hit(fullKey, max, timeWindow, hits)
-        : this.limiter.hit(fullKey, max, timeWindow)
+      const lease = entry ? leaseFor(entry, max) : 0
+      if (entry && lease) entry.leasing = true
+      const promise: Promise<Hit & { granted?: number; refund?: (unused: number) => Promise<void> }> = breaker?.isOpen
+        ? Promise.reject(skipped())
+        : entry
+          ? (this.limiter as RedisLimiter).hit(fullKey, max, timeWindow, 1, lease)
+          : this.limiter.hit(fullKey, max, timeWindow)
       promise.then(
         (hit) => {
-          if (entry) answered(entry, hits, max, hit)
+          if (entry) {
+            if (lease) entry.leasing = false
+            entry.used = max - hit.remaining
+            entry.at = now()
+            if (hit.granted) {
+              void giveBack(entry) // (what is left of an earlier lease)
+              entry.lease = hit.granted
+              entry.refund = hit.refund
+              entry.leasedAt = entry.at
+              entry.leaseResetMs = hit.resetMs
+              schedule()
+            }
+          }
           if (ctx.redis) ctx.onOk()
-          if (hit.allowed) return cb(null, { current: max - hit.remaining, ttl: hit.resetMs })
+          if (hit.allowed) return cb(null, { current: max - hit.remaining - (hit.granted ?? 0), ttl: hit.resetMs })
+          // Refused, but this instance holds units leased for this key (a concurrent check's lease): use one.
+          const leased = entry && entry.max === max ? local(entry, entry.limiter, max, timeWindow) : null
+          if (leased) return cb(null, leased)
           // Refused: one past the limit, and at least 1 ms so retry-after is never 0.
           const ttl = Math.max(1, hit.resetMs)
           if (ctx.redis) refuse(fullKey, now() + ttl)
@@ -286,11 +299,10 @@ export function createStoreClass(ctx: StoreContext) {
         },
         (err: Error) => {
           if (entry) {
-            // The carried hits were admitted earlier: keep them for a later flush.
-            entry.inFlight -= hits
-            entry.at = -Infinity
-            if (carried) keep(fullKey, entry, carried)
+            if (lease) entry.leasing = false
+            entry.at = -Infinity // no lease until Redis answers again
           }
+          breaker?.trip(err)
           ctx.onError(err)
           // Fail open: the plugin runs with skipOnError and lets the request through.
           cb(ctx.failOpen ? err : new RateLimitUnavailableError())

@@ -1,7 +1,9 @@
-// The PostgreSQL pool (postgres.js) and its Drizzle handle, configured from Config.
+// The PostgreSQL pool (postgres.js) and its Drizzle handle, configured from Config, behind a guard
+// that fails fast while the database is down or hung (see guard.ts).
 import postgres from 'postgres'
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
 import type { Config } from '../config.js'
+import { createGuard, type Guard } from './guard.js'
 
 export type Db = PostgresJsDatabase
 /** A Drizzle handle inside `db.transaction(async (tx) => ...)`; repositories accept either. */
@@ -13,16 +15,46 @@ export interface Database {
   db: Db
   /** Read-only handle (a replica when DATABASE_READ_URL is set, else the primary). */
   read: Db
+  /** The primary's guard (breaker, waits); the replica has its own. */
+  guard: Guard
+  readGuard?: Guard
   close: (timeoutSeconds?: number) => Promise<void>
 }
 
-type PoolConfig = Pick<
+export type PoolConfig = Pick<
   Config,
-  'DB_POOL_MAX' | 'DB_IDLE_TIMEOUT_S' | 'DB_CONNECT_TIMEOUT_S' | 'DB_MAX_LIFETIME_S' | 'DB_STATEMENT_TIMEOUT_MS'
+  | 'DB_POOL_MAX'
+  | 'DB_IDLE_TIMEOUT_S'
+  | 'DB_CONNECT_TIMEOUT_S'
+  | 'DB_MAX_LIFETIME_S'
+  | 'DB_STATEMENT_TIMEOUT_MS'
+  | 'DB_STALL_MS'
+  | 'DB_ACQUIRE_TIMEOUT_MS'
+  | 'DB_PROBE_TIMEOUT_MS'
+  | 'DB_PROBE_INTERVAL_MS'
+  | 'DB_RECONNECT_MAX_MS'
 >
 
-export function createPool(url: string, config: PoolConfig, onnotice?: (notice: postgres.Notice) => void): postgres.Sql {
-  return postgres(url, {
+export interface PoolEvents {
+  /** The breaker opened: the database is known down (which: 'primary' or 'replica'). */
+  onDown?: (which: 'primary' | 'replica', err: Error) => void
+  onUp?: (which: 'primary' | 'replica', downForMs: number) => void
+}
+
+/** A guarded pool: the raw postgres.js pool wrapped by its guard. */
+export function createPool(url: string, config: PoolConfig, which: 'primary' | 'replica' = 'primary', events: PoolEvents = {}) {
+  const guard = createGuard({
+    url,
+    max: config.DB_POOL_MAX,
+    stallMs: config.DB_STALL_MS,
+    acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS,
+    probeTimeoutMs: config.DB_PROBE_TIMEOUT_MS,
+    probeIntervalMs: config.DB_PROBE_INTERVAL_MS,
+    reconnectMaxMs: config.DB_RECONNECT_MAX_MS,
+    onDown: (err) => events.onDown?.(which, err),
+    onUp: (ms) => events.onUp?.(which, ms),
+  })
+  const sql = postgres(url, {
     max: config.DB_POOL_MAX,
     idle_timeout: config.DB_IDLE_TIMEOUT_S,
     connect_timeout: config.DB_CONNECT_TIMEOUT_S,
@@ -31,21 +63,28 @@ export function createPool(url: string, config: PoolConfig, onnotice?: (notice: 
       application_name: 'keel',
       ...(config.DB_STATEMENT_TIMEOUT_MS > 0 ? { statement_timeout: config.DB_STATEMENT_TIMEOUT_MS } : {}),
     },
-    onnotice: onnotice ?? (() => {}),
+    onnotice: () => {},
+    ...(guard.poolOptions as Pick<postgres.Options<Record<string, never>>, 'backoff' | 'onclose'>),
   })
+  return { sql: guard.wrap(sql), guard }
 }
 
-export function createDatabase(url: string, config: PoolConfig & Pick<Config, 'DATABASE_READ_URL'>): Database {
-  const sql = createPool(url, config)
-  const db = drizzle(sql, { casing: 'snake_case' })
-  const readSql = config.DATABASE_READ_URL ? createPool(config.DATABASE_READ_URL, config) : undefined
-  const read = readSql ? drizzle(readSql, { casing: 'snake_case' }) : db
+export function createDatabase(url: string, config: PoolConfig & Pick<Config, 'DATABASE_READ_URL'>, events: PoolEvents = {}): Database {
+  const primary = createPool(url, config, 'primary', events)
+  const db = drizzle(primary.sql, { casing: 'snake_case' })
+  const replica = config.DATABASE_READ_URL ? createPool(config.DATABASE_READ_URL, config, 'replica', events) : undefined
+  const read = replica ? drizzle(replica.sql, { casing: 'snake_case' }) : db
   return {
-    sql,
+    sql: primary.sql,
     db,
     read,
+    guard: primary.guard,
+    readGuard: replica?.guard,
     async close(timeout = 5) {
-      await Promise.all([sql.end({ timeout }), readSql?.end({ timeout })])
+      // A database known down gets no grace: its connections are cut at once.
+      const end = (pool: { sql: postgres.Sql; guard: Guard }) =>
+        Promise.all([pool.guard.stop(), pool.sql.end({ timeout: pool.guard.breaker.isOpen ? 0 : timeout })])
+      await Promise.all([end(primary), replica && end(replica)])
     },
   }
 }
