@@ -145,13 +145,6 @@ export const ConfigSchema = Type.Object({
   }),
   RATE_LIMIT_MAX: Int(300, 0, Number.MAX_SAFE_INTEGER, 'Default requests per window per caller (IP, user or API key)'),
   RATE_LIMIT_WINDOW_SECONDS: Int(60, 1, 86_400, 'Default rate-limit window'),
-  RATE_LIMIT_AUTH_MAX: Int(
-    10,
-    1,
-    Number.MAX_SAFE_INTEGER,
-    'The `auth` preset (rateLimitPolicies.auth): requests per window per IP and per email sent, successes included (login and register use the RATE_LIMIT_LOGIN_* and RATE_LIMIT_REGISTER_* budgets instead)',
-  ),
-  RATE_LIMIT_AUTH_WINDOW_SECONDS: Int(900, 1, 86_400, 'Window of the `auth` preset (rateLimitPolicies.auth)'),
   RATE_LIMIT_LOGIN_ACCOUNT_MAX: Int(
     10,
     1,

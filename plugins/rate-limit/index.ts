@@ -57,12 +57,11 @@ export interface RateLimitStats {
 }
 
 /**
- * Named policies for `config: { rateLimit: rateLimitPolicies.x }`; numbers come from config at startup.
- * Spread to override: `{ ...rateLimitPolicies.auth, max: 5 }`.
+ * Named policies for `config: { rateLimit: rateLimitPolicies.x }`. Spread to override:
+ * `{ ...rateLimitPolicies.expensive, max: 5 }`. (Login and registration have budgets of their own:
+ * login-failures.ts and the register route's policy.)
  */
 export const rateLimitPolicies = {
-  /** Login/register: RATE_LIMIT_AUTH_MAX per RATE_LIMIT_AUTH_WINDOW_SECONDS per IP, and the same per email tried. */
-  auth: { preset: 'auth' },
   /** Costly work (reports, exports): a token bucket of 10, refilled over a minute, per caller. */
   expensive: { preset: 'expensive' },
 } as const satisfies Record<string, { preset: string }>
@@ -140,13 +139,6 @@ export default fp(
     const windowMs = config.RATE_LIMIT_WINDOW_SECONDS * 1000
     const callerKey = callerKeyOf(fastify.identify)
     const presets: Record<keyof typeof rateLimitPolicies, KeelRateLimitOptions & { max: number; timeWindow: number }> = {
-      auth: {
-        strategy: 'sliding',
-        max: config.RATE_LIMIT_AUTH_MAX,
-        timeWindow: config.RATE_LIMIT_AUTH_WINDOW_SECONDS * 1000,
-        keyBy: 'ip',
-        alsoByBodyField: 'email',
-      },
       expensive: { strategy: 'token-bucket', max: 10, timeWindow: 60_000 },
     }
 

@@ -20,7 +20,6 @@ t.test('SIGTERM while orders are being placed: exit 0, nothing accepted is lost,
     DATABASE_URL: databaseUrl,
     JWT_SECRET: 'shutdown-test-secret-shutdown-test-secret',
     RATE_LIMIT_MAX: '100000',
-    RATE_LIMIT_AUTH_MAX: '1000',
     ...(redisUrl() ? { REDIS_URL: redisUrl()!, REDIS_KEY_PREFIX: `keel-test:shutdown-${process.pid}:` } : {}),
   })
   const api = `${server.base}/api/v1`

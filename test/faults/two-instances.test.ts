@@ -28,7 +28,6 @@ t.test('two instances on one database and one Redis', async (t) => {
     REDIS_URL: `redis://127.0.0.1:${redisPort}`,
     JWT_SECRET: 'two-instances-secret-two-instances-secret',
     RATE_LIMIT_MAX: String(LIMIT),
-    RATE_LIMIT_AUTH_MAX: '1000',
     TRUST_PROXY: 'true', // each burst comes "from" an address of its own (x-forwarded-for)
     WEBHOOK_ALLOW_PRIVATE: 'true',
     JOB_POLL_INTERVAL_SECONDS: '0.5',

@@ -94,9 +94,8 @@ export function testConfig(databaseUrl: string, overrides: Overrides = {}): Conf
     JOB_POLL_INTERVAL_SECONDS: '0.5',
     DB_POOL_MAX: '5',
     // Every inject comes from 127.0.0.1: generous limits so tests of other features never meet a 429.
-    // Tests of rate limiting pass their own (e.g. build(t, { RATE_LIMIT_AUTH_MAX: 3 })).
+    // Tests of rate limiting pass their own (e.g. build(t, { RATE_LIMIT_MAX: 3 })).
     RATE_LIMIT_MAX: '100000',
-    RATE_LIMIT_AUTH_MAX: '1000',
   }
   for (const [k, v] of Object.entries(overrides)) env[k] = v === undefined ? undefined : String(v)
   return loadConfig(env)

@@ -2,7 +2,6 @@
 // (IP, user, API key), route policies and presets, proxies, and several instances on one Redis.
 import t from 'tap'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { rateLimitPolicies } from '../../plugins/rate-limit/index.js'
 import { createTestDatabase, needsRedis, redisUrl, testConfig, buildChecked } from '../helpers/build.js'
 
 type Overrides = Parameters<typeof testConfig>[1]
@@ -25,7 +24,7 @@ async function fakeAuth(request: FastifyRequest) {
 /** An app on its own database (or a given one: same Redis prefix) with a few routes to limit. */
 async function limitedApp(t: Test, overrides: Overrides = {}, databaseUrl?: string): Promise<FastifyInstance> {
   const url = databaseUrl ?? (await createTestDatabase(t))
-  const app = await buildChecked({ config: testConfig(url, { RATE_LIMIT_MAX: 3, RATE_LIMIT_AUTH_MAX: 2, ...overrides }), logger: false })
+  const app = await buildChecked({ config: testConfig(url, { RATE_LIMIT_MAX: 3, ...overrides }), logger: false })
   t.teardown(() => app.close())
   const ok = async () => ({ success: true, data: 'pong' })
   app.get('/t/default', { preHandler: fakeAuth }, ok)
@@ -36,7 +35,8 @@ async function limitedApp(t: Test, overrides: Overrides = {}, databaseUrl?: stri
   app.post(
     '/t/login',
     {
-      config: { rateLimit: rateLimitPolicies.auth },
+      // Per IP, and separately per email sent: the guard of a route that takes credentials.
+      config: { rateLimit: { max: 2, timeWindow: 60_000, keyBy: 'ip', alsoByBodyField: 'email' } },
       schema: { body: { type: 'object', properties: { email: { type: 'string' } } } },
     },
     ok,
@@ -132,8 +132,8 @@ t.test('a route picks its strategy: a token bucket of 2', async (t) => {
   t.equal((await get(app, '/t/default')).headers['x-ratelimit-remaining'], '2', 'the default budget is untouched')
 })
 
-t.test('the auth preset limits per IP and, separately, per email tried', async (t) => {
-  const app = await limitedApp(t) // RATE_LIMIT_AUTH_MAX=2
+t.test('alsoByBodyField limits per IP and, separately, per email tried', async (t) => {
+  const app = await limitedApp(t) // /t/login: 2 per IP, and 2 per email
   const login = (email: string, ip: string) => app.inject({ method: 'POST', url: '/t/login', payload: { email }, remoteAddress: ip })
 
   // One email from many IPs (distributed guessing): the email's budget runs out.

@@ -1,12 +1,8 @@
 import t from 'tap'
-import { build as buildApp } from '../../helpers/build.js'
+import { build } from '../../helpers/build.js'
 import { createUser } from '../../helpers/auth.js'
 import { waitFor } from '../../helpers/wait.js'
 import { userDeleted } from '../../../modules/users/contract.js'
-
-// Many logins from one address: lift the login rate limit (its own test is in auth.test.ts).
-const build = (t: Parameters<typeof buildApp>[0], overrides: Parameters<typeof buildApp>[1] = {}) =>
-  buildApp(t, { RATE_LIMIT_AUTH_MAX: 1000, ...overrides })
 
 type App = Awaited<ReturnType<typeof build>>
 const createKey = (app: App, headers: Record<string, string>, payload: Record<string, unknown> = {}) =>
