@@ -5,6 +5,7 @@
 // warning is logged per outage, and it is used again as soon as Redis answers.
 import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
+import { LruMap } from 'toad-cache'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 
@@ -44,9 +45,9 @@ interface Store {
   incr(key: string): Promise<number>
 }
 
-/** A bounded LRU map with per-entry expiry (Map keeps insertion order: the first key is the least recent). */
+/** A bounded LRU (toad-cache) whose entries each carry their own expiry. */
 export function memoryStore(maxEntries: number, now: () => number = Date.now): Store {
-  const entries = new Map<string, { value: string; expiresAt: number }>()
+  const entries = new LruMap<{ value: string; expiresAt: number }>(maxEntries)
   const read = (key: string) => {
     const entry = entries.get(key)
     if (!entry) return null
@@ -54,15 +55,9 @@ export function memoryStore(maxEntries: number, now: () => number = Date.now): S
       entries.delete(key)
       return null
     }
-    entries.delete(key)
-    entries.set(key, entry)
     return entry.value
   }
-  const write = (key: string, value: string, ttlSeconds: number) => {
-    entries.delete(key)
-    entries.set(key, { value, expiresAt: now() + ttlSeconds * 1000 })
-    while (entries.size > maxEntries) entries.delete(entries.keys().next().value as string)
-  }
+  const write = (key: string, value: string, ttlSeconds: number) => entries.set(key, { value, expiresAt: now() + ttlSeconds * 1000 })
   return {
     get: async (key) => read(key),
     set: async (key, value, ttl) => write(key, value, ttl),

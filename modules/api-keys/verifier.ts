@@ -6,6 +6,7 @@ import type { DbOrTx } from '../../src/db/client.js'
 import { keyMatches, keyPrefix } from './keys.js'
 import { rateLimitOf } from './limits.js'
 import type { ApiKeysRepository } from './repository.js'
+import { LruMap } from 'toad-cache'
 
 export interface VerifierDeps {
   db: DbOrTx
@@ -20,14 +21,12 @@ const MAX_REMEMBERED = 10_000
 const earliest = (a: Date | null, b: Date | null): Date | null => (a && b ? (a < b ? a : b) : (a ?? b))
 
 export function createApiKeyVerifier({ db, repo, now, lastUsedIntervalMs = 60_000 }: VerifierDeps) {
-  const lastWrite = new Map<string, number>()
+  const lastWrite = new LruMap<number>(MAX_REMEMBERED)
 
   async function recordUse(id: string, at: number) {
     const previous = lastWrite.get(id)
     if (previous !== undefined && at - previous < lastUsedIntervalMs) return
-    lastWrite.delete(id)
     lastWrite.set(id, at)
-    if (lastWrite.size > MAX_REMEMBERED) lastWrite.delete(lastWrite.keys().next().value as string)
     await repo.touchLastUsed(db, id, new Date(at))
   }
 

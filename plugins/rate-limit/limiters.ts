@@ -2,6 +2,7 @@
 // and an in-process twin with the same arithmetic (used without REDIS_URL). Time is Redis TIME in
 // the scripts, Date.now() in memory; both take an injectable clock so tests cross windows instantly.
 import type { Redis } from 'ioredis'
+import { LruMap } from 'toad-cache'
 
 export const STRATEGIES = ['sliding', 'fixed', 'token-bucket'] as const
 export type Strategy = (typeof STRATEGIES)[number]
@@ -251,31 +252,12 @@ export function redisLimiter(redis: Redis, strategy: Strategy, opts: LimiterOpti
 }
 
 // ---------------------------------------------------------------------------------------------
-// In-process twins. A Map bounded to maxKeys (the least recently used key is dropped first).
-
-function boundedMap<V>(maxKeys: number) {
-  const map = new Map<string, V>()
-  return {
-    get(key: string): V | undefined {
-      const value = map.get(key)
-      if (value !== undefined) {
-        map.delete(key)
-        map.set(key, value)
-      }
-      return value
-    },
-    set(key: string, value: V) {
-      map.delete(key)
-      map.set(key, value)
-      if (map.size > maxKeys) map.delete(map.keys().next().value as string)
-    },
-  }
-}
+// In-process twins, their state in a bounded LRU (toad-cache: the least recently used key goes first).
 
 export function memoryLimiter(strategy: Strategy, opts: LimiterOptions = {}, maxKeys = 100_000): Limiter {
   const clock = opts.clock ?? Date.now
   if (strategy === 'fixed') {
-    const windows = boundedMap<{ start: number; count: number }>(maxKeys)
+    const windows = new LruMap<{ start: number; count: number }>(maxKeys)
     return {
       async hit(key, max, windowMs) {
         const now = clock()
@@ -292,7 +274,7 @@ export function memoryLimiter(strategy: Strategy, opts: LimiterOptions = {}, max
   }
   if (strategy === 'sliding') {
     // Admitted request times in order; `head` skips expired ones without shifting the array.
-    const logs = boundedMap<{ times: number[]; head: number }>(maxKeys)
+    const logs = new LruMap<{ times: number[]; head: number }>(maxKeys)
     return {
       async hit(key, max, windowMs) {
         const now = clock()
@@ -314,7 +296,7 @@ export function memoryLimiter(strategy: Strategy, opts: LimiterOptions = {}, max
       },
     }
   }
-  const buckets = boundedMap<{ tokens: number; ts: number }>(maxKeys)
+  const buckets = new LruMap<{ tokens: number; ts: number }>(maxKeys)
   return {
     async hit(key, max, windowMs) {
       const now = clock()

@@ -7,6 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { normalizeIP } from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
+import { LruMap } from 'toad-cache'
 
 export type LoginBudgetName = 'account' | 'client'
 
@@ -97,15 +98,13 @@ function redisLog(redis: Redis, clock?: () => number): Log {
 }
 
 function memoryLog(clock: () => number = Date.now, maxKeys = 100_000): Log {
-  const logs = new Map<string, Map<string, number>>() // key -> member -> time, oldest first
+  const logs = new LruMap<Map<string, number>>(maxKeys) // key -> member -> time, oldest first
   return {
     async reserve(key, { max, windowMs }, member) {
       const now = clock()
       const log = logs.get(key) ?? new Map<string, number>()
       for (const [m, at] of log) if (at <= now - windowMs) log.delete(m)
-      logs.delete(key)
-      logs.set(key, log) // most recently used last
-      if (logs.size > maxKeys) logs.delete(logs.keys().next().value as string)
+      logs.set(key, log)
       if (log.size >= max) return Math.max(1, log.values().next().value! + windowMs - now)
       log.set(member, now)
       return null

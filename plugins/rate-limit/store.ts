@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis'
 import { createBreaker } from '../../src/lib/breaker.js'
 import { ServiceUnavailableError } from '../../src/lib/errors.js'
 import { memoryLimiter, redisLimiter, type Hit, type Limiter, type RedisLimiter, type Strategy } from './limiters.js'
+import { LruMap } from 'toad-cache'
 
 /**
  * The Redis stores' local fast path ("local while far from the limit, exact near it"), by leases.
@@ -119,12 +120,8 @@ export function createStoreClass(ctx: StoreContext) {
   // oldest request leaves it or a token is due; other instances can only use budget, never free it.
   // So a client hammering past its limit costs no Redis round trip (and stays refused in an outage).
   const now = ctx.clock ?? Date.now
-  const refusedUntil = new Map<string, number>()
-  const refuse = (key: string, until: number) => {
-    refusedUntil.delete(key)
-    refusedUntil.set(key, until)
-    if (refusedUntil.size > 10_000) refusedUntil.delete(refusedUntil.keys().next().value as string)
-  }
+  const refusedUntil = new LruMap<number>(10_000)
+  const refuse = (key: string, until: number) => refusedUntil.set(key, until)
 
   // The breaker (Redis only): a failed check opens it; PING closes it (as does a successful refund).
   const breaker = ctx.redis
@@ -134,6 +131,7 @@ export function createStoreClass(ctx: StoreContext) {
 
   // ---- fast path (Redis only) ----
   const fast: FastPathOptions | null = ctx.redis && ctx.fastPath !== false ? { ...FAST_PATH_DEFAULTS, ...ctx.fastPath } : null
+  // A map of its own, not an LRU: evicting a key must give its unused lease back first.
   const entries = new Map<string, Entry>()
   let timer: NodeJS.Timeout | undefined
   let closed = false // no more timers once the app closes
