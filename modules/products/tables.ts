@@ -29,5 +29,7 @@ export const products = pgTable(
     // Price ranges and sort by price; sort by name.
     index('products_price_cents_id_idx').on(t.priceCents, t.id),
     index('products_name_id_idx').on(t.name, t.id),
+    // The `q` filter (name contains, case-insensitive): trigrams, so ILIKE '%lamp%' uses an index (pg_trgm).
+    index('products_name_trgm_idx').using('gin', sql`${t.name} gin_trgm_ops`),
   ],
 )
