@@ -68,17 +68,23 @@ function addProblemDetails(paths: Paths) {
   }
 }
 
-/** Fastify answers 413 (too large) and 415 (not JSON) before the handler runs, on any route that reads a body. */
-function documentBodyErrors(route: RouteOptions) {
+/**
+ * What the server answers before the handler runs: 408 (too slow), 413 (too large) and 415 (not
+ * JSON) on any route that reads a body, 414 (a path segment too long) on any route with a path parameter.
+ */
+function documentServerErrors(route: RouteOptions) {
   const schema = route.schema as RouteSchema | undefined
   if (!schema?.response) return
   const methods = [route.method].flat().map((m) => m.toUpperCase())
-  if (schema.body === undefined && !methods.some((m) => BODY_METHODS.has(m))) return
-  const errors = errorResponses(413, 415)
-  route.schema = {
-    ...schema,
-    response: { ...schema.response, 413: schema.response[413] ?? errors[413], 415: schema.response[415] ?? errors[415] },
-  } as RouteOptions['schema']
+  const statuses = [
+    ...(schema.body !== undefined || methods.some((m) => BODY_METHODS.has(m)) ? [408, 413, 415] : []),
+    ...(route.url.includes(':') ? [414] : []),
+  ]
+  if (statuses.length === 0) return
+  const errors = errorResponses(...statuses)
+  const response = { ...schema.response }
+  for (const status of statuses) response[status] ??= errors[status]!
+  route.schema = { ...schema, response } as RouteOptions['schema']
 }
 
 export default fp(
@@ -87,7 +93,7 @@ export default fp(
 
     const tagsInUse = new Set<string>()
     fastify.addHook('onRoute', (route) => {
-      documentBodyErrors(route)
+      documentServerErrors(route)
       const schema = route.schema as RouteSchema | undefined
       if (!schema?.hide) for (const tag of schema?.tags ?? []) tagsInUse.add(tag)
     })

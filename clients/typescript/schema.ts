@@ -2356,6 +2356,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Conflict with the current state (API_KEY_LIMIT_REACHED) */
             409: {
                 headers: {
@@ -2497,6 +2507,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Too many requests (see retry-after) (RATE_LIMITED) */
             429: {
                 headers: {
@@ -2583,6 +2603,16 @@ export interface operations {
             };
             /** @description Not found (or not yours to see) (NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2691,8 +2721,28 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2769,6 +2819,16 @@ export interface operations {
             };
             /** @description The request is invalid (VALIDATION_ERROR) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2893,6 +2953,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
             413: {
                 headers: {
@@ -2981,6 +3051,16 @@ export interface operations {
             };
             /** @description Missing or invalid credentials (INVALID_REFRESH_TOKEN) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3083,6 +3163,16 @@ export interface operations {
             };
             /** @description Authenticated, but not allowed (FORBIDDEN) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3477,6 +3567,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Conflict with the current state (INSUFFICIENT_STOCK) */
             409: {
                 headers: {
@@ -3628,6 +3728,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Too many requests (see retry-after) (RATE_LIMITED) */
             429: {
                 headers: {
@@ -3726,6 +3836,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Conflict with the current state (ORDER_NOT_CANCELLABLE) */
             409: {
                 headers: {
@@ -3738,6 +3858,16 @@ export interface operations {
             };
             /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3936,6 +4066,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
             413: {
                 headers: {
@@ -4039,6 +4179,16 @@ export interface operations {
             };
             /** @description Not found (or not yours to see) (NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4155,6 +4305,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description If-Match does not match the current version (PRECONDITION_FAILED) */
             412: {
                 headers: {
@@ -4167,6 +4327,16 @@ export interface operations {
             };
             /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4271,6 +4441,16 @@ export interface operations {
             };
             /** @description Not found (or not yours to see) (NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4387,6 +4567,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description If-Match does not match the current version (PRECONDITION_FAILED) */
             412: {
                 headers: {
@@ -4399,6 +4589,16 @@ export interface operations {
             };
             /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4497,6 +4697,16 @@ export interface operations {
             };
             /** @description Authenticated, but not allowed (FORBIDDEN) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4646,6 +4856,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Too many requests (see retry-after) (RATE_LIMITED) */
             429: {
                 headers: {
@@ -4747,6 +4967,16 @@ export interface operations {
             };
             /** @description Conflict with the current state (REPORT_NOT_READY) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4961,6 +5191,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Too many requests (see retry-after) (RATE_LIMITED) */
             429: {
                 headers: {
@@ -5057,6 +5297,16 @@ export interface operations {
             };
             /** @description Conflict with the current state (LAST_ADMIN) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5173,6 +5423,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Conflict with the current state (EMAIL_TAKEN, LAST_ADMIN) */
             409: {
                 headers: {
@@ -5195,6 +5455,16 @@ export interface operations {
             };
             /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5400,6 +5670,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Conflict with the current state (WEBHOOK_LIMIT_REACHED) */
             409: {
                 headers: {
@@ -5541,6 +5821,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Too many requests (see retry-after) (RATE_LIMITED) */
             429: {
                 headers: {
@@ -5627,6 +5917,16 @@ export interface operations {
             };
             /** @description Not found (or not yours to see) (NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5752,6 +6052,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Too many requests (see retry-after) (RATE_LIMITED) */
             429: {
                 headers: {
@@ -5868,6 +6178,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description Too many requests (see retry-after) (RATE_LIMITED) */
             429: {
                 headers: {
@@ -5973,8 +6293,28 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -118,7 +118,17 @@ const standardErrors: Record<number, Omit<ErrorSpec, 'status'> & { description: 
     message: 'The resource has changed since you read it',
     description: 'If-Match does not match the current version',
   },
+  408: {
+    code: 'REQUEST_TIMEOUT',
+    message: 'The request took too long to arrive',
+    description: 'The body did not arrive within REQUEST_TIMEOUT_MS',
+  },
   413: { code: 'PAYLOAD_TOO_LARGE', message: 'Request body is too large', description: 'The body is larger than BODY_LIMIT_BYTES' },
+  414: {
+    code: 'URI_TOO_LONG',
+    message: 'A path segment of the URL is too long',
+    description: 'A path segment is longer than 100 characters',
+  },
   415: {
     code: 'UNSUPPORTED_MEDIA_TYPE',
     message: 'Unsupported Media Type: application/x-www-form-urlencoded',

@@ -192,7 +192,8 @@ t.test('PostgreSQL crashed, then frozen, under load: answers within a bound, rec
       closed = true
       await app.close()
       const ms = performance.now() - started
-      t.ok(ms < config.SHUTDOWN_TIMEOUT_MS, `closed in ${Math.round(ms)} ms (< SHUTDOWN_TIMEOUT_MS)`)
+      // Running jobs get SHUTDOWN_TIMEOUT_MS to finish; closing the pools after them takes a moment more.
+      t.ok(ms < config.SHUTDOWN_TIMEOUT_MS + 3000, `closed in ${Math.round(ms)} ms (< SHUTDOWN_TIMEOUT_MS + 3 s)`)
     } finally {
       await pg.resume()
     }

@@ -96,6 +96,8 @@ export function testConfig(databaseUrl: string, overrides: Overrides = {}): Conf
     // Every inject comes from 127.0.0.1: generous limits so tests of other features never meet a 429.
     // Tests of rate limiting pass their own (e.g. build(t, { RATE_LIMIT_MAX: 3 })).
     RATE_LIMIT_MAX: '100000',
+    // A test machine's event loop stalls under parallel test files; load shedding has its own test.
+    LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
   }
   for (const [k, v] of Object.entries(overrides)) env[k] = v === undefined ? undefined : String(v)
   return loadConfig(env)
