@@ -12,6 +12,8 @@ export interface LoadSpec {
   headers?: Record<string, string>
   connections: number
   seconds: number
+  /** Index of the first path (and body) taken; the warm-ups start halfway, so a measured run's first reads are not the warm-up's. */
+  start?: number
 }
 
 export interface LoadResult {
@@ -24,7 +26,7 @@ export interface LoadResult {
 }
 
 const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadSpec
-let next = 0
+let next = spec.start ?? 0
 const instance = autocannon({
   url: spec.url,
   connections: spec.connections,

@@ -158,9 +158,9 @@ try {
   for (const s of scenarios) {
     const b = { url: bare.url, ...s.bare }
     const k = { url: keel.url, ...s.keel }
-    await load({ ...b, seconds: WARMUP })
+    await load({ ...b, seconds: WARMUP, start: Math.floor(b.paths.length / 2) })
     const bareResult = await load({ ...b, seconds: SECONDS })
-    await load({ ...k, seconds: WARMUP })
+    await load({ ...k, seconds: WARMUP, start: Math.floor(k.paths.length / 2) })
     const keelResult = await load({ ...k, seconds: SECONDS })
     results[s.name] = keelResult
     const bad = bareResult.non2xx + bareResult.errors + keelResult.non2xx + keelResult.errors

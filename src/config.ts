@@ -115,7 +115,7 @@ export const ConfigSchema = Type.Object({
     30,
     0,
     3600,
-    "How long a user's role/status/token version and a session's state may be served from the cache (changes and logouts invalidate it; without Redis other instances see them after this)",
+    "How long a user's role/status/token version, a session's state and an API key's lookup may be served from the cache (changes, logouts, rotations and revocations invalidate it; without Redis other instances see them after this)",
   ),
 
   CORS_ORIGINS: Str('', 'Comma list of allowed browser origins, `*` for any; empty = no cross-origin access'),

@@ -17,6 +17,8 @@ export default fp(
     const verify = createApiKeyVerifier({
       db: app.db,
       repo: createApiKeysRepository(),
+      cache: app.cache,
+      ttlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
       now: () => app.clock.now(),
       lastUsedIntervalMs: app.config.API_KEY_LAST_USED_INTERVAL_SECONDS * 1000,
     })
@@ -33,5 +35,5 @@ export default fp(
       },
     })
   },
-  { fastify: '5.x', name: 'api-keys-contract', dependencies: ['db', 'auth', 'users-contract'] },
+  { fastify: '5.x', name: 'api-keys-contract', dependencies: ['db', 'cache', 'auth', 'users-contract'] },
 )

@@ -14,6 +14,7 @@ const columns = {
   expiresAt: apiKeys.expiresAt,
   rateLimitMax: apiKeys.rateLimitMax,
   rateLimitWindowSeconds: apiKeys.rateLimitWindowSeconds,
+  previousPrefix: apiKeys.previousPrefix,
   previousValidUntil: apiKeys.previousValidUntil,
   lastUsedAt: apiKeys.lastUsedAt,
   version: apiKeys.version,
@@ -55,12 +56,7 @@ export function createApiKeysRepository() {
     /** The row whose current or previous prefix is this one, with the hashes to compare. */
     async findByPrefix(db: DbOrTx, prefix: string) {
       const [row] = await db
-        .select({
-          ...columns,
-          secretHash: apiKeys.secretHash,
-          previousPrefix: apiKeys.previousPrefix,
-          previousSecretHash: apiKeys.previousSecretHash,
-        })
+        .select({ ...columns, secretHash: apiKeys.secretHash, previousSecretHash: apiKeys.previousSecretHash })
         .from(apiKeys)
         .where(or(eq(apiKeys.prefix, prefix), eq(apiKeys.previousPrefix, prefix)))
         .orderBy(desc(apiKeys.createdAt))
@@ -121,10 +117,12 @@ export function createApiKeysRepository() {
       return rows.length > 0
     },
 
-    /** Every key of a user (the user is gone); how many there were. */
-    async deleteByOwner(db: DbOrTx, ownerId: string): Promise<number> {
-      const rows = await db.delete(apiKeys).where(eq(apiKeys.ownerId, ownerId)).returning({ id: apiKeys.id })
-      return rows.length
+    /** Every key of a user (the user is gone): the prefixes they were found by. */
+    async deleteByOwner(db: DbOrTx, ownerId: string): Promise<Pick<ApiKeyRow, 'prefix' | 'previousPrefix'>[]> {
+      return db
+        .delete(apiKeys)
+        .where(eq(apiKeys.ownerId, ownerId))
+        .returning({ prefix: apiKeys.prefix, previousPrefix: apiKeys.previousPrefix })
     },
   }
 }

@@ -19,6 +19,7 @@ import { generateKey } from './keys.js'
 import { isWithin, rateLimitOf } from './limits.js'
 import type { ApiKeyRow, ApiKeysRepository } from './repository.js'
 import type { ApiKey, CreateApiKeyInput, IssuedApiKey, RateLimit } from './schemas.js'
+import { apiKeyLookupKey } from './verifier.js'
 
 export const API_KEY_COUNT_NAMESPACE = 'api-keys'
 
@@ -80,6 +81,11 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
     const row = await repo.findById(db, id)
     if (!row || (row.ownerId !== actor.id && !can(actor, 'admin'))) throw new ApiKeyNotFoundError()
     return row
+  }
+
+  /** After a rotation or a revocation has committed: the cached lookups of the key's prefixes (verifier.ts) go. */
+  function forget(row: Pick<ApiKeyRow, 'prefix' | 'previousPrefix'>) {
+    return cache.del(...[row.prefix, row.previousPrefix].filter((p) => p !== null).map(apiKeyLookupKey))
   }
 
   /** A key: its own permissions (already narrowed to its scopes), end and limit. A session: the user's permissions, no end, the default limit unless admin. */
@@ -179,6 +185,7 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
         rateLimitWindowSeconds: rateLimit?.windowSeconds ?? null,
       })
       if (!row) throw new ApiKeyNotFoundError()
+      await forget(current)
       audit('api_key.rotated', { apiKeyId: id, ownerId: row.ownerId, previousKeyValidUntil: iso(row.previousValidUntil) })
       return { ...toApiKey(row), key }
     },
@@ -186,15 +193,15 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
     async remove(actor: Principal, id: string, audit: Audit): Promise<void> {
       const row = await load(actor, id)
       if (!(await repo.delete(db, id))) throw new ApiKeyNotFoundError()
-      await cache.invalidateCounts(API_KEY_COUNT_NAMESPACE)
+      await Promise.all([forget(row), cache.invalidateCounts(API_KEY_COUNT_NAMESPACE)])
       audit('api_key.revoked', { apiKeyId: id, ownerId: row.ownerId })
     },
 
     /** A user is gone: every key of theirs goes too (they were refused from the moment the user was). */
     async removeAllOf(ownerId: string): Promise<number> {
       const removed = await repo.deleteByOwner(db, ownerId)
-      if (removed > 0) await cache.invalidateCounts(API_KEY_COUNT_NAMESPACE)
-      return removed
+      if (removed.length > 0) await Promise.all([...removed.map(forget), cache.invalidateCounts(API_KEY_COUNT_NAMESPACE)])
+      return removed.length
     },
   }
 }

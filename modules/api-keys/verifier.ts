@@ -1,26 +1,53 @@
 // Turns an `X-API-Key` value into the key's owner, scopes, end and rate limit, or undefined.
+// The row found by a prefix is cached (like a user's auth state): rotating or revoking a key drops
+// it (service.ts), so a key stops at once; its hash is compared, its end checked, on every request.
 // lastUsedAt is written at most once per interval per key (remembered in memory), not per request.
+import { LruMap } from 'toad-cache'
+import type { Cache } from '../../plugins/cache.js'
 import type { Permission } from '../../plugins/rbac.js'
 import type { ApiKeyIdentity } from '../../plugins/auth.js'
 import type { DbOrTx } from '../../src/db/client.js'
 import { keyMatches, keyPrefix } from './keys.js'
 import { rateLimitOf } from './limits.js'
 import type { ApiKeysRepository } from './repository.js'
-import { LruMap } from 'toad-cache'
 
 export interface VerifierDeps {
   db: DbOrTx
   repo: ApiKeysRepository
+  cache: Cache
+  /** How long a lookup may be served from the cache. */
+  ttlSeconds: number
   /** Milliseconds since the epoch; injectable so tests can move past a grace period without sleeping. */
   now: () => number
   lastUsedIntervalMs?: number
 }
 
+/** The cached lookup of a key prefix (current or previous); service.ts drops it when the key changes. */
+export const apiKeyLookupKey = (prefix: string) => `api-keys:by-prefix:${prefix}`
+
+/** What verifying a key needs of its row, as it is cached (times in ms since the epoch). */
+interface Lookup {
+  id: string
+  ownerId: string
+  prefix: string
+  secretHash: string
+  previousPrefix: string | null
+  previousSecretHash: string | null
+  previousValidUntil: number | null
+  expiresAt: number | null
+  scopes: string[]
+  rateLimitMax: number | null
+  rateLimitWindowSeconds: number | null
+}
+
 const MAX_REMEMBERED = 10_000
 
-const earliest = (a: Date | null, b: Date | null): Date | null => (a && b ? (a < b ? a : b) : (a ?? b))
+const earliest = (a: number | null, b: number | null): Date | null => {
+  const at = a !== null && b !== null ? Math.min(a, b) : (a ?? b)
+  return at === null ? null : new Date(at)
+}
 
-export function createApiKeyVerifier({ db, repo, now, lastUsedIntervalMs = 60_000 }: VerifierDeps) {
+export function createApiKeyVerifier({ db, repo, cache, ttlSeconds, now, lastUsedIntervalMs = 60_000 }: VerifierDeps) {
   const lastWrite = new LruMap<number>(MAX_REMEMBERED)
 
   async function recordUse(id: string, at: number) {
@@ -33,7 +60,25 @@ export function createApiKeyVerifier({ db, repo, now, lastUsedIntervalMs = 60_00
   return async function verify(key: string): Promise<ApiKeyIdentity | undefined> {
     const prefix = keyPrefix(key)
     if (!prefix) return undefined
-    const row = await repo.findByPrefix(db, prefix)
+    // An unknown prefix is not cached (undefined is never stored): made-up keys leave nothing behind.
+    const row = await cache.wrap<Lookup | undefined>(apiKeyLookupKey(prefix), ttlSeconds, async () => {
+      const found = await repo.findByPrefix(db, prefix)
+      return (
+        found && {
+          id: found.id,
+          ownerId: found.ownerId,
+          prefix: found.prefix,
+          secretHash: found.secretHash,
+          previousPrefix: found.previousPrefix,
+          previousSecretHash: found.previousSecretHash,
+          previousValidUntil: found.previousValidUntil?.getTime() ?? null,
+          expiresAt: found.expiresAt?.getTime() ?? null,
+          scopes: found.scopes,
+          rateLimitMax: found.rateLimitMax,
+          rateLimitWindowSeconds: found.rateLimitWindowSeconds,
+        }
+      )
+    })
     if (!row) return undefined
     const at = now()
     const current = row.prefix === prefix
@@ -42,10 +87,10 @@ export function createApiKeyVerifier({ db, repo, now, lastUsedIntervalMs = 60_00
       : row.previousPrefix === prefix &&
         row.previousSecretHash !== null &&
         row.previousValidUntil !== null &&
-        row.previousValidUntil.getTime() > at &&
+        row.previousValidUntil > at &&
         keyMatches(key, row.previousSecretHash)
     if (!valid) return undefined
-    if (row.expiresAt && row.expiresAt.getTime() <= at) return undefined
+    if (row.expiresAt !== null && row.expiresAt <= at) return undefined
     await recordUse(row.id, at)
     return {
       id: row.id,
@@ -53,7 +98,7 @@ export function createApiKeyVerifier({ db, repo, now, lastUsedIntervalMs = 60_00
       scopes: row.scopes as Permission[],
       rateLimit: rateLimitOf(row),
       // The key sent stops at its expiry or, if it is the one a rotation replaced, at the grace period's end.
-      expiresAt: current ? row.expiresAt : earliest(row.expiresAt, row.previousValidUntil),
+      expiresAt: current ? earliest(row.expiresAt, null) : earliest(row.expiresAt, row.previousValidUntil),
     }
   }
 }

@@ -256,10 +256,24 @@ t.test('rotating with no grace period retires the old key at once', async (t) =>
   const app = await build(t, { API_KEY_GRACE_SECONDS: 0 })
   const alice = await createUser(app)
   const original = (await createKey(app, alice.headers)).json().data
+  t.equal((await me(app, original.key)).statusCode, 200, 'used (and its lookup cached) before the rotation')
   const rotated = (await app.inject({ method: 'POST', url: `/api/v1/api-keys/${original.id}/rotate`, headers: alice.headers })).json().data
   t.equal(rotated.previousKeyValidUntil, null)
   t.equal((await me(app, original.key)).statusCode, 401)
   t.equal((await me(app, rotated.key)).statusCode, 200)
+})
+
+t.test('a second rotation retires the first key at once, though it was in its grace period', async (t) => {
+  const alice = await createUser(app)
+  const original = (await createKey(app, alice.headers)).json().data
+  const rotate = async () =>
+    (await app.inject({ method: 'POST', url: `/api/v1/api-keys/${original.id}/rotate`, headers: alice.headers })).json().data
+  const second = await rotate()
+  t.equal((await me(app, original.key)).statusCode, 200, 'the first key works during the grace period')
+  const third = await rotate()
+  t.equal((await me(app, original.key)).statusCode, 401, 'only the key just replaced keeps a grace period')
+  t.equal((await me(app, second.key)).statusCode, 200)
+  t.equal((await me(app, third.key)).statusCode, 200)
 })
 
 t.test('an expiring key stops at expiresAt', async (t) => {
