@@ -40,6 +40,7 @@ declare module 'fastify' {
 /** The storage under the cache: Redis or the in-process map. Errors are thrown, handled by createCache. */
 interface Store {
   get(key: string): Promise<string | null>
+  mget(keys: string[]): Promise<(string | null)[]>
   set(key: string, value: string, ttlSeconds: number): Promise<void>
   del(keys: string[]): Promise<void>
   incr(key: string): Promise<number>
@@ -60,6 +61,7 @@ export function memoryStore(maxEntries: number, now: () => number = Date.now): S
   const write = (key: string, value: string, ttlSeconds: number) => entries.set(key, { value, expiresAt: now() + ttlSeconds * 1000 })
   return {
     get: async (key) => read(key),
+    mget: async (keys) => keys.map(read),
     set: async (key, value, ttl) => write(key, value, ttl),
     del: async (keys) => {
       for (const key of keys) entries.delete(key)
@@ -75,6 +77,7 @@ export function memoryStore(maxEntries: number, now: () => number = Date.now): S
 function redisStore(redis: Redis): Store {
   return {
     get: (key) => redis.get(key),
+    mget: (keys) => redis.mget(keys),
     set: async (key, value, ttl) => {
       await redis.set(key, value, 'EX', ttl)
     },
@@ -227,12 +230,25 @@ export function createCache({
   }
 
   const generationKey = (namespace: string) => `${PREFIX}gen:${namespace}`
+  // The generation each namespace had when last read here: what its next read guesses.
+  const generations = new Map<string, string>()
 
   async function count(namespace: string, filters: Record<string, unknown>, loader: () => Promise<number>): Promise<number> {
-    if (countTtlSeconds <= 0 || pendingGenerations.has(generationKey(namespace))) return loader()
-    const generation = await attempt(() => store.get(generationKey(namespace)))
-    if (!generation.ok) return loader()
-    return wrap(`count:${namespace}:${generation.value ?? '0'}:${filterKey(filters)}`, countTtlSeconds, loader)
+    const genKey = generationKey(namespace)
+    if (countTtlSeconds <= 0 || pendingGenerations.has(genKey)) return loader()
+    const key = (generation: string) => `count:${namespace}:${generation}:${filterKey(filters)}`
+    // One round trip: the generation and the total stored under the generation last seen. The total
+    // counts only if the generation is still that one (no write since); else it is looked up again.
+    const guess = generations.get(namespace) ?? '0'
+    const read = await attempt(() => store.mget([genKey, PREFIX + key(guess)]))
+    if (!read.ok) return loader()
+    const [generation = '0', total] = read.value.map((v) => v ?? undefined)
+    generations.set(namespace, generation)
+    if (generation === guess && total !== undefined && !pendingDeletes.has(PREFIX + key(guess))) {
+      counters.hits++
+      return JSON.parse(total) as number
+    }
+    return wrap(key(generation), countTtlSeconds, loader)
   }
 
   async function invalidateCounts(namespace: string): Promise<void> {

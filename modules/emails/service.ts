@@ -128,8 +128,10 @@ const toEmail = (row: EmailRow): Email => ({
 export function createEmailService({ dbRead, cache, repo }: { dbRead: Db; cache: Pick<Cache, 'count'>; repo: EmailRepository }) {
   return {
     async list(filters: EmailFilters, list: ParsedList): Promise<{ items: Email[]; meta: PageMeta }> {
-      const rows = await repo.list(dbRead, filters, list)
-      const total = await cache.count(EMAIL_COUNT_NAMESPACE, filters, () => repo.count(dbRead, filters))
+      const [rows, total] = await Promise.all([
+        repo.list(dbRead, filters, list),
+        cache.count(EMAIL_COUNT_NAMESPACE, filters, () => repo.count(dbRead, filters)),
+      ])
       return { items: rows.map(toEmail), meta: pageMeta(list, total) }
     },
   }

@@ -155,14 +155,23 @@ export function createOrderService({ db, dbRead, cache, events, products, repo, 
     /** A page of orders (the caller's own; everybody's for moderators and admins), items embedded: 3 queries at most. */
     async list(principal: Principal, filters: OrderFilters, list: ParsedList): Promise<{ items: Order[]; meta: PageMeta }> {
       const scoped: OrderFilters = { status: filters.status, userId: actsOnAnything(principal) ? filters.userId : principal.id }
-      const rows = await repo.list(dbRead, scoped, list)
-      const items = await repo.itemsOf(
-        dbRead,
-        rows.map((r) => r.id),
-      )
+      const page = async () => {
+        const rows = await repo.list(dbRead, scoped, list)
+        return {
+          rows,
+          items: await repo.itemsOf(
+            dbRead,
+            rows.map((r) => r.id),
+          ),
+        }
+      }
+      // The page (then its items) and the total at once.
+      const [{ rows, items }, total] = await Promise.all([
+        page(),
+        cache.count(ORDER_COUNT_NAMESPACE, { ...scoped }, () => repo.count(dbRead, scoped)),
+      ])
       const byOrder = new Map<string, OrderItemRow[]>()
       for (const item of items) byOrder.set(item.orderId, [...(byOrder.get(item.orderId) ?? []), item])
-      const total = await cache.count(ORDER_COUNT_NAMESPACE, { ...scoped }, () => repo.count(dbRead, scoped))
       return { items: rows.map((row) => toOrder(row, byOrder.get(row.id) ?? [])), meta: pageMeta(list, total) }
     },
 

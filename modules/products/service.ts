@@ -79,9 +79,11 @@ export function createProductService({ db, dbRead, cache, events, repo, cacheTtl
 
   return {
     async list(filters: ProductFilters, list: ParsedList): Promise<{ items: ProductListItem[]; meta: PageMeta }> {
-      const rows = await repo.list(dbRead, filters, list)
-      // A keyset page has no total: counting is what cursor pagination exists to avoid.
-      const total = list.cursor ? undefined : await cache.count(PRODUCT_COUNT_NAMESPACE, filters, () => repo.count(dbRead, filters))
+      // The page and its total at once. A keyset page has no total: counting is what cursor pagination exists to avoid.
+      const [rows, total] = await Promise.all([
+        repo.list(dbRead, filters, list),
+        list.cursor ? undefined : cache.count(PRODUCT_COUNT_NAMESPACE, filters, () => repo.count(dbRead, filters)),
+      ])
       // Rows always carry the id (pickColumns keeps it); the other fields are there unless `fields` left them out.
       return toPage(rows, list, (row) => toProduct(row) as ProductListItem, total)
     },

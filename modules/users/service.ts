@@ -143,9 +143,11 @@ export function createUsersService({ db, dbRead, cache, events, repo, loginFailu
     },
 
     async list(filters: UserFilters, list: ParsedList): Promise<{ items: UserListItem[]; meta: PageMeta }> {
-      const rows = await repo.list(dbRead, filters, list)
-      // A keyset page has no total: counting is what cursor pagination exists to avoid.
-      const total = list.cursor ? undefined : await cache.count(USER_COUNT_NAMESPACE, filters, () => repo.count(dbRead, filters))
+      // The page and its total at once. A keyset page has no total: counting is what cursor pagination exists to avoid.
+      const [rows, total] = await Promise.all([
+        repo.list(dbRead, filters, list),
+        list.cursor ? undefined : cache.count(USER_COUNT_NAMESPACE, filters, () => repo.count(dbRead, filters)),
+      ])
       return toPage(rows, list, (row) => toUser(row) as UserListItem, total)
     },
 

@@ -101,11 +101,13 @@ export function createWebhookService({ db, dbRead, cache, repo, jobs, allowPriva
       list: ParsedList,
     ): Promise<{ items: Delivery[]; meta: PageMeta }> {
       await visible(principal, id)
-      const rows = await repo.listDeliveries(dbRead, id, filters, list)
-      // A keyset page has no total: counting is what cursor pagination exists to avoid.
-      const total = list.cursor
-        ? undefined
-        : await cache.count(DELIVERY_COUNT_NAMESPACE, { webhookId: id, ...filters }, () => repo.countDeliveries(dbRead, id, filters))
+      // The page and its total at once. A keyset page has no total: counting is what cursor pagination exists to avoid.
+      const [rows, total] = await Promise.all([
+        repo.listDeliveries(dbRead, id, filters, list),
+        list.cursor
+          ? undefined
+          : cache.count(DELIVERY_COUNT_NAMESPACE, { webhookId: id, ...filters }, () => repo.countDeliveries(dbRead, id, filters)),
+      ])
       return toPage(rows, list, toDelivery, total)
     },
 

@@ -97,6 +97,49 @@ behaviour(
   { skip: redisUrl() ? false : needsRedis },
 )
 
+t.test(
+  'redis: a cached total costs one round trip, and a write made through another instance is seen at once',
+  { skip: redisUrl() ? false : needsRedis },
+  async (t) => {
+    const prefix = `keel-test:cache:${process.pid}:${Math.random()}:`
+    const connect = () => {
+      const redis = new Redis(redisUrl()!, { keyPrefix: prefix })
+      t.teardown(() => redis.disconnect())
+      return redis
+    }
+    // Instance a's Redis commands, counted.
+    let commands = 0
+    const counted = new Proxy(connect(), {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown
+        if (typeof value !== 'function' || !['get', 'mget', 'set', 'incr', 'del'].includes(String(name))) return value
+        return (...args: unknown[]) => {
+          commands++
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    })
+    await counted.ping()
+    const options = { log: silent, defaultTtlSeconds: 60, countTtlSeconds: 10, memoryMaxEntries: 100 }
+    const a = createCache({ redis: counted, ...options })
+    const b = createCache({ redis: connect(), ...options })
+    let counts = 0
+    const count = (n: number) => async () => {
+      counts++
+      return n
+    }
+    t.equal(await a.count('things', { status: 'a' }, count(5)), 5)
+    commands = 0
+    t.equal(await a.count('things', { status: 'a' }, count(99)), 5, 'cached')
+    t.equal(commands, 1, 'one Redis command for a cached total')
+    t.equal(await b.count('things', { status: 'a' }, count(99)), 5, 'the other instance shares it')
+    await b.invalidateCounts('things')
+    t.equal(await a.count('things', { status: 'a' }, count(6)), 6, "recounted after the other instance's write")
+    t.equal(await b.count('things', { status: 'a' }, count(99)), 6, 'once for both')
+    t.equal(counts, 2)
+  },
+)
+
 t.test('the in-process store expires entries and evicts the least recently used', async (t) => {
   let now = 0
   const store = memoryStore(2, () => now)

@@ -37,8 +37,11 @@ export function create__Item__Service({ db, dbRead, cache, events, repo }: __Ite
     /** Your own; everybody's (or one owner's) for moderators and admins. */
     async list(principal: Principal, filters: __Item__Filters, list: ParsedList): Promise<{ items: __Item__[]; meta: PageMeta }> {
       const scoped = { ...filters, ownerId: actsOnAnything(principal) ? filters.ownerId : principal.id }
-      const rows = await repo.list(dbRead, scoped, list)
-      const total = await cache.count(COUNT_NAMESPACE, scoped, () => repo.count(dbRead, scoped))
+      // The page and its total (cached, recounted once after a write) at once.
+      const [rows, total] = await Promise.all([
+        repo.list(dbRead, scoped, list),
+        cache.count(COUNT_NAMESPACE, scoped, () => repo.count(dbRead, scoped)),
+      ])
       return toPage(rows, list, to__Item__, total)
     },
 
