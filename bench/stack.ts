@@ -3,8 +3,11 @@
 // the load generator (autocannon, 50 connections) runs pinned to CPU 1; PostgreSQL and Redis float.
 // Keel runs its production build with production defaults (NODE_ENV=production, info logging to
 // /dev/null, rate limiting on with Redis — with a limit no client reaches — ROLE=api, as an API
-// instance behind which workers scale apart; the jobs bench measures those). Each scenario runs on
-// the bare server, then on Keel: req/s, p50, p99, their ratio, and each server's RSS at the end.
+// instance behind which workers scale apart; the jobs bench measures those). Each scenario is warmed
+// up on both, then measured in BENCH_ROUNDS rounds alternating bare and Keel (a shared machine's
+// noise lands on both): the median of each figure — req/s, p50, p99 — their ratio, and each server's
+// RSS at the end. Then what the difference is made of: Keel again with request logging off
+// (LOG_LEVEL=warn), rate limiting off, and both, on the same scenarios (a second Keel process).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,7 +19,8 @@ import { waitFor } from '../test/helpers/wait.js'
 import { encodeCursor } from '../src/lib/pagination.js'
 import type { LoadResult, LoadSpec } from './load.js'
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const WARMUP = Math.min(3, SECONDS)
 const PRODUCTS = Number(process.env.BENCH_PRODUCTS ?? 100_000)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -81,7 +85,7 @@ try {
 
   const common = { DATABASE_URL: database.url, REDIS_URL }
   const bare = await startServer('the bare server', ['--import', 'tsx', 'bench/bare-server.ts'], common)
-  const keel = await startServer('Keel', ['dist/src/server.js'], {
+  const keelEnv = {
     ...common,
     NODE_ENV: 'production',
     ROLE: 'api',
@@ -91,7 +95,9 @@ try {
     REDIS_KEY_PREFIX: `keel-bench:${process.pid}:`,
     RATE_LIMIT_MAX: '1000000000',
     SEED_DEMO_DATA: 'false',
-  })
+    DB_MIGRATE: 'false',
+  }
+  const keel = await startServer('Keel', ['dist/src/server.js'], keelEnv)
 
   // ---- a buyer (JWT) and an API key, through Keel's own API
   const json = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
@@ -152,20 +158,39 @@ try {
     },
   ]
 
+  type Spec = Omit<LoadSpec, 'connections' | 'seconds'>
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  /** Each spec warmed up (from halfway through its paths), then measured in alternating rounds: the medians. */
+  async function measure(...specs: Spec[]): Promise<LoadResult[]> {
+    for (const spec of specs) await load({ ...spec, seconds: WARMUP, start: Math.floor(spec.paths.length / 2) })
+    const runs: LoadResult[][] = specs.map(() => [])
+    for (let round = 0; round < ROUNDS; round++) {
+      // Each round goes on through the paths where the last one stopped (a cold read stays cold).
+      for (const [i, spec] of specs.entries())
+        runs[i]!.push(await load({ ...spec, seconds: SECONDS, start: runs[i]!.reduce((n, r) => n + r.total, 0) }))
+    }
+    return runs.map((rs) => ({
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+      total: rs.reduce((n, r) => n + r.total, 0),
+      non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
+      errors: rs.reduce((n, r) => n + r.errors, 0),
+    }))
+  }
+
   const rows: string[] = []
   const results: Record<string, LoadResult> = {}
   const fmt = (n: number) => Math.round(n).toLocaleString('en')
+  const failures = (...rs: LoadResult[]) => {
+    const bad = rs.reduce((n, r) => n + r.non2xx + r.errors, 0)
+    return bad ? ` ${bad} non-2xx/errors` : ''
+  }
   for (const s of scenarios) {
-    const b = { url: bare.url, ...s.bare }
-    const k = { url: keel.url, ...s.keel }
-    await load({ ...b, seconds: WARMUP, start: Math.floor(b.paths.length / 2) })
-    const bareResult = await load({ ...b, seconds: SECONDS })
-    await load({ ...k, seconds: WARMUP, start: Math.floor(k.paths.length / 2) })
-    const keelResult = await load({ ...k, seconds: SECONDS })
-    results[s.name] = keelResult
-    const bad = bareResult.non2xx + bareResult.errors + keelResult.non2xx + keelResult.errors
+    const [bareResult, keelResult] = await measure({ url: bare.url, ...s.bare }, { url: keel.url, ...s.keel })
+    results[s.name] = keelResult!
     rows.push(
-      `| ${s.name} | ${fmt(bareResult.rps)} | ${fmt(keelResult.rps)} | ${(keelResult.rps / bareResult.rps).toFixed(2)} | ${bareResult.p50} / ${keelResult.p50} ms | ${bareResult.p99} / ${keelResult.p99} ms |${bad ? ` ${bad} non-2xx/errors` : ''}`,
+      `| ${s.name} | ${fmt(bareResult!.rps)} | ${fmt(keelResult!.rps)} | ${(keelResult!.rps / bareResult!.rps).toFixed(2)} | ${bareResult!.p50} / ${keelResult!.p50} ms | ${bareResult!.p99} / ${keelResult!.p99} ms |${failures(bareResult!, keelResult!)}`,
     )
     console.log(rows.at(-1))
   }
@@ -178,17 +203,37 @@ try {
     ['product by id, cache hit, with a JWT (bearer)', bearer],
     ['product by id, cache hit, with an API key', apiKey],
   ] as const) {
-    await load({ ...hotKeel, headers, seconds: WARMUP })
-    const r = await load({ ...hotKeel, headers, seconds: SECONDS })
-    const bad = r.non2xx + r.errors
+    const [r] = await measure({ ...hotKeel, headers })
     authRows.push(
-      `| ${name} | ${fmt(anonymous.rps)} | ${fmt(r.rps)} | ${(r.rps / anonymous.rps).toFixed(2)} | ${anonymous.p50} / ${r.p50} ms | ${anonymous.p99} / ${r.p99} ms |${bad ? ` ${bad} non-2xx/errors` : ''}`,
+      `| ${name} | ${fmt(anonymous.rps)} | ${fmt(r!.rps)} | ${(r!.rps / anonymous.rps).toFixed(2)} | ${anonymous.p50} / ${r!.p50} ms | ${anonymous.p99} / ${r!.p99} ms |${failures(r!)}`,
     )
     console.log(authRows.at(-1))
   }
+  const keelRss = rssMb(keel.pid)
+
+  // What the difference is made of: the same Keel with request logging off, rate limiting off, both.
+  const costRows: string[] = []
+  const variants = [
+    ['request logging off (LOG_LEVEL=warn)', { LOG_LEVEL: 'warn' }],
+    ['rate limiting off (RATE_LIMIT_ENABLED=false)', { RATE_LIMIT_ENABLED: 'false' }],
+    ['both off', { LOG_LEVEL: 'warn', RATE_LIMIT_ENABLED: 'false' }],
+  ] as const
+  for (const s of [scenarios[0]!, scenarios[1]!]) {
+    const shown = results[s.name]!
+    costRows.push(`| ${s.name.split(' vs ')[0]}: Keel as measured above | ${fmt(shown.rps)} | | ${shown.p99} ms |`)
+    for (const [label, env] of variants) {
+      const variant = await startServer(`Keel (${label})`, ['dist/src/server.js'], { ...keelEnv, ...env })
+      const [r] = await measure({ url: variant.url, ...s.keel })
+      costRows.push(`| … ${label} | ${fmt(r!.rps)} | ${(r!.rps / shown.rps).toFixed(2)} | ${r!.p99} ms |${failures(r!)}`)
+      console.log(costRows.at(-1))
+      const child = children.find((c) => c.pid === variant.pid)!
+      child.kill('SIGTERM')
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))
+    }
+  }
 
   const table = [
-    `${PRODUCTS.toLocaleString('en')} products, ${CONNECTIONS} connections, ${SECONDS} s per scenario after a ${WARMUP} s warm-up; servers on CPU 0, load generator on CPU 1.`,
+    `${PRODUCTS.toLocaleString('en')} products, ${CONNECTIONS} connections; per scenario a ${WARMUP} s warm-up, then ${ROUNDS} rounds of ${SECONDS} s alternating bare and Keel (medians shown); servers on CPU 0, load generator on CPU 1.`,
     '',
     '| scenario | bare req/s | Keel req/s | ratio | p50 bare / Keel | p99 bare / Keel |',
     '|---|---|---|---|---|---|',
@@ -198,7 +243,11 @@ try {
     '|---|---|---|---|---|---|',
     ...authRows,
     '',
-    `RSS after the run: bare ${rssMb(bare.pid).toFixed(0)} MB, Keel ${rssMb(keel.pid).toFixed(0)} MB.`,
+    `RSS after the run: bare ${rssMb(bare.pid).toFixed(0)} MB, Keel ${keelRss.toFixed(0)} MB.`,
+    '',
+    '| what the difference is made of (Keel) | req/s | vs as measured | p99 |',
+    '|---|---|---|---|',
+    ...costRows,
   ].join('\n')
   console.log(`\n${table}\n`)
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, `${table}\n`)

@@ -54,10 +54,11 @@ export default fp(
     })
     // Requests that still arrive while draining (on kept-alive connections): Fastify's own 503 has
     // its own body (return503OnClosing is off in app.ts); this one is the envelope.
-    fastify.addHook('onRequest', async (_request, reply) => {
-      if (!closing) return
+    // (Hooks on every request take a callback: an async hook costs promises on every request.)
+    fastify.addHook('onRequest', (_request, reply, done) => {
+      if (!closing) return done()
       reply.header('connection', 'close')
-      throw new ShuttingDownError()
+      done(new ShuttingDownError())
     })
 
     const stats = { shed: 0, overloaded: false }
@@ -96,11 +97,12 @@ export default fp(
       }) as unknown as FastifyUnderPressureOptions['pressureHandler'],
     })
     // The first request after an episode that is not shed ends it (logged once).
-    fastify.addHook('onRequest', async () => {
+    fastify.addHook('onRequest', (_request, _reply, done) => {
       if (stats.overloaded && !fastify.isUnderPressure()) {
         stats.overloaded = false
         fastify.log.info({ shed: stats.shed }, 'load back to normal: no longer shedding')
       }
+      done()
     })
   },
   { fastify: '5.x', name: 'load-shedding', dependencies: ['config', 'errors'] },

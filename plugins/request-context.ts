@@ -68,7 +68,7 @@ export default fp(
       reply.header('x-request-id', request.id)
       store.run({ requestId: String(request.id) }, done)
     })
-    fastify.addHook('onResponse', async (request, reply) => {
+    fastify.addHook('onResponse', (request, reply, done) => {
       request.log.info(
         {
           method: request.method,
@@ -80,6 +80,7 @@ export default fp(
         },
         'request completed',
       )
+      done()
     })
   },
   { fastify: '5.x', name: 'request-context' },
