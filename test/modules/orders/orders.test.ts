@@ -345,7 +345,8 @@ t.test('GET /orders runs the same number of SQL statements for 1 order and for 5
   )
   t.equal(fifty.body.meta.total, 51 - 1)
   t.equal(one.seen.length, fifty.seen.length, `same statement count (${one.seen.length} vs ${fifty.seen.length})`)
-  t.same(one.seen, fifty.seen, 'and the very same statements (one array parameter, not one per order)')
+  // (The total is counted while the page is read: the order the statements arrive in may differ.)
+  t.same([...one.seen].sort(), [...fifty.seen].sort(), 'and the very same statements (one array parameter, not one per order)')
   t.ok(fifty.seen.length <= 3, `page + items + count at most: ${fifty.seen.join(' | ')}`)
 })
 
