@@ -4,7 +4,7 @@
 // sees the same count, and concurrent attempts cannot overshoot them.
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { build, createTestDatabase, testConfig, buildChecked } from '../../helpers/build.js'
+import { build, createTestDatabase, testConfig, buildChecked, needsRedis, redisUrl } from '../../helpers/build.js'
 import { createUser } from '../../helpers/auth.js'
 
 const PASSWORD = 'Correct-Horse-9-Battery'
@@ -77,61 +77,66 @@ t.test('a wrong currentPassword counts like a failed login (per account)', async
   t.equal(me.json().data.version, 1, 'the password was not changed')
 })
 
-t.test('several instances share the budgets (per account, per client, registration), exactly', async (t) => {
-  const url = await createTestDatabase(t)
-  const instance = async () => {
-    const config = testConfig(url, { RATE_LIMIT_LOGIN_CLIENT_MAX: 12, RATE_LIMIT_REGISTER_MAX: 3 })
-    const app = await buildChecked({ config, logger: false })
-    t.teardown(() => app.close())
-    await app.ready()
-    return app
-  }
-  const [a, b] = [await instance(), await instance()]
-  const shared = await createUser(a, { email: 'shared@example.com' })
+// Without Redis each instance counts on its own: sharing needs REDIS_URL.
+t.test(
+  'several instances share the budgets (per account, per client, registration), exactly',
+  { skip: redisUrl() ? false : needsRedis },
+  async (t) => {
+    const url = await createTestDatabase(t)
+    const instance = async () => {
+      const config = testConfig(url, { RATE_LIMIT_LOGIN_CLIENT_MAX: 12, RATE_LIMIT_REGISTER_MAX: 3 })
+      const app = await buildChecked({ config, logger: false })
+      t.teardown(() => app.close())
+      await app.ready()
+      return app
+    }
+    const [a, b] = [await instance(), await instance()]
+    const shared = await createUser(a, { email: 'shared@example.com' })
 
-  t.test('an account: six failures on one instance and four on the other lock it on both', async (t) => {
-    const wrong = (app: FastifyInstance) => () => loginFrom(app, shared.email, 'Wrong-Guess-123', '203.0.113.1')
-    t.same(await statuses(6, wrong(a)), Array(6).fill(401))
-    t.same(await statuses(4, wrong(b)), Array(4).fill(401))
-    t.equal((await loginFrom(a, shared.email, PASSWORD, '203.0.113.2')).statusCode, 429)
-    t.equal((await loginFrom(b, shared.email, PASSWORD, '203.0.113.3')).statusCode, 429)
-  })
+    t.test('an account: six failures on one instance and four on the other lock it on both', async (t) => {
+      const wrong = (app: FastifyInstance) => () => loginFrom(app, shared.email, 'Wrong-Guess-123', '203.0.113.1')
+      t.same(await statuses(6, wrong(a)), Array(6).fill(401))
+      t.same(await statuses(4, wrong(b)), Array(4).fill(401))
+      t.equal((await loginFrom(a, shared.email, PASSWORD, '203.0.113.2')).statusCode, 429)
+      t.equal((await loginFrom(b, shared.email, PASSWORD, '203.0.113.3')).statusCode, 429)
+    })
 
-  t.test('a client: a higher ceiling across accounts, then every account refused from that address only', async (t) => {
-    const other = await createUser(a, { email: 'other@example.com' })
-    const spray = (i: number) => loginFrom(i % 2 ? a : b, `sprayed-${i}@example.com`, 'Wrong-Guess-123', '203.0.113.9')
-    const codes: number[] = []
-    for (let i = 0; i < 12; i++) codes.push((await spray(i)).statusCode)
-    t.same(codes, Array(12).fill(401), 'twelve failures over twelve accounts')
-    assertLimited(t, await loginFrom(a, other.email, PASSWORD, '203.0.113.9'), 12, /^Too many failed logins from this address/)
-    t.equal((await loginFrom(b, other.email, PASSWORD, '203.0.113.10')).statusCode, 200, 'from another address it logs in')
-  })
+    t.test('a client: a higher ceiling across accounts, then every account refused from that address only', async (t) => {
+      const other = await createUser(a, { email: 'other@example.com' })
+      const spray = (i: number) => loginFrom(i % 2 ? a : b, `sprayed-${i}@example.com`, 'Wrong-Guess-123', '203.0.113.9')
+      const codes: number[] = []
+      for (let i = 0; i < 12; i++) codes.push((await spray(i)).statusCode)
+      t.same(codes, Array(12).fill(401), 'twelve failures over twelve accounts')
+      assertLimited(t, await loginFrom(a, other.email, PASSWORD, '203.0.113.9'), 12, /^Too many failed logins from this address/)
+      t.equal((await loginFrom(b, other.email, PASSWORD, '203.0.113.10')).statusCode, 200, 'from another address it logs in')
+    })
 
-  t.test('concurrent guesses cannot overshoot an account budget', async (t) => {
-    const target = await createUser(a, { email: 'target@example.com' })
-    const guesses = await Promise.all(
-      Array.from({ length: 16 }, (_, i) => loginFrom(i % 2 ? a : b, target.email, `Wrong-Guess-${i}`, `192.0.2.${i + 1}`)),
-    )
-    const count = (code: number) => guesses.filter((g) => g.statusCode === code).length
-    t.equal(count(401), 10, 'exactly ten passwords were checked')
-    t.equal(count(429), 6, 'the others were refused unchecked')
-  })
+    t.test('concurrent guesses cannot overshoot an account budget', async (t) => {
+      const target = await createUser(a, { email: 'target@example.com' })
+      const guesses = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => loginFrom(i % 2 ? a : b, target.email, `Wrong-Guess-${i}`, `192.0.2.${i + 1}`)),
+      )
+      const count = (code: number) => guesses.filter((g) => g.statusCode === code).length
+      t.equal(count(401), 10, 'exactly ten passwords were checked')
+      t.equal(count(429), 6, 'the others were refused unchecked')
+    })
 
-  t.test('registration has its own per-client budget', async (t) => {
-    const register = (app: FastifyInstance, email: string, remoteAddress: string) =>
-      app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email, password: PASSWORD }, remoteAddress })
-    const codes = [
-      (await register(a, 'signup-1@example.com', '198.51.100.1')).statusCode,
-      (await register(b, 'signup-2@example.com', '198.51.100.1')).statusCode,
-      (await register(a, 'signup-1@example.com', '198.51.100.1')).statusCode, // a refused one counts too
-    ]
-    t.same(codes, [201, 201, 409])
-    const refused = await register(b, 'signup-3@example.com', '198.51.100.1')
-    t.equal(refused.statusCode, 429, 'the fourth from one address, whichever instance')
-    t.match(refused.json(), { code: 'RATE_LIMITED', error: /^Rate limit exceeded, retry in \d+ minutes?$/ })
-    t.equal(refused.headers['x-ratelimit-limit'], '3')
-    t.ok(Number(refused.headers['retry-after']) > 0)
-    t.equal((await register(a, 'signup-3@example.com', '198.51.100.2')).statusCode, 201, 'another address signs up')
-    t.equal((await loginFrom(a, 'signup-1@example.com', PASSWORD, '198.51.100.1')).statusCode, 200, 'logins are another budget')
-  })
-})
+    t.test('registration has its own per-client budget', async (t) => {
+      const register = (app: FastifyInstance, email: string, remoteAddress: string) =>
+        app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email, password: PASSWORD }, remoteAddress })
+      const codes = [
+        (await register(a, 'signup-1@example.com', '198.51.100.1')).statusCode,
+        (await register(b, 'signup-2@example.com', '198.51.100.1')).statusCode,
+        (await register(a, 'signup-1@example.com', '198.51.100.1')).statusCode, // a refused one counts too
+      ]
+      t.same(codes, [201, 201, 409])
+      const refused = await register(b, 'signup-3@example.com', '198.51.100.1')
+      t.equal(refused.statusCode, 429, 'the fourth from one address, whichever instance')
+      t.match(refused.json(), { code: 'RATE_LIMITED', error: /^Rate limit exceeded, retry in \d+ minutes?$/ })
+      t.equal(refused.headers['x-ratelimit-limit'], '3')
+      t.ok(Number(refused.headers['retry-after']) > 0)
+      t.equal((await register(a, 'signup-3@example.com', '198.51.100.2')).statusCode, 201, 'another address signs up')
+      t.equal((await loginFrom(a, 'signup-1@example.com', PASSWORD, '198.51.100.1')).statusCode, 200, 'logins are another budget')
+    })
+  },
+)
