@@ -205,6 +205,9 @@ export async function startEmbeddedPostgres({
 
   const created = !existsSync(join(dataDir, 'PG_VERSION'))
   if (created) {
+    // The folders above it are made reachable (a recursive mkdir would give them the data dir's 700:
+    // on a fresh clone, as root, the postgres user could then not enter ./.data).
+    await mkdir(dirname(dataDir), { recursive: true, mode: 0o755 })
     await mkdir(dataDir, { recursive: true, mode: 0o700 })
     if (account) await chown(dataDir, account.uid, account.gid)
     const pwfile = join(tmpdir(), `keel-pg-${process.pid}-${Date.now()}`)

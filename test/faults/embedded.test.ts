@@ -84,6 +84,16 @@ t.test(
     await sql.end()
     await pg.stop()
 
+    // A fresh clone: the data folder and the folders above it do not exist yet.
+    const fresh = join(scratch(), 'clone', '.data', 'postgres')
+    t.teardown(() => rm(dirname(dirname(dirname(fresh))), { recursive: true, force: true }))
+    const first = await startEmbeddedPostgres({ dir: fresh, port: await freePort(), nativeDir, systemDirs })
+    t.equal(first.dir, fresh, 'a fresh folder (parents made now) keeps its data where asked')
+    const again = postgres(first.url, { max: 1, onnotice: () => {} })
+    t.same(await again`select 1 as one`, [{ one: 1 }], 'and it answers')
+    await again.end()
+    await first.stop()
+
     // Nowhere to put the data: one clear line saying what to do.
     const nowhere = { cache: systemDirs.cache, data: join(home, 'system-data') }
     const error = await startEmbeddedPostgres({ dir: join(home, 'other'), port: await freePort(), nativeDir, systemDirs: nowhere }).then(
