@@ -35,7 +35,11 @@ const sql = postgres(database.url, { max: 2, onnotice: () => {} })
 const scratch = mkdtempSync(join(tmpdir(), 'keel-bench-'))
 const children: ChildProcess[] = []
 
-async function startServer(name: string, args: string[], env: Record<string, string>): Promise<{ url: string; pid: number }> {
+async function startServer(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ url: string; pid: number; child: ChildProcess }> {
   const port = await freePort()
   const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
     cwd: root,
@@ -45,7 +49,13 @@ async function startServer(name: string, args: string[], env: Record<string, str
   children.push(child)
   const url = `http://127.0.0.1:${port}`
   await waitFor(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok, { what: `${name} to listen`, timeoutMs: 60_000 })
-  return { url, pid: child.pid! }
+  return { url, pid: child.pid!, child }
+}
+
+/** SIGTERM, and its exit. */
+function stop(child: ChildProcess): Promise<unknown> {
+  child.kill('SIGTERM')
+  return new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))
 }
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
@@ -227,9 +237,7 @@ try {
         `| ${s.name.split(' vs ')[0]}, ${label} | ${fmt(base!.rps)} | ${fmt(r!.rps)} | ${(r!.rps / base!.rps).toFixed(2)} | ${base!.p99} / ${r!.p99} ms |${failures(base!, r!)}`,
       )
       console.log(costRows.at(-1))
-      const child = children.find((c) => c.pid === variant.pid)!
-      child.kill('SIGTERM')
-      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))
+      await stop(variant.child)
     }
   }
 
@@ -253,8 +261,7 @@ try {
   console.log(`\n${table}\n`)
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, `${table}\n`)
 } finally {
-  for (const child of children) child.kill('SIGTERM')
-  await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))))
+  await Promise.all(children.map(stop))
   await sql.end({ timeout: 5 })
   await database.drop()
 }

@@ -236,15 +236,17 @@ export function createCache({
   async function count(namespace: string, filters: Record<string, unknown>, loader: () => Promise<number>): Promise<number> {
     const genKey = generationKey(namespace)
     if (countTtlSeconds <= 0 || pendingGenerations.has(genKey)) return loader()
-    const key = (generation: string) => `count:${namespace}:${generation}:${filterKey(filters)}`
+    const filterSet = filterKey(filters)
+    const key = (generation: string) => `count:${namespace}:${generation}:${filterSet}`
     // One round trip: the generation and the total stored under the generation last seen. The total
     // counts only if the generation is still that one (no write since); else it is looked up again.
     const guess = generations.get(namespace) ?? '0'
-    const read = await attempt(() => store.mget([genKey, PREFIX + key(guess)]))
+    const guessed = PREFIX + key(guess)
+    const read = await attempt(() => store.mget([genKey, guessed]))
     if (!read.ok) return loader()
     const [generation = '0', total] = read.value.map((v) => v ?? undefined)
     generations.set(namespace, generation)
-    if (generation === guess && total !== undefined && !pendingDeletes.has(PREFIX + key(guess))) {
+    if (generation === guess && total !== undefined && !pendingDeletes.has(guessed)) {
       counters.hits++
       return JSON.parse(total) as number
     }

@@ -42,10 +42,8 @@ interface Lookup {
 
 const MAX_REMEMBERED = 10_000
 
-const earliest = (a: number | null, b: number | null): Date | null => {
-  const at = a !== null && b !== null ? Math.min(a, b) : (a ?? b)
-  return at === null ? null : new Date(at)
-}
+const dateOf = (ms: number | null): Date | null => (ms === null ? null : new Date(ms))
+const earliest = (a: number | null, b: number | null): number | null => (a !== null && b !== null ? Math.min(a, b) : (a ?? b))
 
 export function createApiKeyVerifier({ db, repo, cache, ttlSeconds, now, lastUsedIntervalMs = 60_000 }: VerifierDeps) {
   const lastWrite = new LruMap<number>(MAX_REMEMBERED)
@@ -98,7 +96,7 @@ export function createApiKeyVerifier({ db, repo, cache, ttlSeconds, now, lastUse
       scopes: row.scopes as Permission[],
       rateLimit: rateLimitOf(row),
       // The key sent stops at its expiry or, if it is the one a rotation replaced, at the grace period's end.
-      expiresAt: current ? earliest(row.expiresAt, null) : earliest(row.expiresAt, row.previousValidUntil),
+      expiresAt: dateOf(current ? row.expiresAt : earliest(row.expiresAt, row.previousValidUntil)),
     }
   }
 }
