@@ -3,8 +3,8 @@
 // ≥ 0.8). The limit is so high that nothing is refused: this measures the check, not the 429s.
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
+import { buildApp } from '../src/app/app.js'
+import { loadConfig } from '../src/lib/config.js'
 import { benchDatabase } from './_database.js'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5)

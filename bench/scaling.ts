@@ -4,8 +4,8 @@
 // so only Keel's own work is timed), on a scratch database.
 import { performance } from 'node:perf_hooks'
 import postgres from 'postgres'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
+import { buildApp } from '../src/app/app.js'
+import { loadConfig } from '../src/lib/config.js'
 import { encodeCursor } from '../src/lib/pagination.js'
 import { createUser } from '../test/helpers/auth.js'
 import { benchDatabase } from './_database.js'

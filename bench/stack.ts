@@ -28,7 +28,7 @@ const HOT = 1000
 const REDIS_URL = process.env.REDIS_URL
 if (!REDIS_URL) throw new Error('bench/stack.ts needs REDIS_URL (both servers cache in Redis)')
 const root = new URL('..', import.meta.url).pathname
-if (!existsSync(join(root, 'dist', 'src', 'server.js'))) throw new Error('run `npm run build` first (bench/run.ts does)')
+if (!existsSync(join(root, 'dist', 'src', 'app', 'server.js'))) throw new Error('run `npm run build` first (bench/run.ts does)')
 
 const database = await benchDatabase()
 const sql = postgres(database.url, { max: 2, onnotice: () => {} })
@@ -107,7 +107,7 @@ try {
     SEED_DEMO_DATA: 'false',
     DB_MIGRATE: 'false',
   }
-  const keel = await startServer('Keel', ['dist/src/server.js'], keelEnv)
+  const keel = await startServer('Keel', ['dist/src/app/server.js'], keelEnv)
 
   // ---- a buyer (JWT) and an API key, through Keel's own API
   const json = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
@@ -231,7 +231,7 @@ try {
   for (const s of [scenarios[0]!, scenarios[1]!]) {
     for (const [label, env] of variants) {
       // Keel as configured above and the variant, in the same alternating rounds.
-      const variant = await startServer(`Keel (${label})`, ['dist/src/server.js'], { ...keelEnv, ...env })
+      const variant = await startServer(`Keel (${label})`, ['dist/src/app/server.js'], { ...keelEnv, ...env })
       const [base, r] = await measure({ url: keel.url, ...s.keel }, { url: variant.url, ...s.keel })
       costRows.push(
         `| ${s.name.split(' vs ')[0]}, ${label} | ${fmt(base!.rps)} | ${fmt(r!.rps)} | ${(r!.rps / base!.rps).toFixed(2)} | ${base!.p99} / ${r!.p99} ms |${failures(base!, r!)}`,

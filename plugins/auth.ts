@@ -10,10 +10,10 @@ import { dirname, join } from 'node:path'
 import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import { can, type Permission, type Principal, type Role } from './rbac.js'
+import { can, type Permission, type Principal, type Role } from '../src/lib/permissions.js'
 import { ForbiddenError, UnauthorizedError } from '../src/lib/errors.js'
 import { projectRoot } from '../src/lib/paths.js'
-import type { Config } from '../src/config.js'
+import type { Config } from '../src/lib/config.js'
 
 /** The claims of an access token (iss, aud, iat and exp are added by the signer; all are required by the verifier). */
 export interface AccessClaims {
@@ -107,7 +107,7 @@ const REALM = 'Bearer realm="keel"'
 
 /**
  * JWT_SECRET, or (outside production only) a random secret kept in .data/jwt-secret so tokens
- * survive restarts of the embedded default. Production refuses to start without JWT_SECRET (src/config.ts).
+ * survive restarts of the embedded default. Production refuses to start without JWT_SECRET (src/lib/config.ts).
  */
 export function resolveJwtSecret(
   config: Pick<Config, 'JWT_SECRET' | 'NODE_ENV'>,
@@ -251,5 +251,5 @@ export default fp(
       expiresIn: config.JWT_ACCESS_TTL_SECONDS,
     }))
   },
-  { fastify: '5.x', name: 'auth', dependencies: ['config', 'db', 'redis', 'cache', 'rbac'] },
+  { fastify: '5.x', name: 'auth', dependencies: ['config', 'db', 'redis', 'cache'] },
 )

@@ -1,6 +1,6 @@
 // Decorates the validated Config on the instance; nothing else reads process.env.
 import fp from 'fastify-plugin'
-import type { Config } from '../src/config.js'
+import type { Config } from '../src/lib/config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -9,7 +9,7 @@ import { Value } from '@sinclair/typebox/value'
 import { newId } from '../src/lib/ids.js'
 import { Id, Nullable, Timestamp } from '../src/lib/schemas.js'
 import { currentRequestId } from './request-context.js'
-import type { Role } from './rbac.js'
+import type { Role } from '../src/lib/permissions.js'
 import type { JobContext, JobDefinition } from './queue/jobs.js'
 import type { QueueTx } from './queue/transactions.js'
 

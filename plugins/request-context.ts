@@ -5,7 +5,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import fp from 'fastify-plugin'
 import type { FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
 import { newId } from '../src/lib/ids.js'
-import type { Config } from '../src/config.js'
+import type { Config } from '../src/lib/config.js'
 import { serializeError } from './errors.js'
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/

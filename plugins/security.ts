@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
 import helmet from 'helmet'
 import cors from '@fastify/cors'
-import { list } from '../src/config.js'
+import { list } from '../src/lib/config.js'
 
 export const exposedHeaders = [
   'x-request-id',

@@ -5,7 +5,7 @@
 // and that limit is looser than the server default (the owner was demoted, the default lowered):
 // then the default applies. Nothing here exposes the table.
 import fp from 'fastify-plugin'
-import { rolePermissions } from '../../plugins/rbac.js'
+import { rolePermissions } from '../../src/lib/permissions.js'
 import { isWithin } from './limits.js'
 import { createApiKeysRepository } from './repository.js'
 import { createApiKeyVerifier } from './verifier.js'

@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
 import { Id, Int, Nullable, SafeString, Timestamp } from '../../src/lib/schemas.js'
-import { PERMISSIONS } from '../../plugins/rbac.js'
+import { PERMISSIONS } from '../../src/lib/permissions.js'
 
 const Scope = Type.Union(
   PERMISSIONS.map((p) => Type.Literal(p)),

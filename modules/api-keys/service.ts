@@ -3,7 +3,7 @@
 // credential has: no scope it lacks, no later end, no looser rate limit. No HTTP here.
 import type { ApiKeyIdentity, Audit } from '../../plugins/auth.js'
 import type { Cache } from '../../plugins/cache.js'
-import { can, type Permission, type Principal } from '../../plugins/rbac.js'
+import { can, type Permission, type Principal } from '../../src/lib/permissions.js'
 import type { Db } from '../../src/db/client.js'
 import { ForbiddenError, ValidationError, withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'

@@ -4,7 +4,7 @@
 // lastUsedAt is written at most once per interval per key (remembered in memory), not per request.
 import { LruMap } from 'toad-cache'
 import type { Cache } from '../../plugins/cache.js'
-import type { Permission } from '../../plugins/rbac.js'
+import type { Permission } from '../../src/lib/permissions.js'
 import type { ApiKeyIdentity } from '../../plugins/auth.js'
 import type { DbOrTx } from '../../src/db/client.js'
 import { keyMatches, keyPrefix } from './keys.js'

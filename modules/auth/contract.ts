@@ -5,7 +5,7 @@
 // signed, and the session the token names is the user's and has not ended (logout, reuse).
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { rolePermissions } from '../../plugins/rbac.js'
+import { rolePermissions } from '../../src/lib/permissions.js'
 import { createAuthRepository } from './repository.js'
 import { createSessions } from './service.js'
 

@@ -2,7 +2,7 @@
 // behalf (the demo seed) and the sales figures reports are built from; the events subscribers receive.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { rolePermissions } from '../../plugins/rbac.js'
+import { rolePermissions } from '../../src/lib/permissions.js'
 import { orderServiceDeps } from './index.js'
 import { salesByDay, type SalesQuery } from './sales.js'
 import { createOrderService } from './service.js'

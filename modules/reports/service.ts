@@ -4,7 +4,7 @@
 import type { Db } from '../../src/db/client.js'
 import type { Events } from '../../plugins/events.js'
 import type { Jobs } from '../../plugins/queue/index.js'
-import { can, type Principal } from '../../plugins/rbac.js'
+import { can, type Principal } from '../../src/lib/permissions.js'
 import { withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
 import { resourcePath } from '../../src/lib/urls.js'

@@ -232,7 +232,7 @@ export default fp<QueuePluginOptions>(
     if (offline) return
 
     await boss.start()
-    // Modules define their queues while the app loads (src/modules.ts); they are created once it is ready.
+    // Modules define their queues while the app loads (src/app/modules.ts); they are created once it is ready.
     fastify.addHook('onReady', async () => {
       // Instances starting together on a fresh database would create the same queues at once, and
       // pg-boss's create_queue deadlocks against itself: one instance at a time (a transaction-scoped

@@ -2,7 +2,7 @@
 // table lists every variable, its default and meaning; `--check` fails when it is stale.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ConfigSchema } from '../config.js'
+import { ConfigSchema } from '../lib/config.js'
 import { projectRoot } from '../lib/paths.js'
 
 export function configTable(): string {
@@ -15,7 +15,7 @@ export function configTable(): string {
   return [
     '## Configuration',
     '',
-    'Read once from the environment and validated (`src/config.ts`); a bad value stops the process at',
+    'Read once from the environment and validated (`src/lib/config.ts`); a bad value stops the process at',
     'start with a message naming the variable. This table is generated from that schema (`npm run docs:config`).',
     '',
     '| variable | default | meaning |',

@@ -4,9 +4,9 @@
 // generated password, printed once. Uses DATABASE_URL, or the embedded PostgreSQL like `npm start`
 // (the one a running `npm start` serves, or started here for the moment).
 import postgres from 'postgres'
-import { buildApp } from '../app.js'
-import { ConfigError, loadConfig, type Config } from '../config.js'
-import { embeddedUrl, startEmbeddedPostgres } from '../db/embedded.js'
+import { buildApp } from '../app/app.js'
+import { ConfigError, loadConfig, type Config } from '../lib/config.js'
+import { embeddedUrl, startEmbeddedPostgres } from '../dev/embedded-postgres.js'
 
 const USAGE = 'Usage: npm run create-admin -- <email>   (a password piped on stdin becomes the admin password)'
 

@@ -4,8 +4,8 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import SwaggerParser from '@apidevtools/swagger-parser'
 import { stringify } from 'yaml'
-import { buildApp } from '../app.js'
-import { loadConfig } from '../config.js'
+import { buildApp } from '../app/app.js'
+import { loadConfig } from '../lib/config.js'
 import { projectRoot } from '../lib/paths.js'
 
 const target = join(projectRoot, 'openapi.yaml')

@@ -2,7 +2,7 @@
 // that fails fast while the database is down or hung (see guard.ts).
 import postgres from 'postgres'
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
-import type { Config } from '../config.js'
+import type { Config } from '../lib/config.js'
 import { createGuard, type Guard } from './guard.js'
 
 export type Db = PostgresJsDatabase

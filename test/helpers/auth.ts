@@ -1,7 +1,7 @@
 // Test helpers for anything behind authentication: create users of any role and log them in.
 import { createHmac } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import type { Role } from '../../plugins/rbac.js'
+import type { Role } from '../../src/lib/permissions.js'
 
 export interface TestUser {
   id: string

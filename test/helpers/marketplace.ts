@@ -2,7 +2,7 @@
 // /api/v1/auth/login (test/helpers/auth.ts), products created over the API.
 import type { FastifyInstance } from 'fastify'
 import { createUser, type TestUser } from './auth.js'
-import type { Role } from '../../plugins/rbac.js'
+import type { Role } from '../../src/lib/permissions.js'
 
 export type Account = TestUser
 

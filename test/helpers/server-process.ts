@@ -1,4 +1,4 @@
-// A real Keel server process (`src/server.ts`, as `npm run dev` runs it), for tests of what only a
+// A real Keel server process (`src/app/server.ts`, as `npm run dev` runs it), for tests of what only a
 // process shows: signals, exit codes, its log, several instances side by side.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { projectRoot } from '../../src/lib/paths.js'
@@ -29,7 +29,7 @@ export async function startServer(
   env: Record<string, string>,
   { detached = false, timeoutMs = 90_000 }: ServerOptions = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/app/server.ts'], {
     cwd: projectRoot,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

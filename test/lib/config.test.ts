@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../../src/config.js'
+import { ConfigError, loadConfig } from '../../src/lib/config.js'
 
 t.test('defaults apply and strings are converted to their types', async (t) => {
   const config = loadConfig({ PORT: '8080', RATE_LIMIT_FAIL_OPEN: 'false' })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { readmeWithTable } from '../../src/cli/config-table.js'
-import { ConfigSchema } from '../../src/config.js'
+import { ConfigSchema } from '../../src/lib/config.js'
 
 t.test('the README documents every configuration variable, as the schema says', async (t) => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')

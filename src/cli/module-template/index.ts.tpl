@@ -1,5 +1,5 @@
 // The __name__ module. Encapsulated: its schemas and routes stay in its own context; it decorates
-// nothing on the root. Mounted at /api/v1/__name__ by module discovery (src/modules.ts).
+// nothing on the root. Mounted at /api/v1/__name__ by module discovery (src/app/modules.ts).
 import fp from 'fastify-plugin'
 import { create__Item__Repository } from './repository.js'
 import { __camel__Routes } from './routes.js'

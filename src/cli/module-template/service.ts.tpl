@@ -3,7 +3,7 @@
 import type { Db } from '../../src/db/client.js'
 import type { Cache } from '../../plugins/cache.js'
 import type { Events } from '../../plugins/events.js'
-import { actsOnAnything, assertCanActOn, type Principal } from '../../plugins/rbac.js'
+import { actsOnAnything, assertCanActOn, type Principal } from '../../src/lib/permissions.js'
 import { newId } from '../../src/lib/ids.js'
 import { toPage, type ParsedList } from '../../src/lib/pagination.js'
 import type { PageMeta } from '../../src/lib/envelope.js'

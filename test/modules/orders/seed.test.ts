@@ -1,6 +1,6 @@
 import t from 'tap'
 import { build } from '../../helpers/build.js'
-import { seedDemoData } from '../../../src/cli/seed.js'
+import { seedDemoData } from '../../../src/dev/seed.js'
 
 t.test('first start seeds a catalog and two orders for the demo buyer', async (t) => {
   const app = await build(t)

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { build } from '../../helpers/build.js'
 import { login } from '../../helpers/auth.js'
-import { seedDemoData } from '../../../src/cli/seed.js'
-import { loadConfig } from '../../../src/config.js'
+import { seedDemoData } from '../../../src/dev/seed.js'
+import { loadConfig } from '../../../src/lib/config.js'
 
 t.test('first start seeds an admin and demo users, printing their passwords once', async (t) => {
   const app = await build(t)

@@ -1,7 +1,6 @@
-// Roles, permissions and ownership (DESIGN.md): admin [read, write, delete, admin];
+// Roles, permissions and ownership: admin [read, write, delete, admin];
 // moderator [read, write, delete]; user [read, write]. A `user` writes only what it owns.
-import fp from 'fastify-plugin'
-import { ForbiddenError } from '../src/lib/errors.js'
+import { ForbiddenError } from './errors.js'
 
 export const ROLES = ['admin', 'moderator', 'user'] as const
 export type Role = (typeof ROLES)[number]
@@ -36,5 +35,3 @@ export function assertCanActOn(principal: Principal, ownerId: string, permission
   if (!can(principal, permission)) throw new ForbiddenError(`This action needs the '${permission}' permission`)
   if (principal.id !== ownerId && !actsOnAnything(principal)) throw new ForbiddenError('You can only change resources you own')
 }
-
-export default fp(async () => {}, { fastify: '5.x', name: 'rbac' })

@@ -1,26 +1,25 @@
 // buildApp(): the configured Fastify instance used by the server, the tests and the benchmarks.
-// It only wires: shared plugins in dependency order, then every module folder (src/modules.ts).
+// It only wires: shared plugins in dependency order, then every module folder (src/app/modules.ts).
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Config } from './config.js'
+import type { Config } from '../lib/config.js'
 import { registerModules } from './modules.js'
-import configPlugin from '../plugins/config.js'
-import requestContext, { genReqId, loggerOptions } from '../plugins/request-context.js'
-import errors, { clientErrorHandler, frameworkErrors } from '../plugins/errors.js'
-import loadShedding from '../plugins/load-shedding.js'
-import security from '../plugins/security.js'
-import swagger from '../plugins/swagger.js'
-import db from '../plugins/db.js'
-import redis from '../plugins/redis.js'
-import cache from '../plugins/cache.js'
-import rbac from '../plugins/rbac.js'
-import auth from '../plugins/auth.js'
-import rateLimit from '../plugins/rate-limit/index.js'
-import deprecation from '../plugins/deprecation.js'
-import queue from '../plugins/queue/index.js'
-import events from '../plugins/events.js'
-import health from '../plugins/health.js'
-import metrics from '../plugins/metrics.js'
+import configPlugin from '../../plugins/config.js'
+import requestContext, { genReqId, loggerOptions } from '../../plugins/request-context.js'
+import errors, { clientErrorHandler, frameworkErrors } from '../../plugins/errors.js'
+import loadShedding from '../../plugins/load-shedding.js'
+import security from '../../plugins/security.js'
+import swagger from '../../plugins/swagger.js'
+import db from '../../plugins/db.js'
+import redis from '../../plugins/redis.js'
+import cache from '../../plugins/cache.js'
+import auth from '../../plugins/auth.js'
+import rateLimit from '../../plugins/rate-limit/index.js'
+import deprecation from '../../plugins/deprecation.js'
+import queue from '../../plugins/queue/index.js'
+import events from '../../plugins/events.js'
+import health from '../../plugins/health.js'
+import metrics from '../../plugins/metrics.js'
 
 export interface BuildOptions {
   config: Config
@@ -66,7 +65,6 @@ export async function buildApp({ config, logger, offline = false }: BuildOptions
   await app.register(db, { offline })
   await app.register(redis)
   await app.register(cache)
-  await app.register(rbac)
   await app.register(auth)
   await app.register(rateLimit)
   // After every plugin that adds responses to a route's schema, so a deprecated route documents its headers on all of them.

@@ -9,10 +9,10 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
-import type { EventDefinition } from '../plugins/events.js'
-import type { ModuleJobs } from '../plugins/queue/index.js'
-import { codeExt, codeRoot } from './lib/paths.js'
-import { modulePath } from './lib/urls.js'
+import type { EventDefinition } from '../../plugins/events.js'
+import type { ModuleJobs } from '../../plugins/queue/index.js'
+import { codeExt, codeRoot } from '../lib/paths.js'
+import { modulePath } from '../lib/urls.js'
 
 export interface DiscoveredModule {
   name: string

@@ -2,8 +2,8 @@
 // build the app, listen, and shut down gracefully on SIGTERM/SIGINT. Used by server.ts and worker.ts.
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
-import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js'
+import { ConfigError, loadConfig, type Config } from '../lib/config.js'
+import type { EmbeddedDatabase } from '../dev/embedded-postgres.js'
 
 export async function start(overrides: Record<string, string> = {}): Promise<void> {
   let config: Config
@@ -26,6 +26,8 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
   }
   if (!config.DATABASE_URL) {
     console.log(`No DATABASE_URL: starting the embedded PostgreSQL in ${config.EMBEDDED_PG_DIR} (port ${config.EMBEDDED_PG_PORT})...`)
+    // Development only: loaded when there is no DATABASE_URL, so a production process never imports it.
+    const { startEmbeddedPostgres } = await import('../dev/embedded-postgres.js')
     embedded = await startEmbeddedPostgres({ dir: config.EMBEDDED_PG_DIR, port: config.EMBEDDED_PG_PORT })
     // Demo data on the embedded database, except in production (where the seed refuses to run).
     config = { ...config, DATABASE_URL: embedded.url, SEED_DEMO_DATA: config.SEED_DEMO_DATA ?? config.NODE_ENV !== 'production' }
@@ -50,7 +52,7 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
   })
 
   await app.listen({ host: config.HOST, port: config.PORT })
-  const seed = config.SEED_DEMO_DATA ? (await import('./cli/seed.js')).seedDemoData : undefined
+  const seed = config.SEED_DEMO_DATA ? (await import('../dev/seed.js')).seedDemoData : undefined
   if (seed) await seed(app)
 
   const base =
@@ -64,7 +66,7 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
 export function run(overrides?: Record<string, string>): void {
   start(overrides).catch((err: unknown) => {
     // A start that cannot work as configured says what to do in one line; anything else with its stack.
-    if (err instanceof EmbeddedPostgresError) console.error(`Keel failed to start: ${err.message}`)
+    if (err instanceof Error && err.name === 'EmbeddedPostgresError') console.error(`Keel failed to start: ${err.message}`)
     else console.error('Keel failed to start:', err)
     process.exit(1)
   })
