@@ -99,6 +99,25 @@ t.test('the server starts, answers in the envelope, serves Swagger UI and stops 
     t.same(errors, [], 'no script errors (helmet CSP lets Swagger UI run)')
   })
 
+  await t.test('"Try it out" offers every value of an enumeration in its drop-down, and sends the one picked', needsChromium, async (t) => {
+    const browser = await launchChromium(t)
+    const page = await browser.newPage()
+    await page.goto(`${base}/docs`)
+    await page.waitForSelector('.opblock', { timeout: 20_000 })
+    const op = page.locator('#operations-products-listProducts')
+    await op.locator('.opblock-summary').click()
+    await op.locator('button.try-out__btn').click()
+    const status = op.locator('tr[data-param-name="status"] select')
+    const offered = (await status.locator('option').allInnerTexts()).map((o) => o.trim()).filter((o) => o !== '--')
+    t.same(offered, ['active', 'inactive'], 'GET /api/v1/products: the status drop-down offers both values')
+    await status.selectOption('inactive')
+    await op.locator('button.execute').click()
+    const answer = op.locator('.live-responses-table tr.response .response-col_status').first()
+    await answer.waitFor({ timeout: 10_000 })
+    t.equal((await answer.innerText()).trim(), '200')
+    t.match(await op.locator('.request-url pre').first().innerText(), /status=inactive/, 'the request carries the value picked')
+  })
+
   await t.test('"Authorize" works with a bearer token and with an API key', needsChromium, async (t) => {
     const json = { 'content-type': 'application/json' }
     const account = { email: `e2e-${process.pid}@example.test`, password: 'Correct-Horse-9-Battery', name: 'E2E' }
