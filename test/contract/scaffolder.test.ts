@@ -11,8 +11,9 @@ import { promisify } from 'node:util'
 import { projectRoot } from '../../src/lib/paths.js'
 
 const exec = promisify(execFile)
-// Some ten tool runs (prettier, drizzle-kit, the spec and client generators), each a few seconds.
-t.setTimeout(360_000)
+// Some ten tool runs (prettier, drizzle-kit, the spec and client generators): about 2 minutes, over 6
+// on a machine running several suites at once.
+t.setTimeout(600_000)
 
 t.test('new:module and remove:module leave the TypeScript client current', async (t) => {
   const clone = await mkdtemp(join(tmpdir(), 'keel-scaffold-'))
