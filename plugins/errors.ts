@@ -77,7 +77,14 @@ function mapValidation(error: FastifyError): Mapped {
     const extra = (v.params as { additionalProperty?: string }).additionalProperty
     const path = v.instancePath.replace(/^\//, '').replace(/\//g, '.')
     const field = [path, missing ?? extra].filter(Boolean).join('.') || context || 'request'
-    const message = extra ? `unknown property '${extra}'` : missing ? 'is required' : (v.message ?? 'is invalid')
+    const allowed = v.keyword === 'enum' ? (v.params as { allowedValues?: unknown[] }).allowedValues : undefined
+    const message = extra
+      ? `unknown property '${extra}'`
+      : missing
+        ? 'is required'
+        : allowed
+          ? `must be one of: ${allowed.join(', ')}`
+          : (v.message ?? 'is invalid')
     return { field, message, ...(context ? { in: context } : {}) }
   })
   const summary = details.map((d) => `${d.field} ${d.message}`).join('; ')

@@ -2,7 +2,7 @@
 // them); a cache outage is "degraded" but still 200. Each check has a short timeout.
 import fp from 'fastify-plugin'
 import { Type, type Static } from '@sinclair/typebox'
-import { Ref } from '../src/lib/schemas.js'
+import { Ref, StringEnum } from '../src/lib/schemas.js'
 import { publicRoute } from './auth.js'
 
 type CheckResult = 'ok' | 'down'
@@ -22,7 +22,7 @@ async function check(fn: () => Promise<unknown>, timeoutMs: number): Promise<Che
   }
 }
 
-const Check = Type.Union([Type.Literal('ok'), Type.Literal('down')])
+const Check = StringEnum(['ok', 'down'])
 
 const Liveness = Type.Object(
   { status: Type.Literal('healthy') },
@@ -31,12 +31,12 @@ const Liveness = Type.Object(
 
 const Readiness = Type.Object(
   {
-    status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')], {
+    status: StringEnum(['healthy', 'degraded', 'unhealthy'], {
       description: '`degraded`: the cache is down (reads go to the database); `unhealthy`: the database or the queue is',
     }),
     checks: Type.Object({
       database: Check,
-      cache: Type.Union([Type.Literal('ok'), Type.Literal('down')], {
+      cache: StringEnum(['ok', 'down'], {
         description: '"ok" also when the in-process cache is used (no REDIS_URL)',
       }),
       queue: Check,

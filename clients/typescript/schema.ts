@@ -684,12 +684,20 @@ export interface components {
          *     }
          */
         Readiness: {
-            /** @description `degraded`: the cache is down (reads go to the database); `unhealthy`: the database or the queue is */
+            /**
+             * @description `degraded`: the cache is down (reads go to the database); `unhealthy`: the database or the queue is
+             * @enum {string}
+             */
             status: "healthy" | "degraded" | "unhealthy";
             checks: {
+                /** @enum {string} */
                 database: "ok" | "down";
-                /** @description "ok" also when the in-process cache is used (no REDIS_URL) */
+                /**
+                 * @description "ok" also when the in-process cache is used (no REDIS_URL)
+                 * @enum {string}
+                 */
                 cache: "ok" | "down";
+                /** @enum {string} */
                 queue: "ok" | "down";
             };
         };
@@ -965,9 +973,15 @@ export interface components {
              * @example Ada Lovelace
              */
             name: string;
-            /** @description admin, moderator or user */
+            /**
+             * @description admin, moderator or user
+             * @enum {string}
+             */
             role: "admin" | "moderator" | "user";
-            /** @description A disabled user cannot log in; its sessions and keys stop working at once */
+            /**
+             * @description A disabled user cannot log in; its sessions and keys stop working at once
+             * @enum {string}
+             */
             status: "active" | "disabled";
             /** @description Increases on every change; the ETag */
             version: number;
@@ -1030,7 +1044,12 @@ export interface components {
              */
             password: string;
         };
-        /** @description The refresh token to spend */
+        /**
+         * @description The refresh token to spend
+         * @example {
+         *       "refreshToken": "3q2-7wEjZ9mW0Zb4oX1n8yYtJ0m3Vv2s5QdXrRk0AbC"
+         *     }
+         */
         RefreshRequest: {
             /**
              * @description From login or the previous refresh; each one works once
@@ -1126,9 +1145,15 @@ export interface components {
              * @example Ada Lovelace
              */
             name: string;
-            /** @description admin, moderator or user */
+            /**
+             * @description admin, moderator or user
+             * @enum {string}
+             */
             role: "admin" | "moderator" | "user";
-            /** @description A disabled user cannot log in; its sessions and keys stop working at once */
+            /**
+             * @description A disabled user cannot log in; its sessions and keys stop working at once
+             * @enum {string}
+             */
             status: "active" | "disabled";
             /** @description Increases on every change; the ETag */
             version: number;
@@ -1210,12 +1235,18 @@ export interface components {
              * @example ada@example.com
              */
             to: string;
-            /** @description The template it was rendered from */
+            /**
+             * @description The template it was rendered from
+             * @enum {string}
+             */
             template: "welcome" | "order-confirmation";
             subject: string;
             /** @description The plain-text body */
             text: string;
-            /** @description `queued` until sent; `failed` after a permanent SMTP error or EMAIL_MAX_ATTEMPTS attempts */
+            /**
+             * @description `queued` until sent; `failed` after a permanent SMTP error or EMAIL_MAX_ATTEMPTS attempts
+             * @enum {string}
+             */
             status: "queued" | "sent" | "failed";
             /** @description Delivery attempts so far */
             attempts: number;
@@ -1312,7 +1343,10 @@ export interface components {
              * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
              */
             userId: string;
-            /** @description New orders are `confirmed` (their stock is taken in the same transaction); `cancelled` gave it back */
+            /**
+             * @description New orders are `confirmed` (their stock is taken in the same transaction); `cancelled` gave it back
+             * @enum {string}
+             */
             status: "pending" | "confirmed" | "cancelled";
             /**
              * @description Sum of quantity × unit price, integer cents
@@ -1421,7 +1455,10 @@ export interface components {
              * @example 25
              */
             stock: number;
-            /** @description Only active products can be ordered */
+            /**
+             * @description Only active products can be ordered
+             * @enum {string}
+             */
             status: "active" | "inactive";
             /** @description Increases on every change; the ETag */
             version: number;
@@ -1476,7 +1513,10 @@ export interface components {
              * @example 25
              */
             stock?: number;
-            /** @description Only active products can be ordered */
+            /**
+             * @description Only active products can be ordered
+             * @enum {string}
+             */
             status?: "active" | "inactive";
             /** @description Increases on every change; the ETag */
             version?: number;
@@ -1538,6 +1578,7 @@ export interface components {
             /**
              * @description Only active products can be ordered
              * @default active
+             * @enum {string}
              */
             status?: "active" | "inactive";
         };
@@ -1572,7 +1613,10 @@ export interface components {
              * @example 25
              */
             stock: number;
-            /** @description Only active products can be ordered */
+            /**
+             * @description Only active products can be ordered
+             * @enum {string}
+             */
             status: "active" | "inactive";
         };
         /**
@@ -1602,7 +1646,10 @@ export interface components {
              * @example 25
              */
             stock?: number;
-            /** @description Only active products can be ordered */
+            /**
+             * @description Only active products can be ordered
+             * @enum {string}
+             */
             status?: "active" | "inactive";
         };
         /**
@@ -1643,7 +1690,10 @@ export interface components {
              * @enum {string}
              */
             type: "sales";
-            /** @description The file: CSV (`day,orders,items_sold,revenue_cents`) or JSON (`{type, from, to, scope, generatedAt, totals, days}`) */
+            /**
+             * @description The file: CSV (`day,orders,items_sold,revenue_cents`) or JSON (`{type, from, to, scope, generatedAt, totals, days}`)
+             * @enum {string}
+             */
             format: "csv" | "json";
             /**
              * Format: date-time
@@ -1657,9 +1707,15 @@ export interface components {
              * @example 2026-11-29T10:15:00.000Z
              */
             to: string;
-            /** @description `own`: the requester's purchases; `all`: every order (admins, scheduled reports) */
+            /**
+             * @description `own`: the requester's purchases; `all`: every order (admins, scheduled reports)
+             * @enum {string}
+             */
             scope: "own" | "all";
-            /** @description queued → running → completed, or failed */
+            /**
+             * @description queued → running → completed, or failed
+             * @enum {string}
+             */
             status: "queued" | "running" | "completed" | "failed";
             /** @description Percent done */
             progress: number;
@@ -1722,6 +1778,7 @@ export interface components {
             /**
              * @description The file: CSV (`day,orders,items_sold,revenue_cents`) or JSON (`{type, from, to, scope, generatedAt, totals, days}`)
              * @default csv
+             * @enum {string}
              */
             format?: "csv" | "json";
         };
@@ -1750,9 +1807,15 @@ export interface components {
              * @example Ada Lovelace
              */
             name?: string;
-            /** @description admin, moderator or user */
+            /**
+             * @description admin, moderator or user
+             * @enum {string}
+             */
             role?: "admin" | "moderator" | "user";
-            /** @description A disabled user cannot log in; its sessions and keys stop working at once */
+            /**
+             * @description A disabled user cannot log in; its sessions and keys stop working at once
+             * @enum {string}
+             */
             status?: "active" | "disabled";
             /** @description Increases on every change; the ETag */
             version?: number;
@@ -1799,14 +1862,21 @@ export interface components {
             password?: string;
             /** @description Required to change your own password; wrong ones count against your failed-login budget */
             currentPassword?: string;
-            /** @description admin, moderator or user */
+            /**
+             * @description admin, moderator or user
+             * @enum {string}
+             */
             role?: "admin" | "moderator" | "user";
-            /** @description A disabled user cannot log in; its sessions and keys stop working at once */
+            /**
+             * @description A disabled user cannot log in; its sessions and keys stop working at once
+             * @enum {string}
+             */
             status?: "active" | "disabled";
         };
         /**
          * @description A business event a subscription can receive; each reaches only the subscriptions whose owner is in its audience
          * @example order.cancelled
+         * @enum {string}
          */
         WebhookEventType: "order.cancelled" | "order.created" | "product.created" | "product.removed" | "product.updated" | "report.completed" | "report.failed" | "user.deleted" | "user.registered";
         /**
@@ -1967,7 +2037,10 @@ export interface components {
             event: string;
             /** @description `{ type, timestamp, data }`: the exact JSON body POSTed */
             payload: unknown;
-            /** @description `pending` (queued or waiting for a retry), `succeeded`, `failed` (not retried) or `dead` (out of attempts) */
+            /**
+             * @description `pending` (queued or waiting for a retry), `succeeded`, `failed` (not retried) or `dead` (out of attempts)
+             * @enum {string}
+             */
             status: "pending" | "succeeded" | "failed" | "dead";
             /** @description Requests sent so far */
             attempts: number;

@@ -3,13 +3,10 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
-import { Id, Int, Nullable, SafeString, Timestamp } from '../../src/lib/schemas.js'
+import { Id, Int, Nullable, SafeString, StringEnum, Timestamp } from '../../src/lib/schemas.js'
 import { PERMISSIONS } from '../../src/lib/permissions.js'
 
-const Scope = Type.Union(
-  PERMISSIONS.map((p) => Type.Literal(p)),
-  { description: 'A permission the key may use (never more than its owner has)' },
-)
+const Scope = StringEnum(PERMISSIONS, { description: 'A permission the key may use (never more than its owner has)' })
 const Name = SafeString({ minLength: 1, maxLength: 100, description: 'A label to recognise the key by', examples: ['ci'] })
 
 const RateLimit = Type.Object(

@@ -36,7 +36,12 @@ export type LoginInput = Static<typeof LoginBody>
 
 export const RefreshBody = Type.Object(
   { refreshToken: RefreshToken },
-  { $id: 'RefreshRequest', additionalProperties: false, description: 'The refresh token to spend' },
+  {
+    $id: 'RefreshRequest',
+    additionalProperties: false,
+    description: 'The refresh token to spend',
+    examples: [{ refreshToken: '3q2-7wEjZ9mW0Zb4oX1n8yYtJ0m3Vv2s5QdXrRk0AbC' }],
+  },
 )
 
 export const LogoutBody = Type.Object(

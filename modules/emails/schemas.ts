@@ -3,18 +3,14 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
-import { Email, Id, Int, Nullable, Timestamp } from '../../src/lib/schemas.js'
+import { Email, Id, Int, Nullable, StringEnum, Timestamp } from '../../src/lib/schemas.js'
 import { EMAIL_STATUSES } from './tables.js'
 import { TEMPLATE_NAMES } from './templates.js'
 
-const EmailStatus = Type.Union(
-  EMAIL_STATUSES.map((s) => Type.Literal(s)),
-  { description: '`queued` until sent; `failed` after a permanent SMTP error or EMAIL_MAX_ATTEMPTS attempts' },
-)
-const TemplateName = Type.Union(
-  TEMPLATE_NAMES.map((n) => Type.Literal(n)),
-  { description: 'The template it was rendered from' },
-)
+const EmailStatus = StringEnum(EMAIL_STATUSES, {
+  description: '`queued` until sent; `failed` after a permanent SMTP error or EMAIL_MAX_ATTEMPTS attempts',
+})
+const TemplateName = StringEnum(TEMPLATE_NAMES, { description: 'The template it was rendered from' })
 
 const example = {
   id: '01936b92-3b4c-7d5e-8f6a-7b8c9d0e1f2a',

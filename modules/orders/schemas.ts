@@ -3,13 +3,12 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
-import { Id, Int, Money, Ref, Timestamp } from '../../src/lib/schemas.js'
+import { Id, Int, Money, Ref, StringEnum, Timestamp } from '../../src/lib/schemas.js'
 import { ORDER_STATUSES } from './tables.js'
 
-const OrderStatus = Type.Union(
-  ORDER_STATUSES.map((s) => Type.Literal(s)),
-  { description: 'New orders are `confirmed` (their stock is taken in the same transaction); `cancelled` gave it back' },
-)
+const OrderStatus = StringEnum(ORDER_STATUSES, {
+  description: 'New orders are `confirmed` (their stock is taken in the same transaction); `cancelled` gave it back',
+})
 const Quantity = Int({ minimum: 1, maximum: 10_000, description: 'Units of the product', examples: [2] })
 
 const exampleItem = {

@@ -2,7 +2,7 @@
 // their creation and changes are for everyone; a removed listing only for its seller and staff.
 import { Type, type Static } from '@sinclair/typebox'
 import { defineEvent } from '../../plugins/events.js'
-import { Id, Int } from '../../src/lib/schemas.js'
+import { Id, Int, StringEnum } from '../../src/lib/schemas.js'
 import { PRODUCT_STATUSES } from './tables.js'
 
 export const ProductEventSchema = Type.Object({
@@ -11,7 +11,7 @@ export const ProductEventSchema = Type.Object({
   name: Type.String(),
   priceCents: Int(),
   stock: Int(),
-  status: Type.Union(PRODUCT_STATUSES.map((s) => Type.Literal(s))),
+  status: StringEnum(PRODUCT_STATUSES),
   version: Int({ minimum: 1 }),
   /** The fields the request set. */
   changes: Type.Array(Type.String()),

@@ -3,16 +3,14 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
-import { Id, Int, SafeString, SafeText, Timestamp } from '../../src/lib/schemas.js'
+import { Id, Int, SafeString, SafeText, StringEnum, Timestamp } from '../../src/lib/schemas.js'
 
 const Name = SafeString({ minLength: 1, maxLength: 200, description: 'Product name', examples: ['Walnut desk lamp'] })
 const Description = SafeText({ maxLength: 5000, description: 'Free text', examples: ['Warm light, solid walnut base'] })
 const PriceCents = Int({ maximum: 100_000_000, description: 'Price in integer cents (at most 1,000,000.00)', examples: [4900] })
 const Stock = Int({ maximum: 1_000_000_000, description: 'Units available', examples: [25] })
 // 'removed' is set only by DELETE (a moderator taking a listing down).
-const EditableStatus = Type.Union([Type.Literal('active'), Type.Literal('inactive')], {
-  description: 'Only active products can be ordered',
-})
+const EditableStatus = StringEnum(['active', 'inactive'], { description: 'Only active products can be ordered' })
 
 const example = {
   id: '01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01',

@@ -2,16 +2,15 @@
 // the build job's payload, and the types derived from them.
 import { Type, type Static } from '@sinclair/typebox'
 import { envelopes } from '../../src/lib/envelope.js'
-import { Id, Int, Nullable, Timestamp } from '../../src/lib/schemas.js'
+import { Id, Int, Nullable, StringEnum, Timestamp } from '../../src/lib/schemas.js'
 import { REPORT_FORMATS, REPORT_SCOPES, REPORT_STATUSES } from './tables.js'
 
 const Moment = (description: string, example: string) =>
   Type.Union([Type.String({ format: 'date' }), Type.String({ format: 'date-time' })], { description, examples: [example] })
 const ReportType = Type.Literal('sales', { description: 'Sales per UTC day: orders, items sold, revenue (cancelled orders excluded)' })
-const ReportFormat = Type.Union(
-  REPORT_FORMATS.map((f) => Type.Literal(f)),
-  { description: 'The file: CSV (`day,orders,items_sold,revenue_cents`) or JSON (`{type, from, to, scope, generatedAt, totals, days}`)' },
-)
+const ReportFormat = StringEnum(REPORT_FORMATS, {
+  description: 'The file: CSV (`day,orders,items_sold,revenue_cents`) or JSON (`{type, from, to, scope, generatedAt, totals, days}`)',
+})
 
 const example = {
   id: '01936b91-2a3b-7c4d-8e5f-6a7b8c9d0e1f',
@@ -57,14 +56,8 @@ const reportProperties = {
   format: ReportFormat,
   from: Timestamp('Start of the period (inclusive)'),
   to: Timestamp('End of the period (exclusive)'),
-  scope: Type.Union(
-    REPORT_SCOPES.map((s) => Type.Literal(s)),
-    { description: "`own`: the requester's purchases; `all`: every order (admins, scheduled reports)" },
-  ),
-  status: Type.Union(
-    REPORT_STATUSES.map((s) => Type.Literal(s)),
-    { description: 'queued → running → completed, or failed' },
-  ),
+  scope: StringEnum(REPORT_SCOPES, { description: "`own`: the requester's purchases; `all`: every order (admins, scheduled reports)" }),
+  status: StringEnum(REPORT_STATUSES, { description: 'queued → running → completed, or failed' }),
   progress: Int({ maximum: 100, description: 'Percent done' }),
   rowCount: Nullable(Int({ description: 'Rows in the file, once completed' })),
   error: Nullable(Type.String({ description: 'Why it failed' })),

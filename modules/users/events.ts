@@ -2,15 +2,15 @@
 // events go to the user and to admins.
 import { Type, type Static } from '@sinclair/typebox'
 import { defineEvent, type Audience } from '../../plugins/events.js'
-import { Email, Id, SafeString } from '../../src/lib/schemas.js'
+import { Email, Id, SafeString, StringEnum } from '../../src/lib/schemas.js'
 import { USER_ROLES, USER_STATUSES } from './tables.js'
 
 export const UserEventSchema = Type.Object({
   userId: Id(),
   email: Email(),
   name: SafeString(),
-  role: Type.Union(USER_ROLES.map((r) => Type.Literal(r))),
-  status: Type.Union(USER_STATUSES.map((s) => Type.Literal(s))),
+  role: StringEnum(USER_ROLES),
+  status: StringEnum(USER_STATUSES),
 })
 export type UserEvent = Static<typeof UserEventSchema>
 

@@ -3,18 +3,14 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
-import { Email, Id, Int, SafeString, Timestamp } from '../../src/lib/schemas.js'
+import { Email, Id, Int, SafeString, StringEnum, Timestamp } from '../../src/lib/schemas.js'
 import { PASSWORD_MAX_LENGTH } from './passwords.js'
 import { USER_ROLES, USER_STATUSES } from './tables.js'
 
-export const RoleSchema = Type.Union(
-  USER_ROLES.map((r) => Type.Literal(r)),
-  { description: 'admin, moderator or user' },
-)
-export const StatusSchema = Type.Union(
-  USER_STATUSES.map((s) => Type.Literal(s)),
-  { description: 'A disabled user cannot log in; its sessions and keys stop working at once' },
-)
+export const RoleSchema = StringEnum(USER_ROLES, { description: 'admin, moderator or user' })
+export const StatusSchema = StringEnum(USER_STATUSES, {
+  description: 'A disabled user cannot log in; its sessions and keys stop working at once',
+})
 
 export const EmailSchema = Email({ description: 'Stored lowercased' })
 export const PasswordSchema = SafeString({

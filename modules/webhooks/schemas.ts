@@ -5,7 +5,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import type { EventDefinition } from '../../plugins/events.js'
 import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
-import { Id, Int, Nullable, SafeString, Timestamp } from '../../src/lib/schemas.js'
+import { Id, Int, Nullable, SafeString, StringEnum, Timestamp } from '../../src/lib/schemas.js'
 import { DELIVERY_STATUSES } from './tables.js'
 
 const EVENT_TYPE_ID = 'WebhookEventType'
@@ -13,14 +13,11 @@ const EVENT_TYPE_ID = 'WebhookEventType'
 /** Every declared business event, by name (from `app.events.catalog()`), as a named schema. */
 export function eventTypeSchema(catalog: readonly EventDefinition[]) {
   const names = catalog.map((e) => e.name).sort()
-  return Type.Union(
-    names.map((name) => Type.Literal(name)),
-    {
-      $id: EVENT_TYPE_ID,
-      description: 'A business event a subscription can receive; each reaches only the subscriptions whose owner is in its audience',
-      examples: names.slice(0, 1),
-    },
-  )
+  return StringEnum(names, {
+    $id: EVENT_TYPE_ID,
+    description: 'A business event a subscription can receive; each reaches only the subscriptions whose owner is in its audience',
+    examples: names.slice(0, 1),
+  })
 }
 const EventType = Type.Unsafe<string>(Type.Ref(EVENT_TYPE_ID))
 
@@ -40,10 +37,9 @@ const Url = Type.String({
   examples: ['https://hooks.example.com/keel'],
 })
 
-export const DeliveryStatus = Type.Union(
-  DELIVERY_STATUSES.map((s) => Type.Literal(s)),
-  { description: '`pending` (queued or waiting for a retry), `succeeded`, `failed` (not retried) or `dead` (out of attempts)' },
-)
+export const DeliveryStatus = StringEnum(DELIVERY_STATUSES, {
+  description: '`pending` (queued or waiting for a retry), `succeeded`, `failed` (not retried) or `dead` (out of attempts)',
+})
 
 const webhookExample = {
   id: '01936b8e-9a4c-7b1d-8e2f-3a4b5c6d7e8f',

@@ -1,6 +1,6 @@
 // `npm run new:module -- <name>`: scaffold a working module in the canonical shape (tables, schemas,
 // repository, service, routes, events, contract, README, tests — see modules/README.md), formatted,
-// with its migration generated and openapi.yaml refreshed.
+// with its migration generated, openapi.yaml and the TypeScript client (clients/typescript) refreshed.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
@@ -44,4 +44,7 @@ console.log(`created modules/${name}/ and test/modules/${name}/${name}.test.ts`)
 
 run('npx', ['drizzle-kit', 'generate', '--name', `add_${names.__table__}`])
 run('npm', ['run', '--silent', 'openapi'])
-console.log(`\nDone: /api/v1/${name} is served and documented on the next start. Run \`npm test -- test/modules/${name}/*.test.ts\`.`)
+run('npm', ['run', '--silent', 'client'])
+console.log(
+  `\nDone: /api/v1/${name} is served and documented on the next start, and in the client. Run \`npm test -- test/modules/${name}/*.test.ts\`.`,
+)

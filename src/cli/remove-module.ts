@@ -1,6 +1,6 @@
-// `npm run remove:module -- <name>`: remove a module — its folder, its tests — refresh openapi.yaml,
-// and take its tables out of the database schema: a migration that was never committed is simply
-// deleted (it never reached a database but yours), a committed one gets a drop migration.
+// `npm run remove:module -- <name>`: remove a module — its folder, its tests — refresh openapi.yaml and
+// the TypeScript client, and take its tables out of the database schema: a migration that was never
+// committed is simply deleted (it never reached a database but yours), a committed one gets a drop migration.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -54,4 +54,5 @@ if (tables.length === 0) {
 }
 
 run('npm', ['run', '--silent', 'openapi'])
-console.log(`\nDone: /api/v1/${name} is gone from the sources and openapi.yaml. Rebuild (npm run build) before npm start.`)
+run('npm', ['run', '--silent', 'client'])
+console.log(`\nDone: /api/v1/${name} is gone from the sources, openapi.yaml and the client. Rebuild (npm run build) before npm start.`)

@@ -13,6 +13,7 @@ import net from 'node:net'
 import postgres from 'postgres'
 import { ServiceUnavailableError } from '../lib/errors.js'
 import { createBreaker, type Breaker } from '../lib/breaker.js'
+import { deliverErrorWithClose } from './postgres-js-socket.js'
 
 export class DatabaseUnavailableError extends ServiceUnavailableError {
   constructor(
@@ -277,7 +278,7 @@ export function createGuard(opts: GuardOptions): Guard {
       backoff: (retries: number) => Math.min(0.05 * 2 ** retries, opts.reconnectMaxMs / 1000) * (0.5 + Math.random() / 2),
       socket: (o) => {
         const { host, port, path } = o as { host: string[]; port: number[]; path?: string }
-        const socket = path ? net.connect(path) : net.connect(port[0]!, host[0]!)
+        const socket = deliverErrorWithClose(path ? net.connect(path) : net.connect(port[0]!, host[0]!))
         Object.assign(socket, { host: host[0] }) // (for TLS's servername)
         // postgres.js attaches its listeners a tick later (and removes them all on close).
         socket.on('error', () => {})

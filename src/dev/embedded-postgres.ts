@@ -171,35 +171,59 @@ async function stopLeftover(dataDir: string, log: (line: string) => void) {
   if (alive(pid)) process.kill(pid, 'SIGKILL')
 }
 
+const SYSTEM_DIRS = { cache: '/var/cache/keel', data: '/var/lib/keel' }
+
+/** As root, the unprivileged account PostgreSQL runs as (initdb and postgres refuse root); else undefined. */
+const serverAccount = async () => (typeof process.getuid === 'function' && process.getuid() === 0 ? await postgresAccount() : undefined)
+
+/**
+ * Where data asked for at `dir` is kept: `dir` itself, or — as root, when the postgres user cannot
+ * enter a folder on the way to it (a clone under /root, a `mktemp -d` folder) — a folder of its own
+ * under `systemDirs.data`, the same for the same `dir` every time. `blocked` names the folder that was
+ * in the way.
+ */
+async function placeData(dir: string, account: Account | undefined, systemDirs: { data: string }) {
+  const asked = resolve(dir)
+  const blocked = account && blockedFolder(asked, account)
+  if (!blocked) return { dir: asked }
+  const moved = join(systemDirs.data, slug(asked))
+  const stillBlocked = blockedFolder(moved, account)
+  if (stillBlocked) {
+    throw new EmbeddedPostgresError(
+      `The embedded PostgreSQL runs as user "postgres", which cannot enter ${blocked} nor ${stillBlocked}: set EMBEDDED_PG_DIR to a folder it can reach, or set DATABASE_URL.`,
+    )
+  }
+  await mkdir(systemDirs.data, { recursive: true, mode: 0o755 })
+  return { dir: moved, blocked }
+}
+
+/**
+ * The folder the embedded PostgreSQL can keep data in for `dir` (see placeData): `dir`, or as root
+ * its stand-in under /var/lib/keel. Tools that lay out data directories themselves (the tests'
+ * throwaway servers) put them there, so a clone in any folder works as `npm start` does.
+ */
+export async function reachableDataDir(dir: string, systemDirs: { data: string } = SYSTEM_DIRS): Promise<string> {
+  return (await placeData(dir, await serverAccount(), systemDirs)).dir
+}
+
 export async function startEmbeddedPostgres({
   dir,
   port,
   database = 'keel',
   log = () => {},
   nativeDir,
-  systemDirs = { cache: '/var/cache/keel', data: '/var/lib/keel' },
+  systemDirs = SYSTEM_DIRS,
 }: EmbeddedOptions): Promise<EmbeddedDatabase> {
   let native = nativeDir ?? (await installedBinaries())
-  let dataDir = resolve(dir)
-  const account = typeof process.getuid === 'function' && process.getuid() === 0 ? await postgresAccount() : undefined
-  if (account) {
-    // initdb and postgres refuse to run as root: they run as "postgres", which must reach both.
-    native = await reachableBinaries(native, systemDirs.cache, account)
-    const blocked = blockedFolder(dataDir, account)
-    if (blocked) {
-      const moved = join(systemDirs.data, slug(dataDir))
-      const stillBlocked = blockedFolder(moved, account)
-      if (stillBlocked) {
-        throw new EmbeddedPostgresError(
-          `The embedded PostgreSQL runs as user "postgres", which cannot enter ${blocked} nor ${stillBlocked}: set EMBEDDED_PG_DIR to a folder it can reach, or set DATABASE_URL.`,
-        )
-      }
-      console.log(
-        `The embedded PostgreSQL runs as user "postgres", which cannot enter ${blocked}: its data is kept in ${moved} instead (EMBEDDED_PG_DIR chooses another place).`,
-      )
-      await mkdir(systemDirs.data, { recursive: true, mode: 0o755 })
-      dataDir = moved
-    }
+  const account = await serverAccount()
+  // initdb and postgres refuse to run as root: they run as "postgres", which must reach both.
+  if (account) native = await reachableBinaries(native, systemDirs.cache, account)
+  const placed = await placeData(dir, account, systemDirs)
+  const dataDir = placed.dir
+  if (placed.blocked) {
+    console.log(
+      `The embedded PostgreSQL runs as user "postgres", which cannot enter ${placed.blocked}: its data is kept in ${dataDir} instead (EMBEDDED_PG_DIR chooses another place).`,
+    )
   }
   const bin = (name: string) => join(native, 'bin', name)
 

@@ -4,7 +4,7 @@ import t from 'tap'
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseDocument, visit } from 'yaml'
+import { parse, parseDocument, visit } from 'yaml'
 import { moduleIntro } from '../../plugins/swagger.js'
 import { projectRoot } from '../../src/lib/paths.js'
 import { buildOffline } from '../helpers/build.js'
@@ -117,4 +117,66 @@ t.test('openapi.yaml has no YAML anchors or aliases', async (t) => {
     Node: (_key, node) => void (node.anchor ? shared++ : undefined),
   })
   t.equal(shared, 0)
+})
+
+/** Every schema in the document with where it is (a JSON pointer-like path). */
+function* schemasOf(node: unknown, path = ''): Generator<[string, Record<string, unknown>]> {
+  if (Array.isArray(node)) for (const [i, item] of node.entries()) yield* schemasOf(item, `${path}/${i}`)
+  else if (node && typeof node === 'object') {
+    yield [path, node as Record<string, unknown>]
+    for (const [key, value] of Object.entries(node)) yield* schemasOf(value, `${path}/${key}`)
+  }
+}
+const oneValue = (s: unknown) =>
+  !!s &&
+  typeof s === 'object' &&
+  ('const' in s || (Array.isArray((s as { enum?: unknown }).enum) && (s as { enum: unknown[] }).enum.length === 1))
+
+t.test('every enumeration is one `enum` of its values, never a union of one-value schemas', async (t) => {
+  const spec = await specOf(t)
+  const unions = (document: unknown) =>
+    [...schemasOf(document)].flatMap(([path, s]) =>
+      (['anyOf', 'oneOf'] as const).filter((k) => Array.isArray(s[k]) && (s[k] as unknown[]).every(oneValue)).map((k) => `${path}/${k}`),
+    )
+  t.same(unions(spec), [], 'no anyOf/oneOf whose members are all one-value enums or consts')
+  t.same(unions(parse(readFileSync(join(projectRoot, 'openapi.yaml'), 'utf8'))), [], 'nor in openapi.yaml')
+  const enums = new Map([...schemasOf(spec)].filter(([, s]) => Array.isArray(s.enum)).map(([path, s]) => [path, s]))
+  const at = (path: string) => enums.get(path)
+  const listProducts = spec.paths['/api/v1/products']!.get!.parameters!.findIndex((p) => p.name === 'status')
+  t.match(at(`/paths//api/v1/products/get/parameters/${listProducts}/schema`), {
+    type: 'string',
+    enum: ['active', 'inactive'],
+  })
+  const components = '/components/schemas'
+  t.match(at(`${components}/User/properties/role`), { type: 'string', enum: ['admin', 'moderator', 'user'] })
+  t.match(at(`${components}/ApiKey/properties/scopes/items`), { type: 'string', enum: ['read', 'write', 'delete', 'admin'] })
+  t.match(at(`${components}/Report/properties/format`), { type: 'string', enum: ['csv', 'json'] })
+  t.match(at(`${components}/WebhookEventType`), { type: 'string', enum: ['order.cancelled', 'order.created'] })
+  t.match(at(`${components}/Readiness/properties/status`), { type: 'string', enum: ['healthy', 'degraded', 'unhealthy'] })
+})
+
+t.test('a value outside an enumeration is a 400 naming the allowed values', async (t) => {
+  const app = await buildOffline(t)
+  await app.ready()
+  const res = await app.inject('/api/v1/products?status=archived')
+  t.equal(res.statusCode, 400)
+  t.match(res.json(), {
+    code: 'VALIDATION_ERROR',
+    details: [{ field: 'status', message: 'must be one of: active, inactive', in: 'querystring' }],
+  })
+  t.equal(res.json().details.length, 1, 'one detail for the one field')
+})
+
+t.test('every request body shows an example', async (t) => {
+  const spec = (await specOf(t)) as Spec & { components: { schemas: Record<string, { example?: unknown; examples?: unknown }> } }
+  type Body = { content: Record<string, { schema?: { $ref?: string }; example?: unknown; examples?: unknown }> }
+  const bodies = operations(spec).filter((op): op is typeof op & { requestBody: Body } => 'requestBody' in op)
+  t.ok(bodies.length >= 10, `${bodies.length} operations take a body`)
+  for (const op of bodies) {
+    for (const [type, media] of Object.entries(op.requestBody.content)) {
+      const named = media.schema?.$ref ? spec.components.schemas[media.schema.$ref.split('/').pop()!] : undefined
+      const example = media.example ?? media.examples ?? named?.example ?? named?.examples
+      t.not(example, undefined, `${op.name} (${type})`)
+    }
+  }
 })

@@ -80,7 +80,7 @@ t.test('the server starts, answers in the envelope, serves Swagger UI and stops 
   t.equal(spec.openapi, '3.0.3')
   t.ok(spec.paths['/health/ready'], 'the live spec documents the routes')
 
-  await t.test('Swagger UI renders and "Try it out" works against the running server', needsChromium, async (t) => {
+  await t.test('Swagger UI renders, "Try it out" works against the server, enumerations are drop-downs', needsChromium, async (t) => {
     const browser = await launchChromium(t)
     const page = await browser.newPage()
     const errors: string[] = []
@@ -96,6 +96,20 @@ t.test('the server starts, answers in the envelope, serves Swagger UI and stops 
     await status.waitFor({ timeout: 10_000 })
     t.equal((await status.innerText()).trim(), '200')
     t.match(await op.locator('.live-responses-table .highlight-code').first().innerText(), /"status": "healthy"/)
+
+    // An enumeration is a drop-down of all its values (an `anyOf` of one-value enums offered only the first).
+    const list = page.locator('#operations-products-listProducts')
+    await list.locator('.opblock-summary').click()
+    await list.locator('button.try-out__btn').click()
+    const filter = list.locator('tr[data-param-name="status"] select')
+    const offered = (await filter.locator('option').allInnerTexts()).map((o) => o.trim()).filter((o) => o !== '--')
+    t.same(offered, ['active', 'inactive'], 'GET /api/v1/products: the status drop-down offers both values')
+    await filter.selectOption('inactive')
+    await list.locator('button.execute').click()
+    const listed = list.locator('.live-responses-table tr.response .response-col_status').first()
+    await listed.waitFor({ timeout: 10_000 })
+    t.equal((await listed.innerText()).trim(), '200')
+    t.match(await list.locator('.request-url pre').first().innerText(), /status=inactive/, 'the request carries the value picked')
     t.same(errors, [], 'no script errors (helmet CSP lets Swagger UI run)')
   })
 

@@ -47,7 +47,8 @@ t.test('PostgreSQL crashed, then frozen, under load: answers within a bound, rec
       done()
     },
   })
-  const config = testConfig(pg.url('keel'), { REDIS_URL: undefined, LOG_LEVEL: 'info' })
+  // The production values of the guard (testConfig tolerates a slower probe): what is measured here.
+  const config = testConfig(pg.url('keel'), { REDIS_URL: undefined, LOG_LEVEL: 'info', DB_STALL_MS: 500, DB_PROBE_TIMEOUT_MS: 1000 })
   const app: FastifyInstance = await buildChecked({ config, logger: { ...(loggerOptions(config) as object), stream } })
   let closed = false
   t.teardown(() => (closed ? undefined : app.close()))

@@ -5,21 +5,20 @@
 // copied and the data kept where that user can reach them — or Keel says in one line what to do.
 import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { randomBytes } from 'node:crypto'
-import { EmbeddedPostgresError, startEmbeddedPostgres } from '../../src/dev/embedded-postgres.js'
+import { EmbeddedPostgresError, reachableDataDir, startEmbeddedPostgres } from '../../src/dev/embedded-postgres.js'
 import { projectRoot } from '../../src/lib/paths.js'
-import { copyTemplate } from '../helpers/postgres-server.js'
+import { copyTemplate, scratchDir } from '../helpers/postgres-server.js'
 import { freePort } from '../helpers/redis-server.js'
 import { startServer } from '../helpers/server-process.js'
 import postgres from 'postgres'
 
 const run = promisify(execFile)
-const scratch = () => join(projectRoot, '.data', 'faults', `embedded-${process.pid}-${randomBytes(4).toString('hex')}`)
+const scratch = () => scratchDir('embedded')
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0)
@@ -30,7 +29,7 @@ const alive = (pid: number) => {
 }
 
 t.test('Ctrl-C on npm start: Keel drains first, then stops its PostgreSQL; no error is logged', async (t) => {
-  const dir = scratch()
+  const dir = await scratch()
   await mkdir(dir, { recursive: true })
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await copyTemplate(join(dir, 'postgres')) // (an initialised cluster: initdb is not what this tests)
@@ -65,7 +64,7 @@ t.test(
   async (t) => {
     // Like a clone under /root: binaries and data dir inside a mode-700 folder.
     const home = await mkdtemp(join(tmpdir(), 'keel-root-home-'))
-    const system = scratch()
+    const system = await scratch()
     t.teardown(async () => {
       await rm(home, { recursive: true, force: true })
       await rm(system, { recursive: true, force: true })
@@ -85,7 +84,7 @@ t.test(
     await pg.stop()
 
     // A fresh clone: the data folder and the folders above it do not exist yet.
-    const fresh = join(scratch(), 'clone', '.data', 'postgres')
+    const fresh = join(await scratch(), 'clone', '.data', 'postgres')
     t.teardown(() => rm(dirname(dirname(dirname(fresh))), { recursive: true, force: true }))
     const first = await startEmbeddedPostgres({ dir: fresh, port: await freePort(), nativeDir, systemDirs })
     t.equal(first.dir, fresh, 'a fresh folder (parents made now) keeps its data where asked')
@@ -103,5 +102,44 @@ t.test(
     t.ok(error instanceof EmbeddedPostgresError, 'refused with an EmbeddedPostgresError')
     t.match((error as Error).message, /cannot enter .*set EMBEDDED_PG_DIR .*or set DATABASE_URL/)
     t.notMatch((error as Error).message, /\n/, 'in one line')
+  },
+)
+
+t.test(
+  "as root, a clone in a folder the postgres user cannot enter runs the tests' own PostgreSQL servers",
+  { skip: asRoot ? false : 'only as root (PostgreSQL then runs as the unprivileged postgres user)' },
+  async (t) => {
+    // A fresh clone in a `mktemp -d` folder (mode 700): its fault servers start, as npm start does there.
+    const clone = await mkdtemp(join(tmpdir(), 'keel-clone-'))
+    // Where that clone's .data/faults is kept instead (the data of npm start would move the same way).
+    const moved = await reachableDataDir(join(clone, '.data', 'faults'))
+    t.teardown(async () => {
+      await rm(clone, { recursive: true, force: true })
+      await rm(moved, { recursive: true, force: true })
+    })
+    t.notOk(moved.startsWith(clone), `its data goes where the postgres user can reach it (${moved})`)
+    for (const path of ['package.json', 'src', 'test/helpers']) await cp(join(projectRoot, path), join(clone, path), { recursive: true })
+    await symlink(join(projectRoot, 'node_modules'), join(clone, 'node_modules'))
+    await writeFile(
+      join(clone, 'probe.ts'),
+      `import postgres from 'postgres'
+import { startPostgres } from './test/helpers/postgres-server.js'
+const teardowns: (() => unknown)[] = []
+try {
+  const pg = await startPostgres({ teardown: (fn) => teardowns.push(fn) })
+  const sql = postgres(pg.url(), { max: 1, onnotice: () => {} })
+  console.log(JSON.stringify(await sql\`select 1 as one\`))
+  await sql.end()
+} finally {
+  for (const fn of teardowns.reverse()) await fn()
+}
+`,
+    )
+    const probe = await run(process.execPath, ['--import', 'tsx', 'probe.ts'], { cwd: clone }).then(
+      ({ stdout }) => JSON.parse(stdout.trim().split('\n').at(-1)!) as unknown,
+      (err: { stderr?: string; message: string }) => err.stderr || err.message,
+    )
+    t.same(probe, [{ one: 1 }], 'a throwaway server of that clone started and answered')
+    t.ok(existsSync(moved), 'from there')
   },
 )

@@ -98,6 +98,10 @@ export function testConfig(databaseUrl: string, overrides: Overrides = {}): Conf
     RATE_LIMIT_MAX: '100000',
     // A test machine's event loop stalls under parallel test files; load shedding has its own test.
     LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Likewise a loaded machine's PostgreSQL answers a probe slowly: with the production 1 s, the
+    // breaker called a busy database down and apps failed at start (CONNECTION_CLOSED). The database
+    // fault test sets the production value it measures.
+    DB_PROBE_TIMEOUT_MS: '5000',
   }
   for (const [k, v] of Object.entries(overrides)) env[k] = v === undefined ? undefined : String(v)
   return loadConfig(env)

@@ -1,6 +1,8 @@
 // A throwaway PostgreSQL server on a free port, for tests that really crash (SIGKILL) or freeze
 // (SIGSTOP) the database under a running app. Never the shared one: each test gets its own cluster,
-// copied from a template made once (initdb is the slow part), under .data/faults/.
+// copied from a template made once (initdb is the slow part), under .data/faults/ — or, as root in a
+// clone the postgres user cannot enter (under /root, in a `mktemp -d` folder), where `npm start`
+// would keep that folder's data instead (see reachableDataDir).
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, rename, rm } from 'node:fs/promises'
@@ -8,7 +10,7 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/dev/embedded-postgres.js'
+import { reachableDataDir, startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/dev/embedded-postgres.js'
 import { projectRoot } from '../../src/lib/paths.js'
 import { freePort } from './redis-server.js'
 import { waitFor } from './wait.js'
@@ -16,7 +18,12 @@ import { waitFor } from './wait.js'
 const run = promisify(execFile)
 type Test = { teardown: (fn: () => unknown) => void }
 
-const ROOT = join(projectRoot, '.data', 'faults')
+let root: Promise<string> | undefined
+/** The folder the throwaway servers' data directories go in (one the postgres user can enter). */
+export const faultsRoot = () => (root ??= reachableDataDir(join(projectRoot, '.data', 'faults')))
+
+/** A fresh path (not created) under faultsRoot(), for a test's own data directories. */
+export const scratchDir = async (prefix: string) => join(await faultsRoot(), `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`)
 
 /** The installed PostgreSQL binaries' version (a data directory made by another version does not start). */
 async function binariesVersion(): Promise<string> {
@@ -27,10 +34,11 @@ async function binariesVersion(): Promise<string> {
 
 /** An initialised data directory to copy (made by whichever test process comes first). */
 async function template(): Promise<string> {
-  const dir = join(ROOT, `template-${await binariesVersion()}`)
+  const root = await faultsRoot()
+  const dir = join(root, `template-${await binariesVersion()}`)
   if (existsSync(join(dir, 'PG_VERSION'))) return dir
-  await mkdir(ROOT, { recursive: true })
-  const building = join(ROOT, `template-${process.pid}-${randomBytes(3).toString('hex')}`)
+  await mkdir(root, { recursive: true })
+  const building = join(root, `template-${process.pid}-${randomBytes(3).toString('hex')}`)
   const pg = await startEmbeddedPostgres({ dir: building, port: await freePort(), database: 'postgres' })
   await pg.stop()
   await rename(building, dir).catch(() => rm(building, { recursive: true, force: true })) // lost the race: use theirs
@@ -81,7 +89,7 @@ const signal = (pids: number[], sig: NodeJS.Signals) => {
 
 /** A server of its own, stopped and removed in teardown. */
 export async function startPostgres(t: Test): Promise<PostgresServer> {
-  const dir = join(ROOT, `pg-${process.pid}-${randomBytes(4).toString('hex')}`)
+  const dir = await scratchDir('pg')
   await copyTemplate(dir) // (cp -a keeps the owner: as root, the postgres user's)
   const port = await freePort()
   let pg: EmbeddedDatabase = await startEmbeddedPostgres({ dir, port, database: 'postgres' })
