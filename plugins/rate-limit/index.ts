@@ -4,6 +4,7 @@
 // credentials are refused spends too, and which, once spent, is answered 429 before any credential
 // is looked up. Failed logins have budgets of their own (login-failures.ts). See README.md here.
 import { createHmac } from 'node:crypto'
+import { once } from 'node:events'
 import fp from 'fastify-plugin'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import { Cluster } from 'ioredis'
@@ -112,13 +113,8 @@ export default fp(
       redis.on('error', () => {}) // reported per check (onError below)
       // Commands are not queued while connecting: wait (briefly) for the connection before serving.
       fastify.addHook('onReady', async () => {
-        if (redis.status === 'ready') return
-        let timer: NodeJS.Timeout | undefined
-        await new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, Math.max(1000, config.REDIS_COMMAND_TIMEOUT_MS * 4))
-          redis.once('ready', resolve)
-        })
-        clearTimeout(timer)
+        const signal = AbortSignal.timeout(Math.max(1000, config.REDIS_COMMAND_TIMEOUT_MS * 4))
+        if (redis.status !== 'ready') await once(redis, 'ready', { signal }).catch(() => {})
       })
       fastify.addHook('onClose', async () => {
         await Store.close() // unused leases go back before the connection does
@@ -146,9 +142,6 @@ export default fp(
       failOpen: config.RATE_LIMIT_FAIL_OPEN,
       onError,
       onOk,
-      onFlushError: (err) => {
-        if (!stats.degraded) fastify.log.warn({ err: { message: err.message } }, 'rate limiter: giving back leased units failed; retried')
-      },
     })
 
     fastify.decorate(

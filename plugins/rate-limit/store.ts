@@ -48,8 +48,6 @@ export interface StoreContext {
   fastPath?: Partial<FastPathOptions> | false
   /** Giving back a lease failed (it is retried; units never given back age out of the window). */
   onFlushError?(err: Error): void
-  /** After a failed check Redis is skipped (every check fails at once) and PINGed this often until it answers. */
-  breakerIntervalMs?: number
 }
 
 /** What the store reads of the params the library passes (a route's config merged into the plugin's options). */
@@ -87,9 +85,8 @@ export function createStoreClass(ctx: StoreContext) {
     return refusal && refusal.max >= max ? Math.max(0, refusal.until - Date.now()) : 0
   }
 
-  const breaker = ctx.redis
-    ? createBreaker({ probe: () => ctx.redis!.ping(), timeoutMs: 1000, intervalMs: ctx.breakerIntervalMs ?? 1000 })
-    : null
+  // After a failed check Redis is skipped (every check fails at once) and PINGed each second until it answers.
+  const breaker = ctx.redis ? createBreaker({ probe: () => ctx.redis!.ping(), timeoutMs: 1000, intervalMs: 1000 }) : null
 
   const fast: FastPathOptions | null = ctx.redis && ctx.fastPath !== false ? { ...FAST_PATH, ...ctx.fastPath } : null
   // A map, not an LRU: a key's unused lease is given back before it is forgotten.
