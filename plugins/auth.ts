@@ -167,33 +167,42 @@ export default fp(
       },
     })
 
-    const invalid = (reply: FastifyReply | null, description: string) => {
-      reply?.header('www-authenticate', `${REALM}, error="invalid_token", error_description="${description}"`)
-      return new UnauthorizedError(description === 'expired' ? 'The access token has expired' : 'Invalid or expired credentials')
-    }
+    const invalid = (description: string) =>
+      Object.assign(new UnauthorizedError(description === 'expired' ? 'The access token has expired' : 'Invalid or expired credentials'), {
+        challenge: `${REALM}, error="invalid_token", error_description="${description}"`,
+      })
 
-    /** The principal for the request's credentials, null when there are none; throws 401 when they are invalid. */
-    async function principalOf(request: FastifyRequest, reply: FastifyReply | null): Promise<Principal | null> {
+    /**
+     * The principal for the request's credentials, null when there are none; rejects with a 401 when
+     * they do not stand. Checked once per request: the rate limiter identifies the caller first, the
+     * route's authentication reuses the outcome (a forged key costs one lookup, not two).
+     */
+    const checked = new WeakMap<FastifyRequest, Promise<Principal | null>>()
+    function principalOf(request: FastifyRequest): Promise<Principal | null> {
+      let outcome = checked.get(request)
+      if (!outcome) checked.set(request, (outcome = check(request)))
+      return outcome
+    }
+    async function check(request: FastifyRequest): Promise<Principal | null> {
       const authorization = request.headers.authorization
       const apiKey = request.headers[API_KEY_HEADER]
       if (authorization) {
         const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1]
-        if (!token) throw invalid(reply, 'malformed')
+        if (!token) throw invalid('malformed')
         let claims: AccessClaims
         try {
           claims = fastify.jwt.verify<AccessClaims>(token)
         } catch (error) {
-          throw invalid(reply, (error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'expired' : 'invalid')
+          throw invalid((error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'expired' : 'invalid')
         }
-        if (typeof claims.sub !== 'string' || typeof claims.ver !== 'number' || typeof claims.sid !== 'string')
-          throw invalid(reply, 'invalid')
+        if (typeof claims.sub !== 'string' || typeof claims.ver !== 'number' || typeof claims.sid !== 'string') throw invalid('invalid')
         const principal = resolvers.accessToken ? await resolvers.accessToken(claims) : null
-        if (!principal) throw invalid(reply, 'revoked')
+        if (!principal) throw invalid('revoked')
         return principal
       }
       if (typeof apiKey === 'string' && apiKey !== '') {
         const resolved = resolvers.apiKey ? await resolvers.apiKey(apiKey) : null
-        if (!resolved) throw invalid(reply, 'invalid')
+        if (!resolved) throw invalid('invalid')
         request.apiKey = resolved.key
         return resolved.principal
       }
@@ -210,13 +219,18 @@ export default fp(
 
     const authenticateOptional: AuthHook = async (request, reply) => {
       if (request.user) return // already authenticated by an earlier hook
-      setCaller(request, await principalOf(request, reply))
+      try {
+        setCaller(request, await principalOf(request))
+      } catch (error) {
+        if (error instanceof UnauthorizedError && 'challenge' in error) reply.header('www-authenticate', error.challenge)
+        throw error
+      }
     }
 
     const identify = async (request: FastifyRequest): Promise<Principal | null> => {
       if (request.user) return request.user
       try {
-        setCaller(request, await principalOf(request, null))
+        setCaller(request, await principalOf(request))
       } catch (error) {
         if (!(error instanceof UnauthorizedError)) throw error
         setCaller(request, null)

@@ -163,7 +163,7 @@ export interface paths {
         put?: never;
         /**
          * Log in
-         * @description Public. Opens a session: a short-lived access token (JWT naming the session) and a single-use refresh token. An unknown email and a wrong password give the same 401 in the same time. Failed attempts are limited per account (RATE_LIMIT_LOGIN_ACCOUNT_MAX, default 10) and per client address (RATE_LIMIT_LOGIN_CLIENT_MAX, default 100) per RATE_LIMIT_LOGIN_WINDOW_SECONDS (15 minutes); successful logins do not count. Never cached (`Cache-Control: no-store`).
+         * @description Public. Opens a session: a short-lived access token (JWT naming the session) and a single-use refresh token. An unknown email and a wrong password give the same 401 in the same time. Failed attempts are limited per RATE_LIMIT_LOGIN_WINDOW_SECONDS (15 minutes): 10 per account per client, with a growing delay after 3 (RATE_LIMIT_LOGIN_CLIENT_ACCOUNT_MAX, RATE_LIMIT_LOGIN_DELAY_SECONDS); 100 per client address (RATE_LIMIT_LOGIN_CLIENT_MAX); 100 per account from clients that never logged in to it (RATE_LIMIT_LOGIN_ACCOUNT_MAX). A success sets the `keel_device` cookie (HttpOnly, signed, bound to the account): sent back on later logins, that client keeps its own budget, so strangers failing on your account cannot lock you out. Successful logins do not count. Never cached (`Cache-Control: no-store`).
          */
         post: operations["logIn"];
         delete?: never;
@@ -2990,6 +2990,8 @@ export interface operations {
                 headers: {
                     /** @description Always `no-store`: the response carries secrets and is never cached */
                     "cache-control"?: string;
+                    /** @description `keel_device=<token>; Path=/api/v1/auth/login; HttpOnly; SameSite=Strict` (and `Secure` in production): send it back on later logins (browsers do; other clients keep it, e.g. `curl -c jar -b jar`) and this client keeps its own failed-login budget on this account */
+                    "set-cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {

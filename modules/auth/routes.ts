@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { auditFor, authSecurity, publicRoute } from '../../plugins/auth.js'
+import { byAddress } from '../../plugins/rate-limit/index.js'
 import { errorResponses, ok, type ErrorSpec } from '../../src/lib/envelope.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { modulePath, resourcePath } from '../../src/lib/urls.js'
@@ -13,6 +14,11 @@ import { LoginBody, LoginResultResponse, LogoutBody, MeResponse, RefreshBody, Re
 const tags = ['auth']
 
 const noStore = { 'cache-control': Type.String({ description: 'Always `no-store`: the response carries secrets and is never cached' }) }
+const deviceCookie = Type.String({
+  description:
+    '`keel_device=<token>; Path=/api/v1/auth/login; HttpOnly; SameSite=Strict` (and `Secure` in production): send it back on later ' +
+    'logins (browsers do; other clients keep it, e.g. `curl -c jar -b jar`) and this client keeps its own failed-login budget on this account',
+})
 const emailTaken: ErrorSpec = { status: 409, code: 'EMAIL_TAKEN', message: 'An account with this email already exists' }
 const invalidCredentials: ErrorSpec = { status: 401, code: 'INVALID_CREDENTIALS', message: 'Invalid email or password' }
 const accountDisabled: ErrorSpec = { status: 403, code: 'ACCOUNT_DISABLED', message: 'This account is disabled' }
@@ -24,11 +30,15 @@ const invalidRefreshToken: ErrorSpec = {
 const tooManyFailures: ErrorSpec = {
   status: 429,
   code: 'RATE_LIMITED',
-  message: 'Too many failed logins for this account, retry in 14 minutes',
+  message: 'Too many failed logins for this account from this client, retry in 8 seconds',
 }
 const tooManyRegistrations: ErrorSpec = { status: 429, code: 'RATE_LIMITED', message: 'Rate limit exceeded, retry in 52 minutes' }
 
-const caller = (request: FastifyRequest): Caller => ({ audit: auditFor(request), ip: request.ip })
+const caller = (request: FastifyRequest): Caller => ({
+  audit: auditFor(request),
+  ip: request.ip,
+  device: request.server.loginFailures.deviceOf(request),
+})
 
 export function authRoutes(fastify: FastifyInstance, service: AuthService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -42,8 +52,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
         rateLimit: {
           max: config.RATE_LIMIT_REGISTER_MAX,
           timeWindow: config.RATE_LIMIT_REGISTER_WINDOW_SECONDS * 1000,
-          keyBy: 'ip',
-          namespace: 'register',
+          keyGenerator: byAddress,
         },
       },
       schema: {
@@ -79,19 +88,23 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
         summary: 'Log in',
         description:
           'Public. Opens a session: a short-lived access token (JWT naming the session) and a single-use refresh token. ' +
-          'An unknown email and a wrong password give the same 401 in the same time. Failed attempts are limited per account ' +
-          '(RATE_LIMIT_LOGIN_ACCOUNT_MAX, default 10) and per client address (RATE_LIMIT_LOGIN_CLIENT_MAX, default 100) per ' +
-          'RATE_LIMIT_LOGIN_WINDOW_SECONDS (15 minutes); successful logins do not count. Never cached (`Cache-Control: no-store`).',
+          'An unknown email and a wrong password give the same 401 in the same time. Failed attempts are limited per ' +
+          'RATE_LIMIT_LOGIN_WINDOW_SECONDS (15 minutes): 10 per account per client, with a growing delay after 3 ' +
+          '(RATE_LIMIT_LOGIN_CLIENT_ACCOUNT_MAX, RATE_LIMIT_LOGIN_DELAY_SECONDS); 100 per client address (RATE_LIMIT_LOGIN_CLIENT_MAX); ' +
+          '100 per account from clients that never logged in to it (RATE_LIMIT_LOGIN_ACCOUNT_MAX). A success sets the `keel_device` ' +
+          'cookie (HttpOnly, signed, bound to the account): sent back on later logins, that client keeps its own budget, so strangers ' +
+          'failing on your account cannot lock you out. Successful logins do not count. Never cached (`Cache-Control: no-store`).',
         security: publicRoute,
         body: Ref(LoginBody),
         response: {
-          200: { ...Ref(LoginResultResponse), headers: noStore },
+          200: { ...Ref(LoginResultResponse), headers: { ...noStore, 'set-cookie': deviceCookie } },
           ...errorResponses(invalidCredentials, accountDisabled, tooManyFailures),
         },
       },
     },
     async (request, reply) => {
-      const result = await service.login(request.body, caller(request))
+      const { deviceToken, ...result } = await service.login(request.body, caller(request))
+      if (deviceToken) reply.header('set-cookie', app.loginFailures.deviceCookie(deviceToken, request.routeOptions.url ?? request.url))
       reply.header('cache-control', 'no-store')
       return ok(result)
     },

@@ -84,11 +84,13 @@ export interface AuthServiceDeps {
   now?: () => number
 }
 
-/** Who is asking, for the audit log and the failed-login budget of its address. */
+/** Who is asking, for the audit log and the failed-login budgets. */
 export interface Caller {
   audit: Audit
   /** The client IP. */
   ip: string
+  /** The device token the client sent back from an earlier login (its cookie), if any. */
+  device?: string
 }
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
@@ -130,11 +132,12 @@ export function createAuthService({
     },
 
     /**
-     * A new session. Each attempt first takes one failure from the account's and the client's
-     * budgets (429 when one is spent); a right password gives it back, so only failures count.
+     * A new session. Each attempt first takes one failure from the failed-login budgets (429 when
+     * one is spent); a right password gives it back, so only failures count. `deviceToken` (for a
+     * cookie) lets this client keep a budget of its own on this account.
      */
-    async login({ email, password }: LoginInput, { audit, ip }: Caller): Promise<LoginResult> {
-      const attempt = await loginFailures.begin({ account: email, client: ip }).catch((error: unknown) => {
+    async login({ email, password }: LoginInput, { audit, ip, device }: Caller): Promise<LoginResult & { deviceToken?: string }> {
+      const attempt = await loginFailures.begin({ account: email, ip, device }).catch((error: unknown) => {
         audit('auth.login.throttled', {})
         throw error
       })
@@ -145,7 +148,7 @@ export function createAuthService({
         audit('auth.login.failed', { userId: creds?.id, reason: creds ? 'wrong_password' : 'unknown_email' })
         throw new InvalidCredentialsError()
       }
-      await attempt.succeeded()
+      const deviceToken = await attempt.succeeded()
       if (creds.status !== 'active') {
         audit('auth.login.failed', { userId: creds.id, reason: 'disabled' })
         throw new AccountDisabledError()
@@ -158,7 +161,7 @@ export function createAuthService({
       })
       const user = await users.findById(creds.id)
       audit('auth.login.succeeded', { userId: creds.id, sessionId })
-      return { ...tokensOf(creds, sessionId, refresh), user: user! }
+      return { ...tokensOf(creds, sessionId, refresh), user: user!, deviceToken }
     },
 
     /**

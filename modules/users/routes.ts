@@ -21,7 +21,7 @@ const lastAdmin: ErrorSpec = {
 const tooManyFailures: ErrorSpec = {
   status: 429,
   code: 'RATE_LIMITED',
-  message: 'Too many failed logins for this account, retry in 14 minutes',
+  message: 'Too many failed logins for this account from this client, retry in 8 seconds',
 }
 
 export function usersRoutes(fastify: FastifyInstance, service: UsersService) {

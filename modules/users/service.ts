@@ -113,7 +113,7 @@ export function createUsersService({ db, dbRead, cache, events, repo, loginFailu
   /** A current-password check, throttled like a login: a wrong one counts as a failed login (per account and per client). */
   async function checkCurrentPassword(user: UserRow, currentPassword: string | undefined, client: string) {
     if (currentPassword === undefined) throw weakPassword('currentPassword', 'currentPassword is required to change your password')
-    const attempt = await loginFailures.begin({ account: user.email, client })
+    const attempt = await loginFailures.begin({ account: user.email, ip: client })
     const hash = await repo.findPasswordHash(db, user.id)
     if (!hash || !(await verifyPassword(hash, currentPassword)))
       throw invalidField('currentPassword', 'is incorrect', 'The current password is incorrect')

@@ -1,45 +1,36 @@
-// Rate limiting on @fastify/rate-limit with Keel's own stores (sliding log, fixed window, token
-// bucket; Redis Lua when REDIS_URL is set, in-process otherwise). Callers are keyed by API key,
-// else user id, else client IP; routes pick a policy in `config.rateLimit` (see README.md here).
-import { createHash } from 'node:crypto'
+// Rate limiting: @fastify/rate-limit with Keel's stores (store.ts), in the onRequest hook. A budget
+// is the caller's: the owner of a verified token or API key (a key's own limit is a part of its
+// owner's budget, never in addition to it), else the client address — which a request whose
+// credentials are refused spends too, and which, once spent, is answered 429 before any credential
+// is looked up. Failed logins have budgets of their own (login-failures.ts). See README.md here.
+import { createHmac } from 'node:crypto'
+import { once } from 'node:events'
 import fp from 'fastify-plugin'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import { Cluster } from 'ioredis'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { defineError } from '../../src/lib/errors.js'
 import { errorResponses } from '../../src/lib/envelope.js'
-import type { Principal } from '../../src/lib/permissions.js'
-import type { Strategy } from './limiters.js'
-import { createLoginFailures, unlimitedLoginFailures } from './login-failures.js'
-import { createStoreClass, RateLimitUnavailableError } from './store.js'
+import { API_KEY_HEADER, resolveJwtSecret } from '../auth.js'
+import type { RedisClient, Strategy } from './limiters.js'
+import { createLoginFailures, unlimitedLoginFailures, type LoginBudgetName } from './login-failures.js'
+import { createStoreClass, keyPrefix, RateLimitUnavailableError } from './store.js'
 
 export { STRATEGIES, type Strategy } from './limiters.js'
 export type { LoginAttempt, LoginFailures } from './login-failures.js'
 
-/** What a route may put in `config.rateLimit` on top of @fastify/rate-limit's own options. */
-export interface KeelRateLimitOptions {
-  /** Default RATE_LIMIT_STRATEGY. */
-  strategy?: Strategy
-  /** Token bucket only: tokens added per second (default max / timeWindow, a full refill per window). */
-  refillPerSecond?: number
-  /** Who shares a budget: 'caller' (default: API key, else user, else IP) or 'ip'. */
-  keyBy?: 'caller' | 'ip'
-  /** A second, independent limit keyed on this body field (e.g. 'email'), same max and window. */
-  alsoByBodyField?: string
-  /** A named policy resolved from config at startup (see rateLimitPolicies). */
-  preset?: keyof typeof rateLimitPolicies
-  /** Store key namespace; default the route (method + url), or the groupId. */
-  namespace?: string
-}
-
 declare module '@fastify/rate-limit' {
-  // The plugin merges a route's config into the params its store's child() receives.
-  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
-  interface CreateRateLimitOptions extends KeelRateLimitOptions {}
+  interface CreateRateLimitOptions {
+    /** Default RATE_LIMIT_STRATEGY. */
+    strategy?: Strategy
+    /** Where the budget's keys live; set for each route with a policy (its own budget). */
+    namespace?: string
+  }
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Rate limiter state, for metrics: backend in use, and how many requests were let through unchecked. */
+    /** The limiter's state, for metrics: its backend, and requests let through or refused because Redis failed. */
     rateLimitStats(): RateLimitStats
   }
 }
@@ -48,7 +39,7 @@ export interface RateLimitStats {
   enabled: boolean
   backend: 'redis' | 'memory'
   strategy: Strategy
-  /** Requests let through because Redis failed (RATE_LIMIT_FAIL_OPEN=true). */
+  /** Requests let through unchecked because Redis failed (RATE_LIMIT_FAIL_OPEN=true). */
   failedOpen: number
   /** Requests refused with 503 because Redis failed (RATE_LIMIT_FAIL_OPEN=false). */
   failedClosed: number
@@ -56,55 +47,41 @@ export interface RateLimitStats {
   degraded: boolean
 }
 
-/**
- * Named policies for `config: { rateLimit: rateLimitPolicies.x }`. Spread to override:
- * `{ ...rateLimitPolicies.expensive, max: 5 }`. (Login and registration have budgets of their own:
- * login-failures.ts and the register route's policy.)
- */
+/** Policies for `config: { rateLimit: ... }` (spread to override: `{ ...rateLimitPolicies.expensive, max: 5 }`). */
 export const rateLimitPolicies = {
-  /** Costly work (reports, exports): a token bucket of 10, refilled over a minute, per caller. */
-  expensive: { preset: 'expensive' },
-} as const satisfies Record<string, { preset: string }>
+  /** Costly work (reports, exports): a token bucket of 10 per caller, refilled over a minute. */
+  expensive: { strategy: 'token-bucket', max: 10, timeWindow: 60_000 },
+} as const
 
 export const RateLimitedError = defineError('RATE_LIMITED', 429, 'Rate limit exceeded')
 
-/** A 429 thrown outside @fastify/rate-limit's own hook: the onError hook below sets its headers on the reply. */
-const refusedWithHeaders = (message: string, max: number, retryMs: number) => {
-  const seconds = Math.max(1, Math.ceil(retryMs / 1000))
-  return Object.assign(new RateLimitedError(message), {
-    rateLimitHeaders: { 'x-ratelimit-limit': max, 'x-ratelimit-remaining': 0, 'x-ratelimit-reset': seconds, 'retry-after': seconds },
-  })
+/** A budget's key for the client address (IPv6 by /64): `keyGenerator: byAddress` limits a route per address only. */
+export const byAddress = (request: FastifyRequest) => `ip:${normalizeIP(request.ip)}`
+
+const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`
+const retryIn = (ms: number) => {
+  const s = Math.max(1, Math.ceil(ms / 1000))
+  return s < 120 ? plural(s, 'second') : plural(Math.ceil(s / 60), 'minute')
 }
+
+/** A 429 thrown outside the library's hook: the onError hook below puts its headers on the reply. */
+const tooMany = (max: number, retryMs: number, message = `Rate limit exceeded, retry in ${retryIn(retryMs)}`) => {
+  const seconds = Math.max(1, Math.ceil(retryMs / 1000))
+  const headers = { 'x-ratelimit-limit': max, 'x-ratelimit-remaining': 0, 'x-ratelimit-reset': seconds, 'retry-after': seconds }
+  return Object.assign(new RateLimitedError(message), { rateLimitHeaders: headers })
+}
+
+const loginRefusals: Record<LoginBudgetName, string> = {
+  client: 'Too many failed logins from this address',
+  'client-account': 'Too many failed logins for this account from this client',
+  account: 'Too many failed logins for this account from new devices',
+}
+
+const autoPipelined = (client: RedisClient): RedisClient =>
+  client instanceof Cluster ? client.duplicate([], { enableAutoPipelining: true }) : client.duplicate({ enableAutoPipelining: true })
 
 // Infrastructure routes are never limited: probes, scrapers and the docs must always answer.
 const EXEMPT = /^\/(health|metrics|docs)(\/|$)/
-
-type KeyLimit = { max?: number | null; windowSeconds?: number | null }
-
-/** The authenticated caller, when the auth preHandler ran (null/undefined otherwise). */
-const callerOf = (request: FastifyRequest): Principal | null => (request as unknown as { user?: Principal | null }).user ?? null
-
-/** The API key's own limit, which the auth plugin puts on `request.apiKey` (absent: the default applies). */
-function keyLimit(request: FastifyRequest): KeyLimit | undefined {
-  const key = (request as unknown as { apiKey?: { rateLimit?: KeyLimit | null } | null }).apiKey
-  return key?.rateLimit?.max != null ? key.rateLimit : undefined
-}
-
-const ipKey = (request: FastifyRequest) => `ip:${normalizeIP(request.ip)}`
-
-/**
- * API key, else user, else IP: an authenticated caller is not penalised for sharing a NAT. On a route
- * that does not authenticate (a public one) the auth plugin is asked who sent valid credentials, so a
- * key or a token is limited as itself there too; invalid ones leave the caller anonymous (its IP).
- */
-const callerKeyOf =
-  (identify: FastifyInstance['identify']) =>
-  async (request: FastifyRequest): Promise<string> => {
-    const caller = callerOf(request) ?? (await identify(request))
-    if (caller?.apiKeyId) return `key:${caller.apiKeyId}`
-    if (caller?.id) return `user:${caller.id}`
-    return ipKey(request)
-  }
 
 /** A limited route documents its 429 (OpenAPI) when it documents its responses at all. */
 function documentTooManyRequests(route: RouteOptions) {
@@ -113,15 +90,9 @@ function documentTooManyRequests(route: RouteOptions) {
   route.schema = { ...schema, response: { ...schema.response, 429: errorResponses(429)[429] } } as RouteOptions['schema']
 }
 
-const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`
-const retryIn = (ttlMs: number) => {
-  const s = Math.max(1, Math.ceil(ttlMs / 1000))
-  return s < 120 ? plural(s, 'second') : plural(Math.ceil(s / 60), 'minute')
-}
-
 export default fp(
-  async (fastify: FastifyInstance, opts: { clock?: () => number }) => {
-    const config = fastify.config
+  async (fastify: FastifyInstance) => {
+    const { config } = fastify
     const stats: RateLimitStats = {
       enabled: config.RATE_LIMIT_ENABLED,
       backend: fastify.redis ? 'redis' : 'memory',
@@ -136,30 +107,17 @@ export default fp(
       return
     }
 
-    const windowMs = config.RATE_LIMIT_WINDOW_SECONDS * 1000
-    const callerKey = callerKeyOf(fastify.identify)
-    const presets: Record<keyof typeof rateLimitPolicies, KeelRateLimitOptions & { max: number; timeWindow: number }> = {
-      expensive: { strategy: 'token-bucket', max: 10, timeWindow: 60_000 },
-    }
-
-    // A connection of its own with auto-pipelining: the concurrent checks of one event-loop tick
-    // go to Redis in one write (same timeouts and fail-fast options as fastify.redis).
-    const redis = fastify.redis?.duplicate({ enableAutoPipelining: true }) ?? null
+    // A connection of its own, auto-pipelined: the checks of one event-loop tick go out in one write.
+    const redis = fastify.redis ? autoPipelined(fastify.redis) : null
     if (redis) {
-      redis.on('error', () => {}) // failures are reported per request by the store (onError below)
-      // Commands are not queued while connecting: wait (briefly) for the connection before serving,
-      // so the first requests are counted; a Redis that is down at start is an outage like any other.
+      redis.on('error', () => {}) // reported per check (onError below)
+      // Commands are not queued while connecting: wait (briefly) for the connection before serving.
       fastify.addHook('onReady', async () => {
-        if (redis.status === 'ready') return
-        let timer: NodeJS.Timeout | undefined
-        await new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, Math.max(1000, config.REDIS_COMMAND_TIMEOUT_MS * 4))
-          redis.once('ready', resolve)
-        })
-        clearTimeout(timer)
+        const signal = AbortSignal.timeout(Math.max(1000, config.REDIS_COMMAND_TIMEOUT_MS * 4))
+        if (redis.status !== 'ready') await once(redis, 'ready', { signal }).catch(() => {})
       })
       fastify.addHook('onClose', async () => {
-        await Store.close() // hits answered locally (fast path) are sent before the connection goes
+        await Store.close() // unused leases go back before the connection does
         redis.disconnect()
       })
     }
@@ -170,9 +128,7 @@ export default fp(
       stats.degraded = true // one warning per outage
       fastify.log.warn(
         { err: { message: err.message }, failOpen: config.RATE_LIMIT_FAIL_OPEN },
-        config.RATE_LIMIT_FAIL_OPEN
-          ? 'rate limiter: Redis unavailable, requests are let through unchecked'
-          : 'rate limiter: Redis unavailable, requests are refused with 503',
+        `rate limiter: Redis unavailable, requests are ${config.RATE_LIMIT_FAIL_OPEN ? 'let through unchecked' : 'refused with 503'}`,
       )
     }
     const onOk = () => {
@@ -183,110 +139,113 @@ export default fp(
     const Store = createStoreClass({
       redis,
       defaultStrategy: config.RATE_LIMIT_STRATEGY,
-      clock: opts.clock,
       failOpen: config.RATE_LIMIT_FAIL_OPEN,
       onError,
-      onFlushError(err) {
-        // Retried; the outage itself is reported by the next failing check.
-        if (!stats.degraded)
-          fastify.log.warn(
-            { err: { message: err.message } },
-            'rate limiter: giving back unused leased units to Redis failed; retried later',
-          )
-      },
       onOk,
     })
 
-    // Failed logins, per account and per client (login-failures.ts): the auth and users modules
-    // reserve an attempt before checking a password and give it back when it was right.
-    const loginWindowMs = config.RATE_LIMIT_LOGIN_WINDOW_SECONDS * 1000
     fastify.decorate(
       'loginFailures',
       createLoginFailures({
         redis,
-        clock: opts.clock,
+        budgets: {
+          windowMs: config.RATE_LIMIT_LOGIN_WINDOW_SECONDS * 1000,
+          client: config.RATE_LIMIT_LOGIN_CLIENT_MAX,
+          clientAccount: config.RATE_LIMIT_LOGIN_CLIENT_ACCOUNT_MAX,
+          account: config.RATE_LIMIT_LOGIN_ACCOUNT_MAX,
+          delayMs: config.RATE_LIMIT_LOGIN_DELAY_SECONDS * 1000,
+        },
+        secret: createHmac('sha256', resolveJwtSecret(config, fastify.log)).update('keel device cookie').digest(),
+        secureCookie: config.NODE_ENV === 'production',
         failOpen: config.RATE_LIMIT_FAIL_OPEN,
-        account: { max: config.RATE_LIMIT_LOGIN_ACCOUNT_MAX, windowMs: loginWindowMs },
-        client: { max: config.RATE_LIMIT_LOGIN_CLIENT_MAX, windowMs: loginWindowMs },
-        refused: ({ budget, max, retryMs }) =>
-          refusedWithHeaders(
-            `Too many failed logins ${budget === 'account' ? 'for this account' : 'from this address'}, retry in ${retryIn(retryMs)}`,
-            max,
-            retryMs,
-          ),
+        refused: ({ budget, max, retryMs }) => tooMany(max, retryMs, `${loginRefusals[budget]}, retry in ${retryIn(retryMs)}`),
         unavailable: () => new RateLimitUnavailableError(),
         onError,
         onOk,
       }),
     )
     fastify.addHook('onError', async (_request, reply, error) => {
-      const headers = (error as { rateLimitHeaders?: Record<string, number> }).rateLimitHeaders
-      if (headers) reply.headers(headers)
+      if ('rateLimitHeaders' in error) reply.headers(error.rateLimitHeaders as Record<string, number>)
     })
 
-    // Runs before @fastify/rate-limit's own onRoute hook: resolves presets and keyBy into plain
-    // options, and exempts infrastructure routes. The route's config object is replaced, not mutated
-    // (presets and config objects are shared between routes).
+    const globalPrefix = keyPrefix(config.RATE_LIMIT_STRATEGY)
+    /**
+     * The owner's budget: the default, or for a request made with a key whose own limit is looser
+     * (only an admin's may be), the key's rate over the default window. Either way one count.
+     */
+    const ownerMax = (request: FastifyRequest) => {
+      const own = request.apiKey?.rateLimit
+      const scaled = own ? Math.ceil((own.max * config.RATE_LIMIT_WINDOW_SECONDS) / own.windowSeconds) : 0
+      return Math.max(config.RATE_LIMIT_MAX, scaled)
+    }
+    /**
+     * The caller's budget in the namespace at `prefix`: the user (for a token or a key), else the
+     * address. An API key sent from an address whose budget is known to be spent is refused before it
+     * is looked up (a forged one cannot be told from a real one without the lookup; a bearer token is
+     * checked locally first); a key whose own budget is known spent, before its owner's is counted.
+     */
+    const callerKey =
+      (prefix: string, max: number, suffix = '') =>
+      async (request: FastifyRequest) => {
+        const address = byAddress(request)
+        if (request.headers.authorization === undefined && request.headers[API_KEY_HEADER] !== undefined) {
+          const spent = Store.refusedMs(prefix + address + suffix, max)
+          if (spent) throw tooMany(max, spent)
+        }
+        const caller = await fastify.identify(request)
+        if (!caller) return address
+        const own = prefix === globalPrefix ? request.apiKey?.rateLimit : null
+        const spent = own ? Store.refusedMs(`${prefix}key:${request.apiKey?.id}`, own.max) : 0
+        if (own && spent) throw tooMany(own.max, spent)
+        return `user:${caller.id}`
+      }
+
+    // Before the library's own onRoute hook: exempt the infrastructure routes, document the 429, and
+    // give each route with a policy its own budget (its namespace) and its caller key.
     fastify.addHook('onRoute', (route: RouteOptions) => {
-      const current = route.config?.rateLimit
-      if (current === undefined && EXEMPT.test(route.url)) {
-        route.config = { ...route.config, rateLimit: false }
-        return
-      }
-      if (current === false) return
+      const policy = route.config?.rateLimit
+      if (policy === undefined && EXEMPT.test(route.url)) route.config = { ...route.config, rateLimit: false }
+      if (policy === false || route.config?.rateLimit === false) return
       documentTooManyRequests(route)
-      if (!current) return
-      const { preset, keyBy, ...rest } = current
-      const base: KeelRateLimitOptions = preset ? presets[preset] : {}
-      const merged = { ...base, ...rest }
-      const by = keyBy ?? base.keyBy ?? 'caller'
-      route.config = {
-        ...route.config,
-        rateLimit: { ...merged, keyBy: by, keyGenerator: merged.keyGenerator ?? (by === 'ip' ? ipKey : callerKey) },
-      }
+      if (!policy) return
+      const namespace = policy.namespace ?? (policy.groupId ? `group:${policy.groupId}` : `${String(route.method)} ${route.url}`)
+      const prefix = keyPrefix(policy.strategy ?? config.RATE_LIMIT_STRATEGY, namespace)
+      const max = typeof policy.max === 'number' ? policy.max : config.RATE_LIMIT_MAX
+      const keyGenerator = policy.keyGenerator ?? callerKey(prefix, max, policy.groupId)
+      route.config = { ...route.config, rateLimit: { ...policy, namespace, keyGenerator } }
     })
 
     await fastify.register(rateLimit, {
       global: true,
-      // preHandler: after the route's authenticate hook, so a verified caller (user or API key) is
-      // known; anonymous requests fall back to their IP (trustProxy decides what request.ip is).
-      hook: 'preHandler',
+      hook: 'onRequest',
       store: Store,
-      max: (request) => keyLimit(request)?.max ?? config.RATE_LIMIT_MAX,
-      timeWindow: (request) => (keyLimit(request)?.windowSeconds ?? 0) * 1000 || windowMs,
-      keyGenerator: callerKey,
+      max: ownerMax,
+      timeWindow: config.RATE_LIMIT_WINDOW_SECONDS * 1000,
+      keyGenerator: callerKey(globalPrefix, config.RATE_LIMIT_MAX),
       skipOnError: config.RATE_LIMIT_FAIL_OPEN,
       errorResponseBuilder: (_request, context) => new RateLimitedError(`Rate limit exceeded, retry in ${retryIn(context.ttl)}`),
     })
 
-    // A second limit on a body field (the auth preset's email): registered after the plugin so it
-    // runs after the IP limit, and counts only requests the IP limit let through.
+    // An API key with a limit of its own spends it too, after (and on top of) its owner's budget, on
+    // the routes of the general budget. The headers show whichever budget has less left.
+    const keyBudget = fastify.createRateLimit({
+      keyGenerator: (request) => `key:${request.apiKey?.id}`,
+      max: (request) => request.apiKey?.rateLimit?.max ?? config.RATE_LIMIT_MAX,
+      timeWindow: (request) => (request.apiKey?.rateLimit?.windowSeconds ?? config.RATE_LIMIT_WINDOW_SECONDS) * 1000,
+    })
+    const spendKeyBudget = async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!request.apiKey?.rateLimit) return
+      const result = await keyBudget(request)
+      if (result.isAllowed) return
+      if (result.isExceeded) throw tooMany(result.max, result.ttl)
+      if (result.remaining >= Number(reply.getHeader('x-ratelimit-remaining') ?? Infinity)) return
+      reply.header('x-ratelimit-limit', result.max).header('x-ratelimit-remaining', result.remaining)
+      reply.header('x-ratelimit-reset', result.ttlInSeconds)
+    }
     fastify.addHook('onRoute', (route: RouteOptions) => {
-      const options = route.config?.rateLimit
-      if (!options || !options.alsoByBodyField) return
-      const field = options.alsoByBodyField
-      const limit = fastify.createRateLimit({
-        ...options,
-        namespace: `${String(route.method)} ${route.url} ${field}`,
-        // Hashed: no emails (or other personal data) in Redis key names.
-        keyGenerator: (request) => {
-          const value = String((request.body as Record<string, unknown>)[field])
-            .trim()
-            .toLowerCase()
-          return `${field}:${createHash('sha256').update(value).digest('base64url').slice(0, 22)}`
-        },
-      })
-      const hook = async (request: FastifyRequest, reply: FastifyReply) => {
-        const value = (request.body as Record<string, unknown> | undefined)?.[field]
-        if (typeof value !== 'string' || value === '') return
-        const result = await limit(request)
-        if (result.isAllowed || !result.isExceeded) return
-        reply.header('x-ratelimit-limit', result.max).header('x-ratelimit-remaining', 0)
-        reply.header('x-ratelimit-reset', result.ttlInSeconds).header('retry-after', result.ttlInSeconds)
-        throw new RateLimitedError(`Too many attempts for this ${field}, retry in ${retryIn(result.ttl)}`)
-      }
-      const existing = route.preHandler
-      route.preHandler = existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook]
+      if (route.config?.rateLimit !== undefined) return // a policy of its own, or not limited
+      const hooks = route.onRequest
+      route.onRequest = hooks === undefined ? [spendKeyBudget] : Array.isArray(hooks) ? [...hooks, spendKeyBudget] : [hooks, spendKeyBudget]
     })
   },
   { fastify: '5.x', name: 'rate-limit', dependencies: ['config', 'redis', 'auth'] },

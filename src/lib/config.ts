@@ -143,21 +143,38 @@ export const ConfigSchema = Type.Object({
     default: 'sliding',
     description: 'Default rate-limit strategy: sliding (exact sliding log), fixed (window counter) or token-bucket',
   }),
-  RATE_LIMIT_MAX: Int(300, 0, Number.MAX_SAFE_INTEGER, 'Default requests per window per caller (IP, user or API key)'),
+  RATE_LIMIT_MAX: Int(
+    300,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    'Default requests per window per caller: a user (all its sessions and API keys together), else a client address (anonymous requests and requests whose credentials are refused)',
+  ),
   RATE_LIMIT_WINDOW_SECONDS: Int(60, 1, 86_400, 'Default rate-limit window'),
-  RATE_LIMIT_LOGIN_ACCOUNT_MAX: Int(
+  RATE_LIMIT_LOGIN_CLIENT_ACCOUNT_MAX: Int(
     10,
     1,
     Number.MAX_SAFE_INTEGER,
-    'Failed logins (and wrong current passwords) per account (email) per window; then that account refuses logins (429) until the window moves on. Successes do not count',
+    'Failed logins (and wrong current passwords) for one account from one client per window: its device cookie, else its address. After 3, each attempt waits RATE_LIMIT_LOGIN_DELAY_SECONDS, doubled per further failure',
+  ),
+  RATE_LIMIT_LOGIN_ACCOUNT_MAX: Int(
+    100,
+    1,
+    Number.MAX_SAFE_INTEGER,
+    'Failed logins for one account per window from clients without a device cookie of it, all addresses together; then such clients are refused (429) for that account, while devices that logged in to it before keep their own budget',
   ),
   RATE_LIMIT_LOGIN_CLIENT_MAX: Int(
     100,
     1,
     Number.MAX_SAFE_INTEGER,
-    'Failed logins (and wrong current passwords) per client IP per window, whatever the accounts tried. Successes do not count',
+    'Failed logins per client address per window, whatever the accounts tried (a device cookie of the account tried is exempt). Successes never count',
   ),
-  RATE_LIMIT_LOGIN_WINDOW_SECONDS: Int(900, 1, 86_400, 'Window of the failed-login budgets (sliding)'),
+  RATE_LIMIT_LOGIN_DELAY_SECONDS: Int(
+    1,
+    0,
+    3600,
+    'Growing delay: after 3 failed logins of one client on one account, its next attempt waits this long, then twice as long after each further failure (0 = none)',
+  ),
+  RATE_LIMIT_LOGIN_WINDOW_SECONDS: Int(900, 1, 86_400, 'Window of the failed-login budgets (sliding); the growing delay never exceeds it'),
   RATE_LIMIT_REGISTER_MAX: Int(50, 1, Number.MAX_SAFE_INTEGER, 'Registrations (POST /auth/register) per client IP per window'),
   RATE_LIMIT_REGISTER_WINDOW_SECONDS: Int(3600, 1, 86_400, 'Window of the registration budget'),
 

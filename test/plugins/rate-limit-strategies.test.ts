@@ -1,14 +1,15 @@
 // The three strategies, Redis and in-process twins alike: behaviour at the limit and across the
-// window edge, on an injected clock (no sleeps). Plus atomicity under concurrency on real Redis TIME.
+// window edge, on an injected clock (no sleeps). Plus atomicity under concurrency on real Redis TIME,
+// and the leases the store's fast path takes (units counted in advance, given back unused).
 import t from 'tap'
 
 type Tap = Pick<typeof t, 'test'>
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { memoryLimiter, redisLimiter, type Limiter, type LimiterOptions, type Strategy } from '../../plugins/rate-limit/limiters.js'
+import { memoryLimiter, redisLimiter, type Clock, type Limiter, type Strategy } from '../../plugins/rate-limit/limiters.js'
 import { needsRedis, redisUrl } from '../helpers/build.js'
 
-type Make = (strategy: Strategy, opts?: LimiterOptions) => Limiter
+type Make = (strategy: Strategy, clock?: Clock) => Limiter
 
 const T0 = 1_700_000_000_000
 
@@ -22,7 +23,7 @@ const allowedCount = (results: { allowed: boolean }[]) => results.filter((r) => 
 function behaviour(t: Tap, name: string, make: () => Make) {
   t.test(`${name}: fixed window`, async (t) => {
     let now = T0
-    const limiter = make()('fixed', { clock: () => now })
+    const limiter = make()('fixed', () => now)
     const first = await hits(limiter, 'a', 3, 3, 1000)
     t.same(
       first.map((h) => [h.allowed, h.remaining]),
@@ -55,7 +56,7 @@ function behaviour(t: Tap, name: string, make: () => Make) {
 
   t.test(`${name}: sliding window (log)`, async (t) => {
     let now = T0
-    const limiter = make()('sliding', { clock: () => now })
+    const limiter = make()('sliding', () => now)
     now = T0 + 990
     t.equal(allowedCount(await hits(limiter, 'a', 3, 3, 1000)), 3, 'max requests at the end of a window')
     now = T0 + 1000
@@ -81,7 +82,7 @@ function behaviour(t: Tap, name: string, make: () => Make) {
 
   t.test(`${name}: token bucket`, async (t) => {
     let now = T0
-    const limiter = make()('token-bucket', { clock: () => now })
+    const limiter = make()('token-bucket', () => now)
     // capacity 4, refilled over 4 s: 1 token per second sustained, bursts of 4.
     const burst = await hits(limiter, 'a', 5, 4, 4000)
     t.same(
@@ -101,14 +102,14 @@ function behaviour(t: Tap, name: string, make: () => Make) {
     now = T0 + 60_000
     t.equal(allowedCount(await hits(limiter, 'a', 10, 4, 4000)), 4, 'an idle minute refills to the capacity, not beyond')
 
-    const fast = make()('token-bucket', { clock: () => now, refillPerSecond: 10 })
-    t.equal(allowedCount(await hits(fast, 'b', 6, 5, 60_000)), 5, 'capacity 5')
+    // The rate is max per window: a bucket of 5 per 500 ms refills a token every 100 ms.
+    t.equal(allowedCount(await hits(limiter, 'b', 6, 5, 500)), 5, 'capacity 5')
     now += 100
-    t.equal(allowedCount(await hits(fast, 'b', 2, 5, 60_000)), 1, 'refillPerSecond 10: one token per 100 ms')
+    t.equal(allowedCount(await hits(limiter, 'b', 2, 5, 500)), 1, 'one token per 100 ms')
   })
 }
 
-behaviour(t, 'memory', () => (strategy, opts) => memoryLimiter(strategy, opts))
+behaviour(t, 'memory', () => (strategy, clock) => memoryLimiter(strategy, clock))
 
 const url = redisUrl()
 t.test('redis', { skip: url ? false : needsRedis }, async (t) => {
@@ -123,8 +124,8 @@ t.test('redis', { skip: url ? false : needsRedis }, async (t) => {
   })
 
   // The plugin's store namespaces keys by strategy (each uses another Redis type); do the same here.
-  behaviour(t, 'redis', () => (strategy, opts) => {
-    const limiter = redisLimiter(redis, strategy, opts)
+  behaviour(t, 'redis', () => (strategy, clock) => {
+    const limiter = redisLimiter(redis, strategy, clock)
     return { hit: (key, max, windowMs) => limiter.hit(`${strategy}:${key}`, max, windowMs) }
   })
 
@@ -137,14 +138,17 @@ t.test('redis', { skip: url ? false : needsRedis }, async (t) => {
       t.ok(refused.resetMs > 0 && refused.resetMs <= 60_000, `reset within the window (${refused.resetMs} ms)`)
     })
 
-    t.test(`${strategy}: one call counts several hits (the store's fast-path flush), never past max`, async (t) => {
+    t.test(`${strategy}: a check leases units counted in advance, never past max; a refund gives them back`, async (t) => {
       const limiter = redisLimiter(redis, strategy)
-      const key = `batch-${strategy}`
-      const seven = await limiter.hit(key, 10, 60_000, 7)
-      t.same([seven.allowed, seven.remaining], [true, 3], '7 of 10 counted at once')
-      const five = await limiter.hit(key, 10, 60_000, 5)
-      t.same([five.allowed, five.remaining], [false, 0], '5 more do not all fit: the 3 that do are counted, the verdict is no')
+      const key = `lease-${strategy}`
+      const first = await limiter.hit(key, 10, 60_000, 6)
+      t.same([first.allowed, first.granted, first.remaining], [true, 6, 3], 'the request and 6 leased units are counted')
+      const second = await limiter.hit(key, 10, 60_000, 6)
+      t.same([second.allowed, second.granted, second.remaining], [true, 2, 0], 'only what fits is leased')
       t.equal((await limiter.hit(key, 10, 60_000)).allowed, false, 'the budget is spent')
+      await first.refund(4)
+      const after = await limiter.hit(key, 10, 60_000)
+      t.same([after.allowed, after.remaining], [true, 3], 'four units given back: the next request fits, three left')
     })
   }
 })
