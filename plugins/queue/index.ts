@@ -248,9 +248,19 @@ export default fp<QueuePluginOptions>(
 
     fastify.addHook('onClose', async () => {
       await jobs.upgrade?.stop()
-      // Let running jobs finish within the shutdown bound (pg-boss then fails what still runs, to be
-      // retried), and close pg-boss's pool.
-      await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS })
+      // Let running jobs finish within the shutdown bound; pg-boss then fails what still runs (to be
+      // retried), marks its instance stopped and closes its pool. Those last steps each wait on the
+      // database, one after another (each bounded by query_timeout): with the database frozen they
+      // would add up past the bound, so shutdown waits for them only a second more, and they finish
+      // (or fail) on their own.
+      const stopped = boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS })
+      stopped.catch((err: unknown) => fastify.log.warn({ err }, 'queue stop failed'))
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        stopped.catch(() => {}),
+        new Promise((resolve) => (timer = setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS + 1000))),
+      ])
+      clearTimeout(timer)
     })
   },
   { fastify: '5.x', name: 'queue', dependencies: ['config', 'db'] },

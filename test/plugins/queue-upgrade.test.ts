@@ -4,10 +4,12 @@
 // ones the app's API really published. Every job and event 1.x left must run exactly once after the
 // upgrade, with its retry count, start time and dead letter; the schedules must fire; and 1.x workers
 // may keep running beside this release's while the deployment is upgraded one process at a time.
+import { Writable } from 'node:stream'
 import t from 'tap'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import postgres from 'postgres'
+import { loggerOptions } from '../../plugins/request-context.js'
 import { buildChecked, createTestDatabase, testConfig } from '../helpers/build.js'
 import { createUser } from '../helpers/auth.js'
 import { product } from '../helpers/marketplace.js'
@@ -222,30 +224,73 @@ t.test('upgraded one process at a time: 1.x workers and APIs beside this release
     batchSize: 5,
     handler: async ({ n }) => void handled.push({ n, by }),
   })
+  // A queue 1.x had and this release no longer declares.
+  const retired: JobDefinition = { name: 'upgrade.retired', schema: Payload, handler: async () => {} }
 
   // The app's tables exist (1.x migrated them); then pg-boss 10 as 1.x ran it: an API and a worker.
   const migrated = await release(t, url, [], 'api')
   await migrated.close()
   await db`drop schema pgboss_v12 cascade`
-  const v1 = await startKeel1Queue(url, [def('1.x')], { worker: true, retryDelaySeconds: 1 })
+  const v1 = await startKeel1Queue(url, [def('1.x'), retired], { worker: true, retryDelaySeconds: 1 })
   t.teardown(() => v1.stop())
   await v1.work('upgrade.rolling', async (data) => void handled.push({ n: (data as { n: number }).n, by: '1.x' }), 5)
+  await v1.send('upgrade.retired', { n: 0 })
   for (let n = 0; n < 100; n++) await v1.send('upgrade.rolling', { n })
 
+  // A 2.0 API first: it enqueues into pg-boss 12, which 1.x's worker cannot read; the job waits.
+  const api = await release(t, url, [def('new')], 'api')
+  const early = await api.jobs.send('upgrade.rolling', { n: 1000 })
+  t.same(
+    await db`select state::text from pgboss_v12.job where id = ${early!}`,
+    [{ state: 'created' }],
+    'in pg-boss 12, waiting for a 2.0 worker',
+  )
+
   // This release's first worker starts while 1.x's worker and API keep going.
-  const app = await release(t, url, [def('new')])
+  const lines: { level: number; msg: string; queue?: string }[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line))
+      done()
+    },
+  })
+  const config = testConfig(url, { LOG_LEVEL: 'info' })
+  const app = await buildChecked({ config, logger: { ...(loggerOptions(config) as object), stream } })
+  t.teardown(() => app.close())
+  await app.jobs.define(def('new'))
+  await app.ready()
   for (let n = 100; n < 200; n++) await v1.send('upgrade.rolling', { n }) // a 1.x API still enqueueing
   await app.jobs.upgrade!.pass() // (what the next pass would do in a few seconds)
-  await waitFor(() => new Set(handled.map((h) => h.n)).size === 200, { what: 'all 200 jobs', timeoutMs: 60_000 })
-  t.equal(handled.length, 200, 'no job ran twice')
+  await waitFor(() => new Set(handled.map((h) => h.n)).size === 201, { what: 'all 201 jobs', timeoutMs: 60_000 })
+  t.equal(handled.length, 201, 'no job ran twice')
   t.comment(`by 1.x: ${handled.filter((h) => h.by === '1.x').length}, by this release: ${handled.filter((h) => h.by === 'new').length}`)
   t.ok(
-    handled.some((h) => h.by === 'new'),
-    'this release ran the jobs moved from pg-boss 10',
+    handled.some((h) => h.by === 'new' && h.n < 1000),
+    'this release ran jobs moved from pg-boss 10',
+  )
+  t.same(
+    handled.filter((h) => h.n === 1000),
+    [{ n: 1000, by: 'new' }],
+    "the 2.0 API's job ran on the 2.0 worker",
   )
   t.same(
     await db`select 1 from pgboss.job where name = 'upgrade.rolling' and state < 'completed'`,
     [],
     'nothing left waiting in pg-boss 10',
+  )
+
+  await app.jobs.upgrade!.pass()
+  t.ok(
+    lines.some((l) => l.level === 30 && /^moved \d+ waiting job\(s\) from pg-boss 10/.test(l.msg)),
+    'the log says what was moved',
+  )
+  t.ok(
+    lines.some((l) => l.level === 40 && l.queue === 'upgrade.retired' && /does not declare: they are left there/.test(l.msg)),
+    'and warns of the queue it cannot move',
+  )
+  t.same(await db`select state::text from pgboss.job where name = 'upgrade.retired'`, [{ state: 'created' }], 'which stays in pg-boss 10')
+  t.ok(
+    lines.some((l) => /has no job left to move: once no Keel 1.x process runs, drop it with DROP SCHEMA pgboss CASCADE/.test(l.msg)),
+    'and says when the old schema can be dropped',
   )
 })
