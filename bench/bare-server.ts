@@ -65,7 +65,7 @@ app.post<{ Body: { userId: string; productId: string } }>('/orders', async (requ
     const [o] = await tx`insert into orders (id, user_id, total_cents) values (${id}, ${userId}, ${p.price_cents}) returning id, created_at`
     await tx`insert into order_items (order_id, product_id, product_name, quantity, unit_price_cents) values (${id}, ${productId}, ${p.name}, 1, ${p.price_cents})`
     const event = { id: randomUUID(), type: 'order.created', data: { id } }
-    await tx`insert into pgboss.job (name, data) values ('emails.order-confirmation', ${sql.json(event)}), ('webhooks.fan-out', ${sql.json(event)})`
+    await tx`insert into pgboss_v12.job (name, data) values ('emails.order-confirmation', ${sql.json(event)}), ('webhooks.fan-out', ${sql.json(event)})`
     return o
   })
   return reply.code(201).send({ success: true, data: order })

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process'
 import { ensureDatabaseServer } from '../test/helpers/database-server.js'
 
-const benches = ['stack', 'scaling', 'rate-limit', 'jobs']
+const benches = ['stack', 'scaling', 'rate-limit', 'jobs', 'async-context']
 const only = process.argv[2]
 const selected = benches.filter((b) => !only || b.includes(only))
 if (selected.length === 0) {
@@ -12,6 +12,8 @@ if (selected.length === 0) {
   process.exit(1)
 }
 
+// The figures are this runtime's: Keel is benchmarked on Node.js 24 (.ci/run installs it where missing).
+console.log(`Node.js ${process.version}`)
 const env = { ...process.env }
 const server = await ensureDatabaseServer(env)
 env.DATABASE_URL = server.url

@@ -1,22 +1,32 @@
-// pg-boss in the app's own PostgreSQL (schema "pgboss"). Modules declare queues in jobs.ts and they
-// are defined here (`app.jobs.define`, called by module discovery); once the app is ready each queue is
-// created with its retry/backoff/expiry/dead-letter policy, and ROLE=all|worker runs the workers (each
-// job settles on its own) and registers cron schedules. Payloads are validated on send and on receive.
-import { createRequire } from 'node:module'
+// pg-boss 12 in the app's own PostgreSQL (schema QUEUE_SCHEMA). Modules declare queues in jobs.ts and
+// they are defined here (`app.jobs.define`, called by module discovery); once the app is ready each
+// queue is created with its retry/backoff/expiry/dead-letter policy, and ROLE=all|worker runs the
+// workers (each job of a batch settles on its own) and registers cron schedules. Payloads are
+// validated on send and on receive. Workers also move what Keel 1.x left in pg-boss 10 (upgrade.ts).
 import fp from 'fastify-plugin'
-import PgBoss from 'pg-boss'
+import {
+  PgBoss,
+  type ConstructorOptions,
+  type JobResult,
+  type JobWithMetadata,
+  type Queue,
+  type SendOptions as BossSendOptions,
+} from 'pg-boss'
 import { isConnectionError } from '../../src/db/guard.js'
 import { serializeError } from '../errors.js'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { assertPayload, PermanentJobError, type JobContext, type JobDefinition } from './jobs.js'
 import { queueStats, type QueueStats } from './stats.js'
+import { QUEUE_SCHEMA } from './storage.js'
 import { bossDb, type QueueTx } from './transactions.js'
+import { drainPgBoss10, type Pg10Drain } from './upgrade.js'
 
 export { defineJob, PermanentJobError, type JobContext, type JobDefinition, type JobSchedule, type ModuleJobs } from './jobs.js'
 export type { QueueTx } from './transactions.js'
 export { JOB_STATES, type JobState, type QueueStats } from './stats.js'
+export { QUEUE_SCHEMA } from './storage.js'
 
-export interface SendOptions extends Omit<PgBoss.SendOptions, 'db'> {
+export interface SendOptions extends Omit<BossSendOptions, 'db'> {
   /** The job commits or rolls back with this transaction. */
   tx?: QueueTx
 }
@@ -32,13 +42,15 @@ export interface NewJob {
 export interface Jobs {
   boss: PgBoss
   send: (name: string, data: unknown, options?: SendOptions) => Promise<string | null>
-  /** Many jobs, of one queue or several, in one statement (in `tx` when given). */
+  /** Many jobs, of one queue or several (one statement per queue), in `tx` when given. */
   insert: (jobs: NewJob[], options?: { tx?: QueueTx }) => Promise<void>
   /** Job counts by queue and state, for every declared queue (zeros included). */
   stats: () => Promise<QueueStats>
   /** Declare a queue: modules' jobs.ts (through module discovery), tests and benchmarks. */
   define: <S extends TSchema>(def: JobDefinition<S>) => Promise<void>
   definitions: Map<string, JobDefinition>
+  /** Moving Keel 1.x's jobs out of pg-boss 10, while that schema exists (workers only). */
+  upgrade?: Pg10Drain
 }
 
 declare module 'fastify' {
@@ -47,28 +59,7 @@ declare module 'fastify' {
   }
 }
 
-// pg-boss 10 settles a batch after its handler without awaiting it (manager.js, onFetch:
-// `this.complete(...)`, `this.fail(...)`). While the database is unreachable that call rejects with
-// no handler: an unhandled rejection, which ends the process. Those promises are marked handled
-// here (the jobs stay active and are retried after their expiry); callers that await still see the error.
-const { prototype: manager } = createRequire(import.meta.url)('pg-boss/src/manager.js') as {
-  prototype: Record<'complete' | 'fail', (...args: unknown[]) => Promise<unknown>>
-}
-for (const name of ['complete', 'fail'] as const) {
-  const settle = manager[name]
-  const handled = function (this: unknown, ...args: unknown[]) {
-    const settled = settle.apply(this, args)
-    settled.catch(() => {})
-    return settled
-  }
-  // PgBoss exposes a manager's functions under their names (boss.complete, boss.fail): keep them.
-  Object.defineProperty(handled, 'name', { value: name })
-  manager[name] = handled
-}
-
-const QUEUE_LOCK = 7_325_003 // constant key of the advisory lock around queue creation (migrations use 7_325_001)
-
-// A failed job's output is stored (pgboss.job.output): a query error's message without its parameters.
+// A failed job's output is stored (output column): a query error's message without its parameters.
 const errorOutput = (err: unknown) =>
   err instanceof Error ? { name: err.name, message: serializeError(err).message } : { name: 'Error', message: String(err) }
 
@@ -80,22 +71,23 @@ export default fp<QueuePluginOptions>(
   async (fastify, { offline = false }) => {
     const { config } = fastify
     const runsWorkers = config.ROLE !== 'api'
-    const schema = 'pgboss'
-    const boss = new PgBoss({
+    const schema = QUEUE_SCHEMA
+    // node-postgres (pg-boss's driver) bounds both waits that could hang a worker or stop(): a checkout
+    // from the pool (connectionTimeoutMillis, pg-boss's option) and a query a frozen database never
+    // answers, where the server's statement timeout cannot fire (query_timeout, node-postgres's own
+    // option, which pg-boss hands to its pg.Pool with the rest of its options).
+    const options: ConstructorOptions & { query_timeout: number } = {
       connectionString: config.DATABASE_URL,
       schema,
       max: Math.max(2, Math.ceil(config.DB_POOL_MAX / 2)),
       application_name: 'keel-queue',
+      instanceName: `keel-${config.ROLE}`,
       supervise: runsWorkers,
       schedule: runsWorkers,
-      // node-postgres leaves a query waiting for a pooled connection pending forever once the pool
-      // is ending; pg-boss's stop() then waits on that worker for good (the process never exits).
-      // A checkout timeout turns the wait into an error the worker loop handles.
       connectionTimeoutMillis: config.DB_CONNECT_TIMEOUT_S * 1000,
-      // A frozen database never answers and its statement timeout cannot fire: a client-side bound
-      // ends such a query (and so lets stop() finish) instead of waiting for ever.
       query_timeout: Math.max(config.DB_STATEMENT_TIMEOUT_MS, 5000) + 1000,
-    } as PgBoss.ConstructorOptions)
+    }
+    const boss = new PgBoss(options)
     boss.on('error', (err: Error & { code?: string }) => {
       // While the database is known down, its outage is logged once (plugins/db.ts): the workers'
       // failed polls are not news. A connection error before that is a warning, anything else an error.
@@ -103,6 +95,8 @@ export default fp<QueuePluginOptions>(
       else if (isConnectionError(err) || /connect|terminated|timeout/i.test(err.message)) fastify.log.warn({ err }, 'queue error')
       else fastify.log.error({ err }, 'queue error')
     })
+    // pg-boss's own advice: slow queries, backlogs past a queue's warningQueueSize, clock skew, ...
+    boss.on('warning', ({ message, data }) => fastify.log.warn({ queueWarning: data }, `queue: ${message}`))
 
     const definitions = new Map<string, JobDefinition>()
     const definitionOf = (name: string) => {
@@ -119,35 +113,45 @@ export default fp<QueuePluginOptions>(
 
     const insert: Jobs['insert'] = async (jobs, { tx } = {}) => {
       if (jobs.length === 0) return
-      for (const job of jobs) assertPayload(definitionOf(job.name), job.data)
-      const rows = jobs.map(({ name, data, startAfter, retryLimit }) => ({
-        name,
-        data: data as object,
-        ...(startAfter ? { startAfter: startAfter.toISOString() } : {}),
-        ...(retryLimit === undefined ? {} : { retryLimit }),
-      }))
-      await boss.insert(rows, tx ? { db: bossDb(tx) } : {})
-    }
-
-    const stats: Jobs['stats'] = async () => {
-      const names = new Set<string>()
-      for (const def of definitions.values()) {
-        names.add(def.name)
-        if (def.queue?.deadLetter) names.add(def.queue.deadLetter)
+      const byQueue = new Map<string, NewJob[]>()
+      for (const job of jobs) {
+        assertPayload(definitionOf(job.name), job.data)
+        byQueue.set(job.name, [...(byQueue.get(job.name) ?? []), job])
       }
-      return queueStats(boss, schema, names)
+      const db = tx ? bossDb(tx) : undefined
+      for (const [name, batch] of byQueue) {
+        const rows = batch.map(({ data, startAfter, retryLimit }) => ({
+          data: data as object,
+          ...(startAfter ? { startAfter } : {}),
+          ...(retryLimit === undefined ? {} : { retryLimit }),
+        }))
+        await boss.insert(name, rows, db ? { db } : {})
+      }
     }
 
-    const policyOf = (def: JobDefinition): PgBoss.Queue => ({
+    const deadLetters = () => [...definitions.values()].map((def) => def.queue?.deadLetter).filter((n): n is string => !!n)
+    const queueNames = () => [...new Set([...definitions.keys(), ...deadLetters()])]
+
+    const stats: Jobs['stats'] = async () => queueStats(boss, schema, new Set(queueNames()))
+
+    const policyOf = (def: JobDefinition): Queue => ({
       retryLimit: 3,
       retryDelay: config.JOB_RETRY_DELAY_SECONDS,
       retryBackoff: true,
       ...def.queue,
       name: def.name,
     })
-    const upsertQueue = async (queue: PgBoss.Queue) => {
-      if (await boss.getQueue(queue.name)) await boss.updateQueue(queue.name, queue)
-      else await boss.createQueue(queue.name, queue)
+    const upsertQueue = async ({ name, policy, partition, ...options }: Queue) => {
+      const existing = await boss.getQueue(name)
+      if (!existing) return boss.createQueue(name, { ...options, ...(policy ? { policy } : {}), ...(partition ? { partition } : {}) })
+      if ((policy ?? 'standard') !== (existing.policy ?? 'standard')) {
+        fastify.log.warn(
+          { queue: name, policy: existing.policy, declared: policy ?? 'standard' },
+          `queue ${name} keeps its policy ${existing.policy}: a policy is fixed when the queue is created`,
+        )
+      }
+      // What the definition no longer names goes back to pg-boss's default (null clears it).
+      await boss.updateQueue(name, { ...options, deadLetter: options.deadLetter ?? null })
     }
     /** Create queues (dead-letter targets first: they must exist when the queue naming them is created). */
     const ensureQueues = async (defs: JobDefinition[]) => {
@@ -159,14 +163,10 @@ export default fp<QueuePluginOptions>(
       }
     }
 
-    // Mark a job as out of retries so the next fail() lands it in `failed` (and its dead-letter queue).
-    const exhaust = (name: string, id: string) =>
-      boss.getDb().executeSql(`UPDATE ${schema}.job SET retry_limit = retry_count WHERE name = $1 AND id = $2`, [name, id])
-
-    const runBatch = async (def: JobDefinition, jobs: PgBoss.JobWithMetadata<unknown>[]) => {
-      const done: { id: string; output: unknown }[] = []
-      await Promise.all(
-        jobs.map(async (job) => {
+    /** A batch through its handler: each job's outcome is returned and pg-boss settles each on its own. */
+    const runBatch = async (def: JobDefinition, jobs: JobWithMetadata<unknown>[]): Promise<JobResult[]> =>
+      Promise.all(
+        jobs.map(async (job): Promise<JobResult> => {
           const log = fastify.log.child({ queue: def.name, jobId: job.id })
           const ctx: JobContext = {
             id: job.id,
@@ -174,43 +174,40 @@ export default fp<QueuePluginOptions>(
             retryLimit: job.retryLimit,
             isFinalAttempt: job.retryCount >= job.retryLimit,
             log,
+            signal: job.signal,
           }
           try {
             assertPayload(def, job.data)
-            done.push({ id: job.id, output: await def.handler(job.data as Static<typeof def.schema>, ctx) })
+            const output = await def.handler(job.data as Static<typeof def.schema>, ctx)
+            return { id: job.id, status: 'completed', ...(output && typeof output === 'object' ? { output } : {}) }
           } catch (err) {
+            // A permanent failure skips the retries left and goes to the dead-letter queue, if any.
             const permanent = err instanceof PermanentJobError
-            if (permanent) await exhaust(def.name, job.id)
             log.warn(
               { err, retryCount: job.retryCount, retryLimit: job.retryLimit, willRetry: !permanent && !ctx.isFinalAttempt },
               'job failed',
             )
-            await boss.fail(def.name, job.id, errorOutput(err))
+            return { id: job.id, status: permanent ? 'deadletter' : 'failed', output: errorOutput(err) }
           }
         }),
       )
-      // One statement for the batch's successes (a lone job keeps its handler's output).
-      if (done.length === 1) {
-        const { id, output } = done[0]!
-        await boss.complete(def.name, id, output && typeof output === 'object' ? output : {})
-      } else if (done.length > 1) {
-        await boss.complete(
-          def.name,
-          done.map((d) => d.id),
-        )
-      }
-    }
 
     const startWorker = async (def: JobDefinition) => {
       const batchSize = def.batchSize ?? 1
       const worker = { id: '' }
       worker.id = await boss.work(
         def.name,
-        { batchSize, includeMetadata: true, pollingIntervalSeconds: def.pollingIntervalSeconds ?? config.JOB_POLL_INTERVAL_SECONDS },
-        async (jobs) => {
-          await runBatch(def, jobs)
-          // A full batch means more are likely waiting: poll again now instead of after the interval.
+        {
+          batchSize,
+          includeMetadata: true,
+          perJobResults: true,
+          pollingIntervalSeconds: def.pollingIntervalSeconds ?? config.JOB_POLL_INTERVAL_SECONDS,
+        },
+        async (jobs: JobWithMetadata<unknown>[]) => {
+          // A full batch means more are likely waiting: poll again as soon as this one settles. (pg-boss's
+          // burstWhenBatchFull does this for batches of more than one job only.)
           if (jobs.length === batchSize && worker.id) boss.notifyWorker(worker.id)
+          return runBatch(def, jobs)
         },
       )
       if (def.schedule) {
@@ -228,28 +225,42 @@ export default fp<QueuePluginOptions>(
       if (working) await startWorker(def as unknown as JobDefinition)
     }
 
-    fastify.decorate('jobs', { boss, send, insert, stats, define, definitions })
+    const jobs: Jobs = { boss, send, insert, stats, define, definitions }
+    fastify.decorate('jobs', jobs)
     if (offline) return
 
     await boss.start()
-    // Modules define their queues while the app loads (src/app/modules.ts); they are created once it is ready.
+    // Modules define their queues while the app loads (src/app/modules.ts); they are created once it is
+    // ready (pg-boss creates each under an advisory lock: instances starting together create it once).
     fastify.addHook('onReady', async () => {
-      // Instances starting together on a fresh database would create the same queues at once, and
-      // pg-boss's create_queue deadlocks against itself: one instance at a time (a transaction-scoped
-      // advisory lock, held while pg-boss works on its own connections).
-      await fastify.sql.begin(async (tx) => {
-        await tx`select pg_advisory_xact_lock(${QUEUE_LOCK})`
-        await ensureQueues([...definitions.values()])
-      })
+      await ensureQueues([...definitions.values()])
       started = true
       if (!runsWorkers) return
+      jobs.upgrade = await drainPgBoss10({
+        db: boss.getDb(),
+        queues: queueNames,
+        schedules: () => [...definitions.values()].filter((def) => def.schedule).map((def) => def.name),
+        log: fastify.log,
+      })
       for (const def of definitions.values()) await startWorker(def)
       working = true
     })
 
     fastify.addHook('onClose', async () => {
-      // Let running jobs finish within the shutdown bound, then close pg-boss's pool.
-      await boss.stop({ graceful: true, wait: true, timeout: config.SHUTDOWN_TIMEOUT_MS })
+      await jobs.upgrade?.stop()
+      // Let running jobs finish within the shutdown bound; pg-boss then fails what still runs (to be
+      // retried), marks its instance stopped and closes its pool. Those last steps each wait on the
+      // database, one after another (each bounded by query_timeout): with the database frozen they
+      // would add up past the bound, so shutdown waits for them only a second more, and they finish
+      // (or fail) on their own.
+      const stopped = boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS })
+      stopped.catch((err: unknown) => fastify.log.warn({ err }, 'queue stop failed'))
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        stopped.catch(() => {}),
+        new Promise((resolve) => (timer = setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS + 1000))),
+      ])
+      clearTimeout(timer)
     })
   },
   { fastify: '5.x', name: 'queue', dependencies: ['config', 'db'] },

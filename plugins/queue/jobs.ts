@@ -1,7 +1,7 @@
 // What a module declares in its jobs.ts: queues with their policy, payload schema and handler
 // (and, for event subscribers, the events they receive: see plugins/events.ts).
 import type { FastifyInstance } from 'fastify'
-import type PgBoss from 'pg-boss'
+import type { Queue } from 'pg-boss'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
@@ -13,6 +13,12 @@ export interface JobContext {
   /** True when a failure now would not be retried (the job goes to its dead-letter queue, if any). */
   isFinalAttempt: boolean
   log: FastifyInstance['log']
+  /**
+   * Aborted when the job runs past its queue's `expireInSeconds` (pg-boss then fails it and retries
+   * it) or the worker shuts down past its bound. Pass it to fetch() and the like. Absent when a test
+   * calls a handler directly.
+   */
+  signal?: AbortSignal
 }
 
 export interface JobSchedule {
@@ -26,10 +32,13 @@ export interface JobDefinition<S extends TSchema = TSchema> {
   name: string
   schema: S
   /**
-   * Queue policy: retryLimit, retryDelay (s), retryBackoff, expireInSeconds, deadLetter, policy...
+   * Queue policy, as pg-boss's createQueue takes it: retryLimit, retryDelay (s), retryBackoff,
+   * retryDelayMax, expireInSeconds (the handler's time bound), deadLetter, policy ('standard',
+   * 'singleton', 'stately', 'exclusive', ...), retentionSeconds, deleteAfterSeconds.
    * Defaults: retryLimit 3, retryDelay JOB_RETRY_DELAY_SECONDS, retryBackoff true.
+   * A queue's `policy` is fixed when the queue is created.
    */
-  queue?: Omit<PgBoss.Queue, 'name'>
+  queue?: Omit<Queue, 'name'>
   /** Jobs fetched per poll; they run concurrently and each settles (completes/fails) on its own. */
   batchSize?: number
   pollingIntervalSeconds?: number

@@ -1,5 +1,7 @@
-// Job counts by queue and state, read from pg-boss's table at scrape time (/metrics), not on the hot path.
-import type PgBoss from 'pg-boss'
+// Job counts by queue and state, read from pg-boss's job table at scrape time (/metrics), not on the
+// hot path. (pg-boss documents its job table for SQL use; getQueues() has counts too, but from a cache
+// refreshed once a minute and without retry, completed and cancelled apart.)
+import type { PgBoss } from 'pg-boss'
 
 export const JOB_STATES = ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'] as const
 export type JobState = (typeof JOB_STATES)[number]

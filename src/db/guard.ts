@@ -9,11 +9,19 @@
 //   the others wait in line at most DB_ACQUIRE_TIMEOUT_MS (then 503) and never reach the driver,
 //   so a query refused here has no effect;
 // - a bound on the reconnect backoff (DB_RECONNECT_MAX_MS), so the pool is back soon after the server.
+// What of postgres.js's private behaviour this needs is in postgres-js.ts (and tested there).
 import net from 'node:net'
 import postgres from 'postgres'
+import {
+  createTransactionWatch,
+  deferQuery,
+  deliverErrorWithClose,
+  isPendingQuery,
+  isTransactionBegin,
+  type PoolHooks,
+} from './postgres-js.js'
 import { ServiceUnavailableError } from '../lib/errors.js'
 import { createBreaker, type Breaker } from '../lib/breaker.js'
-import { deliverErrorWithClose } from './postgres-js-socket.js'
 
 export class DatabaseUnavailableError extends ServiceUnavailableError {
   constructor(
@@ -48,11 +56,9 @@ export interface GuardStats {
 
 export interface Guard {
   /** postgres.js options that route the pool's sockets and reconnects through the guard. */
-  poolOptions: {
-    /** postgres.js's (undocumented in its types) socket factory: called with its parsed options. */
-    socket: (options: unknown) => net.Socket
-    backoff: (retries: number) => number
-    onclose: (connectionId: number) => void
+  poolOptions: PoolHooks & {
+    /** postgres.js's custom socket factory (its README, "Custom socket"): called with its parsed options. */
+    socket: (options: { host: string[]; port: number[]; path?: string }) => net.Socket
   }
   /** The pool, guarded: what the app uses instead of the raw one. */
   wrap(sql: postgres.Sql): postgres.Sql
@@ -84,25 +90,9 @@ export const isConnectionError = (err: unknown): boolean => {
   return typeof code === 'string' && (CONNECTION_ERRORS.has(code) || code.startsWith('08'))
 }
 
-type Query = postgres.PendingQuery<postgres.Row[]> & {
-  handler: ((q: Query) => void) & { debug?: unknown }
-  reject: (err: unknown) => void
-}
-const isQuery = (x: unknown): x is Query =>
-  x instanceof Promise && typeof (x as { handler?: unknown }).handler === 'function' && 'executed' in x
-
-/** A transaction in progress: its connection (once BEGIN is sent) and whether that connection closed. */
-interface Transaction {
-  connection?: number
-  lost: boolean
-}
-
-const never = new Promise<never>(() => {})
-
 export function createGuard(opts: GuardOptions): Guard {
   const sockets = new Set<net.Socket>()
-  const transactions = new Set<Transaction>()
-  let starting: Transaction | undefined // the transaction whose BEGIN is being created (synchronously)
+  const transactions = createTransactionWatch()
   const running = new Set<{ since: number }>() // queries and transactions holding a slot
   const waiting = new Set<{ since: number; grant: () => void; refuse: (err: Error) => void }>()
   let refused = 0
@@ -155,38 +145,6 @@ export function createGuard(opts: GuardOptions): Guard {
     for (const w of waiting) w.refuse(unavailable())
     for (const socket of sockets) if (!socket.destroyed) socket.destroy(unavailable())
     sockets.clear()
-  }
-
-  /**
-   * postgres.js, once a transaction's connection has closed, still sends that transaction's
-   * ROLLBACK (or COMMIT) on it when the callback settles, and writes to the closed socket: an
-   * uncaught TypeError that kills the process. A transaction whose connection is lost therefore
-   * never settles its callback (the caller has its error already: begin() rejects on close), so
-   * nothing more is sent; the server rolls back a transaction whose connection is gone.
-   */
-  function settleUnlessLost<T>(tx: Transaction, result: T | Promise<T>): Promise<T> {
-    return Promise.resolve(result).then(
-      (value) => (tx.lost ? never : value),
-      (err: unknown) => (tx.lost ? never : Promise.reject(err)),
-    )
-  }
-  type Scope = ((...args: unknown[]) => unknown) & { savepoint?: (...args: unknown[]) => Promise<unknown> }
-  function guardScope(tx: Transaction, sql: Scope): Scope {
-    const savepoint = sql.savepoint
-    if (savepoint) {
-      // Savepoints (nested transactions) roll back the same way: their callbacks too.
-      sql.savepoint = (...args: unknown[]) => {
-        const i = args.length - 1
-        const fn = args[i] as (s: Scope) => unknown
-        args[i] = (inner: Scope) => settleUnlessLost(tx, fn(guardScope(tx, inner)))
-        return savepoint(...args)
-      }
-    }
-    return sql
-  }
-  /** postgres.js's `onclose` option: a connection closed; the transaction on it (if any) is lost. */
-  const onclose = (connectionId: number) => {
-    for (const tx of transactions) if (tx.connection === connectionId) tx.lost = true
   }
 
   function gate() {
@@ -253,31 +211,19 @@ export function createGuard(opts: GuardOptions): Guard {
   }
 
   /** Run a lazy postgres.js query only once it holds a slot; a connection error makes the breaker probe. */
-  function guardQuery<T>(query: T): T {
-    if (!isQuery(query)) return query // an identifier or fragment helper, not a query
-    const handler = query.handler
-    const guarded = (q: Query) => {
-      acquire().then(
-        (release) => {
-          Promise.prototype.then.call(q, release, (err: unknown) => {
-            release()
-            if (isConnectionError(err)) breaker.suspect()
-          })
-          handler(q)
-        },
-        (err: unknown) => q.reject(err),
-      )
-    }
-    guarded.debug = handler.debug
-    query.handler = guarded
-    return query
-  }
+  const guardQuery = <T>(query: T): T =>
+    deferQuery(query, async () => {
+      const release = await acquire()
+      return (err?: unknown) => {
+        release()
+        if (err && isConnectionError(err)) breaker.suspect()
+      }
+    })
 
   return {
     poolOptions: {
       backoff: (retries: number) => Math.min(0.05 * 2 ** retries, opts.reconnectMaxMs / 1000) * (0.5 + Math.random() / 2),
-      socket: (o) => {
-        const { host, port, path } = o as { host: string[]; port: number[]; path?: string }
+      socket: ({ host, port, path }) => {
         const socket = deliverErrorWithClose(path ? net.connect(path) : net.connect(port[0]!, host[0]!))
         Object.assign(socket, { host: host[0] }) // (for TLS's servername)
         // postgres.js attaches its listeners a tick later (and removes them all on close).
@@ -287,26 +233,16 @@ export function createGuard(opts: GuardOptions): Guard {
         if (breaker.isOpen) setImmediate(() => socket.destroy(unavailable()))
         return socket
       },
-      onclose,
+      onclose: transactions.onclose,
     },
     wrap(sql) {
       const { unsafe, begin, reserve } = sql
       // Mutated in place: `begin` calls the pool's own `unsafe` for its BEGIN, which must not take a
-      // second slot (the transaction holds one), so it is told apart by its `onexecute` option.
+      // second slot (the transaction holds one).
       Object.assign(sql, {
         unsafe: (...args: Parameters<typeof unsafe>) => {
-          const options = args[2] as { onexecute?: (c: { id: number }) => unknown } | undefined
-          const onexecute = options?.onexecute
-          if (onexecute) {
-            // The BEGIN of a transaction (sent by begin() below): note which connection it runs on.
-            const tx = starting
-            args[2] = {
-              ...options,
-              onexecute: (c: { id: number }) => {
-                if (tx) tx.connection = c.id
-                return onexecute(c)
-              },
-            } as Parameters<typeof unsafe>[2]
+          if (isTransactionBegin(args[2])) {
+            args[2] = transactions.noteBegin(args[2])
             return unsafe(...args)
           }
           gate()
@@ -315,25 +251,12 @@ export function createGuard(opts: GuardOptions): Guard {
         begin: async (...args: unknown[]) => {
           gate()
           const release = await acquire()
-          const tx: Transaction = { lost: false }
-          const i = args.length - 1
-          const fn = args[i] as (sql: Scope) => unknown
-          args[i] = (scope: Scope) => settleUnlessLost(tx, fn(guardScope(tx, scope)))
-          transactions.add(tx)
-          starting = tx
-          let running: Promise<unknown>
           try {
-            running = (begin as (...a: unknown[]) => Promise<unknown>)(...args)
-          } finally {
-            starting = undefined
-          }
-          try {
-            return await running
+            return await transactions.begin(begin as (...a: unknown[]) => Promise<unknown>, args)
           } catch (err) {
             if (isConnectionError(err)) breaker.suspect()
             throw err
           } finally {
-            transactions.delete(tx)
             release()
           }
         },
@@ -345,7 +268,7 @@ export function createGuard(opts: GuardOptions): Guard {
       return new Proxy(sql, {
         apply(target, thisArg, args) {
           const result = Reflect.apply(target, thisArg, args) as unknown
-          if (!isQuery(result)) return result
+          if (!isPendingQuery(result)) return result
           gate()
           return guardQuery(result)
         },

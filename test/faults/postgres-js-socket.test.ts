@@ -1,11 +1,11 @@
-// The postgres.js workaround in src/db/postgres-js-socket.ts: a query sent on a connection whose
+// The postgres.js workaround in src/db/postgres-js.ts (deliverErrorWithClose): a query sent on a connection whose
 // socket has failed but not yet closed. Without the workaround the driver loses track of it (the
 // first test: when it fails after an upgrade, the driver is fixed and the workaround can go); with
 // it, that query fails at once and the connection's next queries get their own answers.
 import t from 'tap'
 import net from 'node:net'
 import postgres from 'postgres'
-import { deliverErrorWithClose } from '../../src/db/postgres-js-socket.js'
+import { deliverErrorWithClose } from '../../src/db/postgres-js.js'
 import { createPool } from '../../src/db/client.js'
 import { adminUrl, testConfig } from '../helpers/build.js'
 import { waitFor } from '../helpers/wait.js'

@@ -149,7 +149,7 @@ t.test('two instances on one database and one Redis', async (t) => {
     await waitFor(
       async () => {
         pending = await sql<{ name: string; state: string }[]>`
-          select name, state from pgboss.job where state in ('created', 'retry', 'active', 'failed')`
+          select name, state from pgboss_v12.job where state in ('created', 'retry', 'active', 'failed')`
         return received.length >= orders && pending.length === 0
       },
       { timeoutMs: 30_000, what: 'every job to settle' },

@@ -58,7 +58,7 @@ t.test('events', async (t) => {
       app.events.publish(thingMoved, { thingId: 'kept', ownerId: 'u1', to: 2 }, { tx }),
     )
     await waitFor(() => moved.some((e) => e.id === committed.id), { what: 'the committed event' })
-    const jobs = await app.sql`select 1 from pgboss.job where data->>'id' = ${rolledBack}`
+    const jobs = await app.sql`select 1 from pgboss_v12.job where data->>'id' = ${rolledBack}`
     t.equal(jobs.length, 0, 'nothing was queued for the rolled-back one')
   })
 
@@ -91,7 +91,7 @@ t.test('events', async (t) => {
     })
     t.equal(res.statusCode, 201)
     const [job] = await app.sql<{ requestId: string }[]>`
-      select data->>'requestId' as "requestId" from pgboss.job where name = 'webhooks.fan-out' and data->'data'->>'productId' = ${res.json().data.id}`
+      select data->>'requestId' as "requestId" from pgboss_v12.job where name = 'webhooks.fan-out' and data->'data'->>'productId' = ${res.json().data.id}`
     t.equal(job?.requestId, 'trace-me-123')
   })
 })

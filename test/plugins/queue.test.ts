@@ -18,7 +18,7 @@ async function appWith(t: Test, url: string, defs: JobDefinition[]): Promise<Fas
 }
 
 const jobState = async (app: FastifyInstance, id: string): Promise<string | null> => {
-  const rows = await app.sql<{ state: string }[]>`select state::text as state from pgboss.job where id = ${id}`
+  const rows = await app.sql<{ state: string }[]>`select state::text as state from pgboss_v12.job where id = ${id}`
   return rows[0]?.state ?? null
 }
 
@@ -168,7 +168,7 @@ t.test('closing the app lets a running job finish first', async (t) => {
   t.teardown(() => probe.end())
   await app.close()
   t.ok(finished, 'the job finished before close resolved')
-  const [row] = await probe<{ state: string }[]>`select state::text from pgboss.job where id = ${id!}`
+  const [row] = await probe<{ state: string }[]>`select state::text from pgboss_v12.job where id = ${id!}`
   t.equal(row?.state, 'completed')
 })
 
@@ -182,7 +182,7 @@ t.test('a cron schedule is registered once however many instances declare it', a
   })
   const a = await appWith(t, url, [def()])
   await appWith(t, url, [def()])
-  const rows = await a.sql<{ name: string; cron: string }[]>`select name, cron from pgboss.schedule where name = 'test-cron'`
+  const rows = await a.sql<{ name: string; cron: string }[]>`select name, cron from pgboss_v12.schedule where name = 'test-cron'`
   t.same(
     rows.map((r) => ({ ...r })),
     [{ name: 'test-cron', cron: '0 3 * * *' }],

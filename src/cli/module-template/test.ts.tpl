@@ -70,7 +70,7 @@ t.test('__name__', async (t) => {
   t.test('changes are published as events, for the owner and staff only', async (t) => {
     const item = (await app.inject({ method: 'POST', url: base, headers: alice.headers, payload: { name: 'Evented' } })).json().data
     const [job] = await app.sql<{ type: string; data: { id: string; ownerId: string } }[]>`
-      select data->>'type' as type, data->'data' as data from pgboss.job where data->'data'->>'id' = ${item.id} limit 1`
+      select data->>'type' as type, data->'data' as data from pgboss_v12.job where data->'data'->>'id' = ${item.id} limit 1`
     t.equal(job?.type, '__item__.created')
     const event = { type: '__item__.created', data: job!.data }
     t.ok(app.events.mayReceive(event, { id: alice.id, role: 'user' }), 'the owner')

@@ -57,7 +57,7 @@ t.test('register', async (t) => {
   t.test('publishes user.registered in its transaction, and the welcome email follows', async (t) => {
     const email = 'welcome-me@example.com'
     const jobsFor = async (address: string) =>
-      (await app.sql<{ name: string }[]>`select name from pgboss.job where data->'data'->>'email' = ${address} order by name`).map(
+      (await app.sql<{ name: string }[]>`select name from pgboss_v12.job where data->'data'->>'email' = ${address} order by name`).map(
         (j) => j.name,
       )
     const res = await register({ email, password: 'Sturdy-Pass-42', name: 'Wel Come' })

@@ -49,7 +49,7 @@ const sentAndDone = async (app: FastifyInstance, id: string) => {
     async () => {
       const [job] = await app.sql<
         { state: string }[]
-      >`select state::text from pgboss.job where name = 'send-email' and data->>'emailId' = ${id}`
+      >`select state::text from pgboss_v12.job where name = 'send-email' and data->>'emailId' = ${id}`
       return job?.state === 'completed'
     },
     { what: `the send-email job of ${id}` },
@@ -169,12 +169,12 @@ t.test('the order confirmation follows order.created, once per event even when i
 
   // A retried subscriber job (same event) queues nothing more.
   const [job] = await app.sql<{ data: { id: string; data: { id: string } } }[]>`
-    select data from pgboss.job where name = 'emails.order-confirmation' and data->'data'->>'id' = ${order.id}`
+    select data from pgboss_v12.job where name = 'emails.order-confirmation' and data->'data'->>'id' = ${order.id}`
   t.equal(job!.data.id, email!.eventId, 'the email names the event it was sent for')
   const again = await app.jobs.send('emails.order-confirmation', job!.data)
   const rerun = await waitFor(
     async () => {
-      const [j] = await app.sql<{ state: string; output: unknown }[]>`select state::text, output from pgboss.job where id = ${again!}`
+      const [j] = await app.sql<{ state: string; output: unknown }[]>`select state::text, output from pgboss_v12.job where id = ${again!}`
       return j?.state === 'completed' ? j : undefined
     },
     { what: 'the second run of the subscriber' },
@@ -283,7 +283,7 @@ t.test('SMTP', async (t) => {
       async () => {
         const [job] = await mailer.sql<
           { state: string }[]
-        >`select state::text from pgboss.job where name = 'send-email' and data->>'emailId' = ${id}`
+        >`select state::text from pgboss_v12.job where name = 'send-email' and data->>'emailId' = ${id}`
         return job?.state === 'failed'
       },
       { what: 'the send-email job to fail' },
@@ -302,7 +302,7 @@ t.test('SMTP', async (t) => {
       async () => {
         const [job] = await mailer.sql<
           { state: string }[]
-        >`select state::text from pgboss.job where name = 'send-email-dead' and data->>'emailId' = ${id}`
+        >`select state::text from pgboss_v12.job where name = 'send-email-dead' and data->>'emailId' = ${id}`
         return job?.state === 'completed'
       },
       { what: 'the dead-letter job' },

@@ -21,7 +21,7 @@ const stockOf = async (app: FastifyInstance, id: string) =>
 const eventsAbout = async (app: FastifyInstance, orderId: string) =>
   (
     await app.sql<{ data: { id: string; type: string; data: { id: string; userId: string } } }[]>`
-      select distinct on (data->>'id') data from pgboss.job where data->>'type' like 'order.%' and data->'data'->>'id' = ${orderId}`
+      select distinct on (data->>'id') data from pgboss_v12.job where data->>'type' like 'order.%' and data->'data'->>'id' = ${orderId}`
   ).map((r) => r.data)
 
 const app = await build(t)

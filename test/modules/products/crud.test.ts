@@ -216,7 +216,7 @@ t.test('creating, changing and removing a product publish product.created, produ
   await app.inject({ method: 'DELETE', url: `/api/v1/products/${p.id}`, headers: moderator.headers })
   // Every business event is one job per subscriber queue; webhooks' fan-out subscribes to all of them.
   const rows = await app.sql<{ type: string; data: { productId: string; changes: string[]; status: string; version: number } }[]>`
-    select data->>'type' as type, data->'data' as data from pgboss.job where name = 'webhooks.fan-out' order by created_on`
+    select data->>'type' as type, data->'data' as data from pgboss_v12.job where name = 'webhooks.fan-out' order by created_on`
   t.same(
     rows.map((r) => [r.type, r.data.productId, r.data.status, r.data.version]),
     [

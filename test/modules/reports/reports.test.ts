@@ -30,7 +30,7 @@ const finished = (app: FastifyInstance, who: Account, location: string) =>
 /** The envelopes of a report's events, as they were queued for their subscribers (one per event). */
 async function eventsOf(app: FastifyInstance, reportId: string) {
   const rows = await app.sql<{ data: { id: string; type: string; data: Record<string, unknown> } }[]>`
-    select distinct on (data->>'id') data from pgboss.job where data->'data'->>'id' = ${reportId} and data->>'type' like 'report.%'`
+    select distinct on (data->>'id') data from pgboss_v12.job where data->'data'->>'id' = ${reportId} and data->>'type' like 'report.%'`
   return rows.map((r) => r.data)
 }
 
@@ -150,7 +150,7 @@ t.test('a report that cannot be built fails once, says so without internals, and
   await waitFor(
     async () => {
       const [job] = await app.sql<{ state: string }[]>`
-        select state::text from pgboss.job where name = 'build-report-dead' and data->>'reportId' = ${failed.id}`
+        select state::text from pgboss_v12.job where name = 'build-report-dead' and data->>'reportId' = ${failed.id}`
       return job?.state === 'completed'
     },
     { what: 'the dead-letter job' },

@@ -112,7 +112,7 @@ const jobCompleted = (deliveryId: string) =>
   waitFor(
     async () => {
       const [job] = await app.sql<{ state: string }[]>`
-        select state::text from pgboss.job where name = 'deliver-webhook' and data->>'deliveryId' = ${deliveryId}
+        select state::text from pgboss_v12.job where name = 'deliver-webhook' and data->>'deliveryId' = ${deliveryId}
         order by created_on desc limit 1`
       return job?.state === 'completed'
     },
@@ -341,7 +341,7 @@ t.test('a fan-out that runs again delivers nothing twice', async (t) => {
   await waitFor(
     async () => {
       const jobs = await app.sql<{ state: string }[]>`
-        select state::text from pgboss.job where name = 'webhooks.fan-out' and data->>'id' = ${envelope.id}`
+        select state::text from pgboss_v12.job where name = 'webhooks.fan-out' and data->>'id' = ${envelope.id}`
       return jobs.length === 2 && jobs.every((j) => j.state === 'completed')
     },
     { what: 'both fan-out jobs to complete' },
@@ -374,7 +374,7 @@ t.test('events published in a rolled-back transaction are never delivered', asyn
     })
     .catch(() => {})
   t.ok(rolledBack)
-  t.same(await app.sql`select 1 from pgboss.job where data->>'id' = ${rolledBack!}`, [], 'no job for it')
+  t.same(await app.sql`select 1 from pgboss_v12.job where data->>'id' = ${rolledBack!}`, [], 'no job for it')
 
   await app.db.transaction((tx) => app.events.publish(productUpdated, { ...payload, name: 'committed' }, { tx }))
   await until((await nth(sub.id)).id, 'succeeded')
@@ -427,8 +427,9 @@ t.test('a delivery that keeps failing is dead after WEBHOOK_MAX_ATTEMPTS', async
   t.equal(hook.received.length, 3)
   await waitFor(
     async () =>
-      (await app.sql`select 1 from pgboss.job where name = 'deliver-webhook-dead' and data->>'deliveryId' = ${id} and state = 'completed'`)
-        .length === 1,
+      (
+        await app.sql`select 1 from pgboss_v12.job where name = 'deliver-webhook-dead' and data->>'deliveryId' = ${id} and state = 'completed'`
+      ).length === 1,
     { what: 'the dead-letter job' },
   )
 })
