@@ -14,7 +14,7 @@ import type { User } from './schemas.js'
 import { createUsersService, type UsersServiceDeps, type VerifiedOnly } from './service.js'
 
 export type { AuthState, NewUser } from './service.js'
-export type { User } from './schemas.js'
+export type { User, Accepted } from './schemas.js'
 export type { VerifiedOnly } from './service.js'
 export {
   UserSchema,
