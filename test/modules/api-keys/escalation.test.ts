@@ -4,13 +4,13 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../helpers/build.js'
-import { createUser, login, type TestUser } from '../../helpers/auth.js'
+import { createUser, DEFAULT_PASSWORD, login, type TestUser } from '../../helpers/auth.js'
 import { apiKeysServiceDeps } from '../../../modules/api-keys/index.js'
 import { createApiKeysService, type Issuer } from '../../../modules/api-keys/service.js'
 
 const base = '/api/v1/api-keys'
 const createKey = (app: FastifyInstance, headers: Record<string, string>, payload: Record<string, unknown> = {}) =>
-  app.inject({ method: 'POST', url: base, headers, payload })
+  app.inject({ method: 'POST', url: base, headers, payload: { currentPassword: DEFAULT_PASSWORD, ...payload } })
 const me = (app: FastifyInstance, key: string) => app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { 'x-api-key': key } })
 const noAudit = () => {}
 

@@ -66,7 +66,12 @@ const nth = (webhookId: string, n = 1) =>
 
 /** Subscribe over HTTP; the subscription is deleted when the test ends. */
 async function subscribe(t: Test, user: TestUser, url: string, events: string[]) {
-  const res = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { url, events } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks',
+    headers: user.headers,
+    payload: { url, events, currentPassword: user.password },
+  })
   if (res.statusCode !== 201) throw new Error(`subscribe failed: ${res.statusCode} ${res.body}`)
   const sub = res.json().data as { id: string; secret: string; url: string; events: string[] }
   t.teardown(() => app.sql`delete from webhook_subscriptions where id = ${sub.id}`)
@@ -184,7 +189,8 @@ t.test('subscriptions: create (secret shown once, not stored by caches), list ow
 
 t.test('a subscription names events from the catalog; bad URLs and empty lists are validation errors', async (t) => {
   const user = await createUser(app)
-  const post = (payload: object) => app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload })
+  const post = (payload: object) =>
+    app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { currentPassword: user.password, ...payload } })
   const unknown = await post({ url: 'https://example.test/', events: ['order.shipped'] })
   t.equal(unknown.statusCode, 400)
   t.equal(unknown.json().code, 'VALIDATION_ERROR')
