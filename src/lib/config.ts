@@ -122,7 +122,7 @@ export const ConfigSchema = Type.Object({
     default: 'api-keys,webhooks',
     pattern: '^\\s*(none|(api-keys|webhooks)\\s*(,\\s*(api-keys|webhooks)\\s*)*)\\s*$',
     description:
-      'What an account whose email is not verified may not do (403 EMAIL_NOT_VERIFIED): a comma list of `api-keys` (create or rotate one), `webhooks` (create one); `none` = nothing is refused',
+      'What an account whose email is not verified may not do (403 EMAIL_NOT_VERIFIED): a comma list of `api-keys` (create one), `webhooks` (create one); `none` = nothing is refused',
   }),
   AUTH_STATE_CACHE_TTL_SECONDS: Int(
     30,

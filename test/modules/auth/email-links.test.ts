@@ -3,6 +3,8 @@
 // answers never tell whether an address has an account.
 import { createHash } from 'node:crypto'
 import t from 'tap'
+import type { FastifyBaseLogger } from 'fastify'
+import { createTransport } from '../../../modules/emails/transport.js'
 import { build } from '../../helpers/build.js'
 import { bearer, createUser, emailedToken, login } from '../../helpers/auth.js'
 import { waitFor } from '../../helpers/wait.js'
@@ -127,8 +129,8 @@ t.test('forgot-password is throttled per address asked for and per client', asyn
   t.equal((await post('/auth/forgot-password', { email: address('spray') }, {}, '10.0.3.2')).statusCode, 202, 'another client is fine')
 })
 
-t.test('a reset link sets the password once and ends every session', async (t) => {
-  const user = await createUser(app, { email: address('forgetful') })
+t.test('a reset link sets the password once, ends every session and verifies the address', async (t) => {
+  const user = await signUp(address('forgetful'))
   const other = await login(app, user.email, user.password)
   await post('/auth/forgot-password', { email: user.email }, {}, '10.0.4.1')
   const token = await emailedToken(app, user.email, 'reset-password')
@@ -143,7 +145,8 @@ t.test('a reset link sets the password once and ends every session', async (t) =
   t.equal((await me(bearer(other.accessToken))).statusCode, 401)
   t.equal((await post('/auth/refresh', { refreshToken: other.refreshToken })).statusCode, 401, 'and their refresh tokens')
   await t.rejects(login(app, user.email, user.password), /401/, 'the old password is gone')
-  t.ok(await login(app, user.email, 'Brand-New-Pass-7'))
+  const fresh = await login(app, user.email, 'Brand-New-Pass-7')
+  t.equal((await me(bearer(fresh.accessToken))).json().data.emailVerified, true, 'the link reached the address: it is verified')
 
   const reused = await post('/auth/reset-password', { token, password: 'Another-Pass-8' })
   t.equal(reused.statusCode, 400)
@@ -204,7 +207,17 @@ t.test('changing the email: the current password, a link to the new address, the
   )
 })
 
-t.test('the log transport writes each email with its link outside production', async (t) => {
+t.test('the log transport writes the text (links included) only when told to: never in production', async (t) => {
+  const lines: Record<string, unknown>[] = []
+  const log = { info: (obj: Record<string, unknown>) => void lines.push(obj) } as unknown as FastifyBaseLogger
+  const email = { from: 'a@example.test', to: 'b@example.test', subject: 'Hi', text: 'https://x.test/reset-password?token=abc' }
+  await createTransport(undefined, log, { showText: true }).send(email)
+  await createTransport(undefined, log, { showText: false }).send(email)
+  t.equal(lines[0]!.text, email.text, 'development: the text and its link')
+  t.notOk('text' in lines[1]!, 'production: recipient and subject only')
+})
+
+t.test('emails with links leave through the send-email job', async (t) => {
   // Sent by the send-email job: the outbox row is marked sent once the log transport took it.
   const user = await signUp()
   await waitFor(async () => (await app.sql`select 1 from email_outbox where "to" = ${user.email} and status = 'sent'`).length > 0, {
