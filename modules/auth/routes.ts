@@ -74,15 +74,16 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
         max: config.RATE_LIMIT_EMAIL_LINK_MAX,
         timeWindow: linkWindowMs,
         keyGenerator: (request) => {
-          const email = String((request.body as { email?: unknown } | undefined)?.email ?? '').trim().toLowerCase()
+          const email = String((request.body as { email?: unknown } | undefined)?.email ?? '')
+            .trim()
+            .toLowerCase()
           return `email:${createHash('sha256').update(email).digest('base64url')}`
         },
       })
     : undefined
   const spendAddressBudget = async (request: FastifyRequest) => {
     const result = await perAddress?.(request)
-    if (result && !result.isAllowed && result.isExceeded)
-      throw tooMany(result.max, result.ttl)
+    if (result && !result.isAllowed && result.isExceeded) throw tooMany(result.max, result.ttl)
   }
 
   app.post(

@@ -3,15 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envelopes } from '../../src/lib/envelope.js'
 import { Id, Int, Nullable, Ref, SafeString, Timestamp } from '../../src/lib/schemas.js'
-import {
-  AcceptedResponse,
-  AcceptedSchema,
-  EmailSchema,
-  NameSchema,
-  PasswordSchema,
-  UserResponse,
-  UserSchema,
-} from '../users/contract.js'
+import { AcceptedResponse, AcceptedSchema, EmailSchema, NameSchema, PasswordSchema, UserResponse, UserSchema } from '../users/contract.js'
 
 const RefreshToken = SafeString({
   minLength: 1,
@@ -70,7 +62,14 @@ export const EmailTokenBody = Type.Object(
 )
 
 export const ForgotPasswordBody = Type.Object(
-  { email: SafeString({ minLength: 1, maxLength: 254, description: 'The address of the account (any case)', examples: ['ada@example.com'] }) },
+  {
+    email: SafeString({
+      minLength: 1,
+      maxLength: 254,
+      description: 'The address of the account (any case)',
+      examples: ['ada@example.com'],
+    }),
+  },
   {
     $id: 'ForgotPasswordRequest',
     additionalProperties: false,

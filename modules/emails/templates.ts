@@ -57,8 +57,17 @@ const verifyEmail: Template<typeof VerifyEmailData> = {
   schema: VerifyEmailData,
   render: ({ name, link, validHours }) => ({
     subject: 'Confirm your email address',
-    text: [hello(name), '', 'Confirm that this address is yours by opening this link:', '', link, '',
-      `It works once, for ${validHours} hours. ${notYou}`, '', signature].join('\n'),
+    text: [
+      hello(name),
+      '',
+      'Confirm that this address is yours by opening this link:',
+      '',
+      link,
+      '',
+      `It works once, for ${validHours} hours. ${notYou}`,
+      '',
+      signature,
+    ].join('\n'),
   }),
 }
 
@@ -66,8 +75,17 @@ const resetPassword: Template<typeof ResetPasswordData> = {
   schema: ResetPasswordData,
   render: ({ name, link, validMinutes }) => ({
     subject: 'Reset your Keel password',
-    text: [hello(name), '', 'Someone (hopefully you) asked to reset the password of your Keel account. Choose a new one here:', '',
-      link, '', `It works once, for ${validMinutes} minutes, and signs you out everywhere. ${notYou}`, '', signature].join('\n'),
+    text: [
+      hello(name),
+      '',
+      'Someone (hopefully you) asked to reset the password of your Keel account. Choose a new one here:',
+      '',
+      link,
+      '',
+      `It works once, for ${validMinutes} minutes, and signs you out everywhere. ${notYou}`,
+      '',
+      signature,
+    ].join('\n'),
   }),
 }
 
@@ -75,8 +93,17 @@ const confirmEmailChange: Template<typeof ConfirmEmailChangeData> = {
   schema: ConfirmEmailChangeData,
   render: ({ name, link, newEmail, validHours }) => ({
     subject: 'Confirm your new email address',
-    text: [hello(name), '', `Your Keel account asked to use ${newEmail} from now on. Confirm it by opening this link:`, '', link, '',
-      `It works once, for ${validHours} hours. ${notYou}`, '', signature].join('\n'),
+    text: [
+      hello(name),
+      '',
+      `Your Keel account asked to use ${newEmail} from now on. Confirm it by opening this link:`,
+      '',
+      link,
+      '',
+      `It works once, for ${validHours} hours. ${notYou}`,
+      '',
+      signature,
+    ].join('\n'),
   }),
 }
 
@@ -84,8 +111,15 @@ const emailChangeRequested: Template<typeof EmailChangeRequestedData> = {
   schema: EmailChangeRequestedData,
   render: ({ name, newEmail }) => ({
     subject: 'Your Keel email address is about to change',
-    text: [hello(name), '', `Someone signed in to your Keel account asked to move it to ${newEmail}. It moves once that address confirms.`, '',
-      'If this was not you, change your password now (which cancels the move) and log out everywhere.', '', signature].join('\n'),
+    text: [
+      hello(name),
+      '',
+      `Someone signed in to your Keel account asked to move it to ${newEmail}. It moves once that address confirms.`,
+      '',
+      'If this was not you, change your password now (which cancels the move) and log out everywhere.',
+      '',
+      signature,
+    ].join('\n'),
   }),
 }
 
@@ -93,8 +127,15 @@ const emailChangeRefused: Template<typeof EmailChangeRefusedData> = {
   schema: EmailChangeRefusedData,
   render: () => ({
     subject: 'Someone tried to use your address on Keel',
-    text: ['Hello,', '', 'Someone asked to move another Keel account to this address, which already has an account. Nothing changed.', '',
-      'If this was you, log in with this address instead. Otherwise, ignore this email.', '', signature].join('\n'),
+    text: [
+      'Hello,',
+      '',
+      'Someone asked to move another Keel account to this address, which already has an account. Nothing changed.',
+      '',
+      'If this was you, log in with this address instead. Otherwise, ignore this email.',
+      '',
+      signature,
+    ].join('\n'),
   }),
 }
 

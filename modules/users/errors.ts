@@ -13,11 +13,7 @@ export const LastAdminError = defineError(
   409,
   'This is the last active admin: it cannot be demoted, disabled or deleted (make another admin first)',
 )
-export const InvalidTokenError = defineError(
-  'INVALID_TOKEN',
-  400,
-  'This link is invalid, expired or already used; ask for a new one',
-)
+export const InvalidTokenError = defineError('INVALID_TOKEN', 400, 'This link is invalid, expired or already used; ask for a new one')
 export const EmailNotVerifiedError = defineError(
   'EMAIL_NOT_VERIFIED',
   403,

@@ -173,7 +173,9 @@ export function createUsersRepository() {
       await db
         .update(emailTokens)
         .set({ usedAt: at })
-        .where(and(eq(emailTokens.userId, userId), isNull(emailTokens.usedAt), purposes ? inArray(emailTokens.purpose, purposes) : undefined))
+        .where(
+          and(eq(emailTokens.userId, userId), isNull(emailTokens.usedAt), purposes ? inArray(emailTokens.purpose, purposes) : undefined),
+        )
     },
 
     async delete(db: DbOrTx, id: string): Promise<boolean> {

@@ -80,7 +80,8 @@ export type UserFilters = FiltersOf<typeof userList>
 /** Proof that the account's owner is present: the password, as at login (wrong ones count as failed logins). */
 export const CurrentPasswordSchema = SafeString({
   maxLength: PASSWORD_MAX_LENGTH,
-  description: 'Your current password: proof that you are present, whatever the age of your access token; wrong ones count against your failed-login budget',
+  description:
+    'Your current password: proof that you are present, whatever the age of your access token; wrong ones count against your failed-login budget',
   examples: ['Correct-Horse-9-Battery'],
 })
 
@@ -129,4 +130,13 @@ export const { response: UserResponse, page: UserPage } = envelopes(UserSchema, 
 export const { response: AcceptedResponse } = envelopes(AcceptedSchema)
 
 /** Registered (addSchema) by the module plugin, so routes can Ref() them and OpenAPI names them. */
-export const userSchemas = [UserSchema, UserListItemSchema, UserResponse, UserPage, UpdateUserBody, ChangeEmailBody, AcceptedSchema, AcceptedResponse]
+export const userSchemas = [
+  UserSchema,
+  UserListItemSchema,
+  UserResponse,
+  UserPage,
+  UpdateUserBody,
+  ChangeEmailBody,
+  AcceptedSchema,
+  AcceptedResponse,
+]

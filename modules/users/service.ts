@@ -185,10 +185,18 @@ export function createUsersService({
     await repo.voidEmailTokens(tx, user.id, new Date(at), [purpose])
     const { id, tokenHash, placeholder } = tokens.mint()
     const validMs = purpose === 'reset-password' ? resetTtlMinutes * 60_000 : verifyTtlHours * 3_600_000
-    await repo.insertEmailToken(tx, { id, userId: user.id, purpose, tokenHash, newEmail: newEmail ?? null, expiresAt: new Date(at + validMs) })
+    await repo.insertEmailToken(tx, {
+      id,
+      userId: user.id,
+      purpose,
+      tokenHash,
+      newEmail: newEmail ?? null,
+      expiresAt: new Date(at + validMs),
+    })
     const link = `${publicUrl}/${linkPaths[purpose]}?token=${placeholder}`
     const name = user.name
-    if (purpose === 'verify-email') await emails.queue({ to: user.email, template: 'verify-email', data: { name, link, validHours: verifyTtlHours } }, { tx })
+    if (purpose === 'verify-email')
+      await emails.queue({ to: user.email, template: 'verify-email', data: { name, link, validHours: verifyTtlHours } }, { tx })
     else if (purpose === 'reset-password')
       await emails.queue({ to: user.email, template: 'reset-password', data: { name, link, validMinutes: resetTtlMinutes } }, { tx })
     else
@@ -330,7 +338,8 @@ export function createUsersService({
         try {
           updated = await repo.update(tx, userId, { email: newEmail!, emailVerified: true }, { signOut: true })
         } catch (error) {
-          if (isUniqueViolation(error)) throw new InvalidTokenError('This address now belongs to another account: the email cannot change to it')
+          if (isUniqueViolation(error))
+            throw new InvalidTokenError('This address now belongs to another account: the email cannot change to it')
           throw error
         }
         if (!updated) throw new InvalidTokenError()

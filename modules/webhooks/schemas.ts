@@ -91,7 +91,8 @@ export const CreateWebhookBody = Type.Object(
   {
     $id: 'CreateWebhookRequest',
     additionalProperties: false,
-    description: 'A URL and the events to POST to it; you are its owner. `currentPassword` proves you are there (a webhook outlives the session)',
+    description:
+      'A URL and the events to POST to it; you are its owner. `currentPassword` proves you are there (a webhook outlives the session)',
     examples: [{ url: webhookExample.url, events: webhookExample.events, currentPassword: 'Correct-Horse-9-Battery' }],
   },
 )
