@@ -77,7 +77,7 @@ t.test(
       method: 'POST',
       url: '/api/v1/webhooks',
       headers: admin.headers,
-      payload: { url: hooks.url, events: ['user.registered', 'order.created'] },
+      payload: { url: hooks.url, events: ['user.registered', 'order.created'], currentPassword: admin.password },
     })
     t.equal(subscribed.statusCode, 201)
     // What a worker would have delivered so far is not part of the picture: clear it before the events.
