@@ -106,6 +106,8 @@ try {
     RATE_LIMIT_MAX: '1000000000',
     SEED_DEMO_DATA: 'false',
     DB_MIGRATE: 'false',
+    // The bench's buyer signs up and makes a key without opening the verification email.
+    REQUIRE_VERIFIED_EMAIL_FOR: 'none',
   }
   const keel = await startServer('Keel', ['dist/src/app/server.js'], keelEnv)
 
@@ -124,7 +126,11 @@ try {
   const login = await json('/api/v1/auth/login', credentials)
   const bearer = { authorization: `Bearer ${String(login.accessToken)}` }
   const buyerId = (login.user as { id: string }).id
-  const apiKey = { 'x-api-key': String((await json('/api/v1/api-keys', { name: 'bench', scopes: ['read'] }, bearer)).key) }
+  const apiKey = {
+    'x-api-key': String(
+      (await json('/api/v1/api-keys', { name: 'bench', scopes: ['read'], currentPassword: credentials.password }, bearer)).key,
+    ),
+  }
 
   // Warm both caches with the hot products.
   for (const id of hot) await Promise.all([fetch(`${keel.url}/api/v1/products/${id}`), fetch(`${bare.url}/cached/products/${id}`)])

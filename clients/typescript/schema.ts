@@ -79,7 +79,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API key (the key is shown once)
-         * @description Send it as `X-API-Key: <key>`: it acts as you, narrowed to its scopes (default: all your permissions); only its hash is stored. Needs a bearer session. A key has no scope you lack, and its own `rateLimit` is never looser than the server default (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS: no bigger `max`, no faster rate) unless you are an admin. At most API_KEYS_MAX_PER_USER keys per user (409 past that). The answer is `Cache-Control: no-store`.
+         * @description Send it as `X-API-Key: <key>`: it acts as you, narrowed to its scopes (default: all your permissions); only its hash is stored. Needs a bearer session and `currentPassword` (a key outlives the session, so the person must be there, whatever the age of the access token; a wrong one counts as a failed login: 429 once the budget is spent), and a verified email when REQUIRE_VERIFIED_EMAIL_FOR names `api-keys` (the default; 403 EMAIL_NOT_VERIFIED). A key has no scope you lack, and its own `rateLimit` is never looser than the server default (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS: no bigger `max`, no faster rate) unless you are an admin. At most API_KEYS_MAX_PER_USER keys per user (409 past that). The answer is `Cache-Control: no-store`.
          */
         post: operations["createApiKey"];
         delete?: never;
@@ -123,7 +123,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate an API key: a new key (shown once); the old one works for a grace period
-         * @description Same id, new secret; the old key keeps working for API_KEY_GRACE_SECONDS (`previousKeyValidUntil`). Needs a bearer session. The key is re-issued within your own bounds: scopes you no longer have are dropped, and a limit looser than the server default is brought down to it unless you are an admin. The answer is `Cache-Control: no-store` and carries the new ETag.
+         * @description Same id, new secret; the old key keeps working for API_KEY_GRACE_SECONDS (`previousKeyValidUntil`). Needs a bearer session. Only the key's owner rotates it: an admin rotating another user's key gets 403 (it would see the new secret and could act as that user); admins may revoke it instead. The key is re-issued within your own bounds: scopes you no longer have are dropped, and a limit looser than the server default is brought down to it unless you are an admin. The answer is `Cache-Control: no-store` and carries the new ETag.
          */
         post: operations["rotateApiKey"];
         delete?: never;
@@ -206,6 +206,106 @@ export interface paths {
          * @description Needs a bearer session (an API key gets 403). Ends the session of the access token you send: its refresh tokens and its access tokens stop working at once, on every instance. `refreshToken` also ends that token's session (if it is yours); `all: true` ends every session of your account.
          */
         post: operations["logOut"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify your email address (the link sent at sign-up)
+         * @description Public. The `token` of the link emailed at sign-up (or by resend-verification): valid EMAIL_VERIFICATION_TTL_HOURS, once. The account is then `emailVerified`. A used, expired, voided (a newer link was sent, the email changed) or unknown token is 400 INVALID_TOKEN, all alike.
+         */
+        post: operations["verifyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/resend-verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a new verification link to your email address
+         * @description A new single-use link to your address; the previous one stops working. 409 EMAIL_ALREADY_VERIFIED when there is nothing to verify. Limited to RATE_LIMIT_EMAIL_LINK_MAX (default 5) per account per RATE_LIMIT_EMAIL_LINK_WINDOW_SECONDS (an hour).
+         */
+        post: operations["resendVerificationEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/forgot-password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password-reset link
+         * @description Public. Always 202 with the same body, in about the same time, whether or not the address has an account: the link (to `PUBLIC_URL/reset-password?token=...`, valid PASSWORD_RESET_TTL_MINUTES, once) is sent in the background to an active account at that address, and a newer link voids the previous one. Limited per client address (RATE_LIMIT_EMAIL_LINK_CLIENT_MAX, default 20) and per email address asked for (RATE_LIMIT_EMAIL_LINK_MAX, default 5), per RATE_LIMIT_EMAIL_LINK_WINDOW_SECONDS (an hour); both count every request alike.
+         */
+        post: operations["forgotPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/reset-password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a new password with a reset link
+         * @description Public. The `token` of the reset link and the new password (the registration rules: 400 says why). The password is set, the address counts as verified, every session of the account ends (access and refresh tokens) and every other emailed link of the account stops working. A used, expired, voided or unknown token is 400 INVALID_TOKEN, all alike.
+         */
+        post: operations["resetPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/confirm-email-change": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm a new email address (the link sent to it)
+         * @description Public. The `token` of the link sent to the new address by `POST /users/{id}/email`. The account moves to that address (verified), every session ends (log in with the new address) and every other emailed link of the account stops working. A used, expired, voided or unknown token — or an address taken meanwhile — is 400 INVALID_TOKEN.
+         */
+        post: operations["confirmEmailChange"];
         delete?: never;
         options?: never;
         head?: never;
@@ -468,16 +568,36 @@ export interface paths {
         post?: never;
         /**
          * Delete a user
-         * @description Yourself, or anyone for admins (another user's id answers 404). Its sessions, API keys and webhooks go with it (`user.deleted`). The last active admin cannot be deleted (409 LAST_ADMIN).
+         * @description Yourself, or anyone for admins (another user's id answers 404). Needs a bearer session (an API key gets 403). Its sessions, API keys and webhooks go with it (`user.deleted`). The last active admin cannot be deleted (409 LAST_ADMIN).
          */
         delete: operations["deleteUser"];
         options?: never;
         head?: never;
         /**
          * Change some fields of a user
-         * @description Yourself, or anyone for admins; only admins change `role` and `status`. Only the fields sent are written. A new `email` or `password` needs a bearer session (an API key gets 403); your own new password needs `currentPassword` (a wrong one counts as a failed login: 429 once the budget is spent). A new password or `status: disabled` signs the user out everywhere. The last active admin cannot be demoted or disabled (409 LAST_ADMIN). With If-Match, only the version you read is changed (412 when it moved on).
+         * @description Yourself, or anyone for admins; only admins change `role` and `status`. Only the fields sent are written. A new `password` needs a bearer session (an API key gets 403); your own new password needs `currentPassword` (a wrong one counts as a failed login: 429 once the budget is spent). A new password or `status: disabled` signs the user out everywhere and voids outstanding password-reset and email-change links. The email changes through `POST /users/{id}/email` (confirmed by the new address). The last active admin cannot be demoted or disabled (409 LAST_ADMIN). With If-Match, only the version you read is changed (412 when it moved on).
          */
         patch: operations["updateUser"];
+        trace?: never;
+    };
+    "/api/v1/users/{id}/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask to change your email (the new address confirms it)
+         * @description Yours only, from a bearer session (an API key gets 403), with `currentPassword` (a wrong one counts as a failed login: 429 once the budget is spent). Nothing changes yet: the new address gets a single-use link (EMAIL_VERIFICATION_TTL_HOURS) to `PUBLIC_URL/confirm-email?token=...`, whose page posts it to `POST /auth/confirm-email-change`; the current address is told. The answer is 202 with the same body whether or not the new address already has an account (that address is told someone tried, and the change can never complete). Asking again voids the previous link.
+         */
+        post: operations["changeUserEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/webhooks": {
@@ -495,7 +615,7 @@ export interface paths {
         put?: never;
         /**
          * Subscribe a URL to events
-         * @description You become its owner: it receives only the events you may read (an order event reaches the buyer and staff; a product event, everyone). Deliveries are POSTed as JSON `{type, timestamp, data}` and signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with the `secret` in this response — shown once, so the response is `Cache-Control: no-store`. A URL that does not resolve to public addresses is refused (400 UNSAFE_WEBHOOK_URL; private addresses are allowed when the server sets WEBHOOK_ALLOW_PRIVATE, cloud metadata never). Each user may have WEBHOOKS_MAX_PER_USER subscriptions (409 WEBHOOK_LIMIT_REACHED).
+         * @description You become its owner: it receives only the events you may read (an order event reaches the buyer and staff; a product event, everyone). Deliveries are POSTed as JSON `{type, timestamp, data}` and signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with the `secret` in this response — shown once, so the response is `Cache-Control: no-store`. A URL that does not resolve to public addresses is refused (400 UNSAFE_WEBHOOK_URL; private addresses are allowed when the server sets WEBHOOK_ALLOW_PRIVATE, cloud metadata never). Each user may have WEBHOOKS_MAX_PER_USER subscriptions (409 WEBHOOK_LIMIT_REACHED). A webhook outlives the session, so `currentPassword` is required (a wrong one counts as a failed login: 429 once the budget is spent), and a verified email when REQUIRE_VERIFIED_EMAIL_FOR names `webhooks` (the default; 403 EMAIL_NOT_VERIFIED).
          */
         post: operations["createWebhook"];
         delete?: never;
@@ -902,7 +1022,7 @@ export interface components {
             data: components["schemas"]["IssuedApiKey"];
         };
         /**
-         * @description A new key acting as you, narrowed to its scopes
+         * @description A new key acting as you, narrowed to its scopes; `currentPassword` proves you are there (a key outlives the session)
          * @example {
          *       "name": "ci",
          *       "scopes": [
@@ -912,7 +1032,8 @@ export interface components {
          *       "rateLimit": {
          *         "max": 100,
          *         "windowSeconds": 60
-         *       }
+         *       },
+         *       "currentPassword": "Correct-Horse-9-Battery"
          *     }
          */
         CreateApiKeyRequest: {
@@ -942,6 +1063,11 @@ export interface components {
                  */
                 windowSeconds: number;
             };
+            /**
+             * @description Your current password: proof that you are present, whatever the age of your access token; wrong ones count against your failed-login budget
+             * @example Correct-Horse-9-Battery
+             */
+            currentPassword: string;
         };
         /**
          * @description A user account (never includes the password hash)
@@ -951,6 +1077,7 @@ export interface components {
          *       "name": "Ada Lovelace",
          *       "role": "user",
          *       "status": "active",
+         *       "emailVerified": true,
          *       "version": 2,
          *       "createdAt": "2026-11-29T10:15:00.000Z",
          *       "updatedAt": "2026-11-29T11:02:31.250Z"
@@ -983,6 +1110,8 @@ export interface components {
              * @enum {string}
              */
             status: "active" | "disabled";
+            /** @description Whether the owner confirmed the address (the link sent at sign-up or after an email change); what an unverified account may not do is REQUIRE_VERIFIED_EMAIL_FOR */
+            emailVerified: boolean;
             /** @description Increases on every change; the ETag */
             version: number;
             /**
@@ -1001,6 +1130,67 @@ export interface components {
             /** @enum {boolean} */
             success: true;
             data: components["schemas"]["User"];
+        };
+        /**
+         * @description The request was taken; what follows happens by email
+         * @example {
+         *       "message": "If the address can be used, a confirmation link is on its way to it"
+         *     }
+         */
+        Accepted: {
+            /** @description What happens next */
+            message: string;
+        };
+        /** @description One Accepted */
+        AcceptedResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Accepted"];
+        };
+        /**
+         * @description The token of an emailed link
+         * @example {
+         *       "token": "kq3X0v9Jd1m8W2bT7yL5cR4nE6sA0pZ-uH1gF3iK9oM"
+         *     }
+         */
+        EmailTokenRequest: {
+            /**
+             * @description The `token` of the link that was emailed (single use)
+             * @example kq3X0v9Jd1m8W2bT7yL5cR4nE6sA0pZ-uH1gF3iK9oM
+             */
+            token: string;
+        };
+        /**
+         * @description Where to send a reset link (if it is the address of an account)
+         * @example {
+         *       "email": "ada@example.com"
+         *     }
+         */
+        ForgotPasswordRequest: {
+            /**
+             * @description The address of the account (any case)
+             * @example ada@example.com
+             */
+            email: string;
+        };
+        /**
+         * @description The token of the reset link and the new password (the registration rules apply)
+         * @example {
+         *       "token": "kq3X0v9Jd1m8W2bT7yL5cR4nE6sA0pZ-uH1gF3iK9oM",
+         *       "password": "Brand-New-Pass-7"
+         *     }
+         */
+        ResetPasswordRequest: {
+            /**
+             * @description The `token` of the link that was emailed (single use)
+             * @example kq3X0v9Jd1m8W2bT7yL5cR4nE6sA0pZ-uH1gF3iK9oM
+             */
+            token: string;
+            /**
+             * @description At least 10 characters, mixing at least two kinds (lowercase, uppercase, digits, symbols), not containing the email
+             * @example Correct-Horse-9-Battery
+             */
+            password: string;
         };
         /**
          * @description New accounts always get the `user` role; other properties (such as role) are refused
@@ -1155,6 +1345,8 @@ export interface components {
              * @enum {string}
              */
             status: "active" | "disabled";
+            /** @description Whether the owner confirmed the address (the link sent at sign-up or after an email change); what an unverified account may not do is REQUIRE_VERIFIED_EMAIL_FOR */
+            emailVerified: boolean;
             /** @description Increases on every change; the ETag */
             version: number;
             /**
@@ -1239,7 +1431,7 @@ export interface components {
              * @description The template it was rendered from
              * @enum {string}
              */
-            template: "welcome" | "order-confirmation";
+            template: "welcome" | "order-confirmation" | "verify-email" | "reset-password" | "confirm-email-change" | "email-change-requested" | "email-change-refused";
             subject: string;
             /** @description The plain-text body */
             text: string;
@@ -1817,6 +2009,8 @@ export interface components {
              * @enum {string}
              */
             status?: "active" | "disabled";
+            /** @description Whether the owner confirmed the address (the link sent at sign-up or after an email change); what an unverified account may not do is REQUIRE_VERIFIED_EMAIL_FOR */
+            emailVerified?: boolean;
             /** @description Increases on every change; the ETag */
             version?: number;
             /**
@@ -1838,7 +2032,7 @@ export interface components {
             meta: components["schemas"]["PageMeta"];
         };
         /**
-         * @description Only the fields to change. Only admins change role and status. A new email or password needs a bearer session (not an API key); a new password or disabling signs the user out everywhere.
+         * @description Only the fields to change. Only admins change role and status. A new password needs a bearer session (not an API key) and, for your own, `currentPassword`; a new password or disabling signs the user out everywhere. The email changes through POST /users/{id}/email.
          * @example {
          *       "name": "Ada King"
          *     }
@@ -1850,17 +2044,14 @@ export interface components {
              */
             name?: string;
             /**
-             * Format: email
-             * @description Stored lowercased
-             * @example ada@example.com
-             */
-            email?: string;
-            /**
              * @description At least 10 characters, mixing at least two kinds (lowercase, uppercase, digits, symbols), not containing the email
              * @example Correct-Horse-9-Battery
              */
             password?: string;
-            /** @description Required to change your own password; wrong ones count against your failed-login budget */
+            /**
+             * @description Your current password: proof that you are present, whatever the age of your access token; wrong ones count against your failed-login budget
+             * @example Correct-Horse-9-Battery
+             */
             currentPassword?: string;
             /**
              * @description admin, moderator or user
@@ -1872,6 +2063,26 @@ export interface components {
              * @enum {string}
              */
             status?: "active" | "disabled";
+        };
+        /**
+         * @description The new address (it must confirm through the link sent there) and your current password
+         * @example {
+         *       "email": "ada.king@example.com",
+         *       "currentPassword": "Correct-Horse-9-Battery"
+         *     }
+         */
+        ChangeEmailRequest: {
+            /**
+             * Format: email
+             * @description Stored lowercased
+             * @example ada@example.com
+             */
+            email: string;
+            /**
+             * @description Your current password: proof that you are present, whatever the age of your access token; wrong ones count against your failed-login budget
+             * @example Correct-Horse-9-Battery
+             */
+            currentPassword: string;
         };
         /**
          * @description A business event a subscription can receive; each reaches only the subscriptions whose owner is in its audience
@@ -2076,13 +2287,14 @@ export interface components {
             updatedAt: string;
         };
         /**
-         * @description A URL and the events to POST to it; you are its owner
+         * @description A URL and the events to POST to it; you are its owner. `currentPassword` proves you are there (a webhook outlives the session)
          * @example {
          *       "url": "https://hooks.example.com/keel",
          *       "events": [
          *         "order.created",
          *         "product.updated"
-         *       ]
+         *       ],
+         *       "currentPassword": "Correct-Horse-9-Battery"
          *     }
          */
         CreateWebhookRequest: {
@@ -2094,6 +2306,11 @@ export interface components {
             url: string;
             /** @description The event types to receive */
             events: components["schemas"]["WebhookEventType"][];
+            /**
+             * @description Your current password: proof that you are present, whatever the age of your access token; wrong ones count against your failed-login budget
+             * @example Correct-Horse-9-Battery
+             */
+            currentPassword: string;
         };
         /** @description One Webhook */
         WebhookResponse: {
@@ -2148,6 +2365,11 @@ export type IssuedApiKeyResponse = components['schemas']['IssuedApiKeyResponse']
 export type CreateApiKeyRequest = components['schemas']['CreateApiKeyRequest'];
 export type User = components['schemas']['User'];
 export type UserResponse = components['schemas']['UserResponse'];
+export type Accepted = components['schemas']['Accepted'];
+export type AcceptedResponse = components['schemas']['AcceptedResponse'];
+export type EmailTokenRequest = components['schemas']['EmailTokenRequest'];
+export type ForgotPasswordRequest = components['schemas']['ForgotPasswordRequest'];
+export type ResetPasswordRequest = components['schemas']['ResetPasswordRequest'];
 export type RegisterRequest = components['schemas']['RegisterRequest'];
 export type LoginRequest = components['schemas']['LoginRequest'];
 export type RefreshRequest = components['schemas']['RefreshRequest'];
@@ -2178,6 +2400,7 @@ export type CreateReportRequest = components['schemas']['CreateReportRequest'];
 export type UserListItem = components['schemas']['UserListItem'];
 export type UserPage = components['schemas']['UserPage'];
 export type UpdateUserRequest = components['schemas']['UpdateUserRequest'];
+export type ChangeEmailRequest = components['schemas']['ChangeEmailRequest'];
 export type WebhookEventType = components['schemas']['WebhookEventType'];
 export type Webhook = components['schemas']['Webhook'];
 export type WebhookCreated = components['schemas']['WebhookCreated'];
@@ -2419,7 +2642,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description Authenticated, but not allowed (FORBIDDEN, RATE_LIMIT_TOO_HIGH) */
+            /** @description Authenticated, but not allowed (FORBIDDEN, RATE_LIMIT_TOO_HIGH, EMAIL_NOT_VERIFIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3308,6 +3531,490 @@ export interface operations {
             };
         };
     };
+    verifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description One User */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR, INVALID_TOKEN) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    resendVerificationEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptedResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with the current state (EMAIL_ALREADY_VERIFIED) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    forgotPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForgotPasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description One Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptedResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetPasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description The password is set; log in with it */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR, INVALID_TOKEN) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    confirmEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description One User */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR, INVALID_TOKEN) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -3395,7 +4102,7 @@ export interface operations {
                 /** @description `queued` until sent; `failed` after a permanent SMTP error or EMAIL_MAX_ATTEMPTS attempts */
                 status?: "queued" | "sent" | "failed";
                 /** @description The template it was rendered from */
-                template?: "welcome" | "order-confirmation";
+                template?: "welcome" | "order-confirmation" | "verify-email" | "reset-password" | "confirm-email-change" | "email-change-requested" | "email-change-refused";
                 /**
                  * @description Exact recipient address
                  * @example ada@example.com
@@ -5106,7 +5813,7 @@ export interface operations {
                  * @example -createdAt
                  */
                 sort?: string;
-                /** @description Only these fields (the id always comes back). Allowed: email, name, role, status, version, createdAt, updatedAt */
+                /** @description Only these fields (the id always comes back). Allowed: email, name, role, status, emailVerified, version, createdAt, updatedAt */
                 fields?: string;
                 /** @description Keyset pagination: empty to start, then meta.nextCursor; these pages carry nextCursor instead of total */
                 cursor?: string;
@@ -5508,7 +6215,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description Conflict with the current state (EMAIL_TAKEN, LAST_ADMIN) */
+            /** @description Conflict with the current state (LAST_ADMIN) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5520,6 +6227,146 @@ export interface operations {
             };
             /** @description If-Match does not match the current version (PRECONDITION_FAILED) */
             412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    changeUserEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description User id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangeEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description One Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptedResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5735,7 +6582,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            /** @description Authenticated, but not allowed (FORBIDDEN, EMAIL_NOT_VERIFIED) */
             403: {
                 headers: {
                     [name: string]: unknown;

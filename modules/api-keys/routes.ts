@@ -23,6 +23,21 @@ const limitRefused: ErrorSpec = {
   code: 'RATE_LIMIT_TOO_HIGH',
   message: "A key's rate limit can be at most 300 requests per 60 s (and no faster)",
 }
+const notVerified: ErrorSpec = {
+  status: 403,
+  code: 'EMAIL_NOT_VERIFIED',
+  message: 'Confirm your email address first (the link we sent; POST /api/v1/auth/resend-verification sends a new one)',
+}
+const notYours: ErrorSpec = {
+  status: 403,
+  code: 'FORBIDDEN',
+  message: "Only the key's owner can rotate it (its new secret is theirs alone); an admin may revoke it",
+}
+const tooManyFailures: ErrorSpec = {
+  status: 429,
+  code: 'RATE_LIMITED',
+  message: 'Too many failed logins for this account from this client, retry in 8 seconds',
+}
 const tooMany: ErrorSpec = {
   status: 409,
   code: 'API_KEY_LIMIT_REACHED',
@@ -50,7 +65,9 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         summary: 'Create an API key (the key is shown once)',
         description:
           'Send it as `X-API-Key: <key>`: it acts as you, narrowed to its scopes (default: all your permissions); only its hash is stored. ' +
-          'Needs a bearer session. A key has no scope you lack, and its own `rateLimit` is never looser than the server default ' +
+          'Needs a bearer session and `currentPassword` (a key outlives the session, so the person must be there, whatever the age of the ' +
+          'access token; a wrong one counts as a failed login: 429 once the budget is spent), and a verified email when ' +
+          'REQUIRE_VERIFIED_EMAIL_FOR names `api-keys` (the default; 403 EMAIL_NOT_VERIFIED). A key has no scope you lack, and its own `rateLimit` is never looser than the server default ' +
           '(RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS: no bigger `max`, no faster rate) unless you are an admin. ' +
           'At most API_KEYS_MAX_PER_USER keys per user (409 past that). The answer is `Cache-Control: no-store`.',
         security,
@@ -60,11 +77,12 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
             ...Ref(IssuedApiKeyResponse),
             headers: { location: Type.String({ description: 'The new key' }), ...EtagHeader, ...noStore },
           },
-          ...errorResponses(401, sessionOnly, scopeRefused, limitRefused, tooMany),
+          ...errorResponses(401, sessionOnly, scopeRefused, limitRefused, notVerified, tooMany, tooManyFailures),
         },
       },
     },
     async (request, reply) => {
+      await app.users.confirmPresence(request.user!, request.body.currentPassword, request.ip, 'api-keys')
       const created = await service.create(issuerOf(request), request.body, auditFor(request))
       reply
         .header('cache-control', 'no-store')
@@ -132,13 +150,15 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         summary: 'Rotate an API key: a new key (shown once); the old one works for a grace period',
         description:
           'Same id, new secret; the old key keeps working for API_KEY_GRACE_SECONDS (`previousKeyValidUntil`). Needs a bearer session. ' +
+          "Only the key's owner rotates it: an admin rotating another user's key gets 403 (it would see the new secret and could act as " +
+          'that user); admins may revoke it instead. ' +
           'The key is re-issued within your own bounds: scopes you no longer have are dropped, and a limit looser than the server default ' +
           'is brought down to it unless you are an admin. The answer is `Cache-Control: no-store` and carries the new ETag.',
         security,
         params: ApiKeyParams,
         response: {
           200: { ...Ref(IssuedApiKeyResponse), headers: { ...EtagHeader, ...noStore } },
-          ...errorResponses(401, sessionOnly, 404),
+          ...errorResponses(401, sessionOnly, notYours, 404),
         },
       },
     },

@@ -5,6 +5,7 @@ import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
 import { Id, Int, Nullable, SafeString, StringEnum, Timestamp } from '../../src/lib/schemas.js'
 import { PERMISSIONS } from '../../src/lib/permissions.js'
+import { CurrentPasswordSchema } from '../users/contract.js'
 
 const Scope = StringEnum(PERMISSIONS, { description: 'A permission the key may use (never more than its owner has)' })
 const Name = SafeString({ minLength: 1, maxLength: 100, description: 'A label to recognise the key by', examples: ['ci'] })
@@ -75,12 +76,21 @@ export const CreateApiKeyBody = Type.Object(
     ),
     expiresAt: Type.Optional(Timestamp('Must be in the future; defaults to never')),
     rateLimit: Type.Optional(RateLimit),
+    currentPassword: CurrentPasswordSchema,
   },
   {
     $id: 'CreateApiKeyRequest',
     additionalProperties: false,
-    description: 'A new key acting as you, narrowed to its scopes',
-    examples: [{ name: 'ci', scopes: ['read'], expiresAt: '2027-01-01T00:00:00.000Z', rateLimit: { max: 100, windowSeconds: 60 } }],
+    description: 'A new key acting as you, narrowed to its scopes; `currentPassword` proves you are there (a key outlives the session)',
+    examples: [
+      {
+        name: 'ci',
+        scopes: ['read'],
+        expiresAt: '2027-01-01T00:00:00.000Z',
+        rateLimit: { max: 100, windowSeconds: 60 },
+        currentPassword: 'Correct-Horse-9-Battery',
+      },
+    ],
   },
 )
 export type CreateApiKeyInput = Static<typeof CreateApiKeyBody>

@@ -99,7 +99,7 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
      * A key acting as the issuer, narrowed to `scopes` (default: all the issuer's permissions). Its end
      * defaults to the issuer's, its limit to the issuing key's own; asking for more is a 403.
      */
-    async create(issuer: Issuer, input: CreateApiKeyInput, audit: Audit): Promise<IssuedApiKey> {
+    async create(issuer: Issuer, input: Omit<CreateApiKeyInput, 'currentPassword'>, audit: Audit): Promise<IssuedApiKey> {
       const bounds = boundsOf(issuer)
       const scopes = input.scopes ?? [...bounds.permissions]
       const missing = scopes.filter((s) => !bounds.permissions.includes(s))
@@ -167,6 +167,9 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
      */
     async rotate(issuer: Issuer, id: string, audit: Audit): Promise<IssuedApiKey> {
       const current = await load(issuer.principal, id)
+      // The new secret would reach whoever rotates: never anyone but the owner (an admin may revoke instead).
+      if (current.ownerId !== issuer.principal.id)
+        throw new ForbiddenError("Only the key's owner can rotate it (its new secret is theirs alone); an admin may revoke it")
       const bounds = boundsOf(issuer)
       const scopes = current.scopes.filter((s) => bounds.permissions.includes(s as Permission))
       if (scopes.length === 0) throw new ScopeNotAllowedError("None of this key's scopes are yours to grant: create a new key instead")

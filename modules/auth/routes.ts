@@ -1,15 +1,27 @@
 // Auth: HTTP only — schemas in, a service call, the envelope out. Responses that carry tokens are never stored by caches.
+import { createHash } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { auditFor, authSecurity, publicRoute } from '../../plugins/auth.js'
-import { byAddress } from '../../plugins/rate-limit/index.js'
+import { byAddress, tooMany } from '../../plugins/rate-limit/index.js'
 import { errorResponses, ok, type ErrorSpec } from '../../src/lib/envelope.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { modulePath, resourcePath } from '../../src/lib/urls.js'
-import { UserResponse } from '../users/contract.js'
+import { AcceptedResponse, UserResponse } from '../users/contract.js'
 import type { AuthService, Caller } from './service.js'
-import { LoginBody, LoginResultResponse, LogoutBody, MeResponse, RefreshBody, RegisterBody, TokensResponse } from './schemas.js'
+import {
+  EmailTokenBody,
+  ForgotPasswordBody,
+  LoginBody,
+  LoginResultResponse,
+  LogoutBody,
+  MeResponse,
+  RefreshBody,
+  RegisterBody,
+  ResetPasswordBody,
+  TokensResponse,
+} from './schemas.js'
 
 const tags = ['auth']
 
@@ -33,6 +45,13 @@ const tooManyFailures: ErrorSpec = {
   message: 'Too many failed logins for this account from this client, retry in 8 seconds',
 }
 const tooManyRegistrations: ErrorSpec = { status: 429, code: 'RATE_LIMITED', message: 'Rate limit exceeded, retry in 52 minutes' }
+const invalidToken: ErrorSpec = {
+  status: 400,
+  code: 'INVALID_TOKEN',
+  message: 'This link is invalid, expired or already used; ask for a new one',
+}
+const alreadyVerified: ErrorSpec = { status: 409, code: 'EMAIL_ALREADY_VERIFIED', message: 'Your email address is already verified' }
+const tooManyLinks: ErrorSpec = { status: 429, code: 'RATE_LIMITED', message: 'Rate limit exceeded, retry in 41 minutes' }
 
 const caller = (request: FastifyRequest): Caller => ({
   audit: auditFor(request),
@@ -43,6 +62,29 @@ const caller = (request: FastifyRequest): Caller => ({
 export function authRoutes(fastify: FastifyInstance, service: AuthService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { config } = app
+
+  // Emailed links: a budget per client address (the route's policy) and one per email address asked
+  // for (the limiter's own store, keyed by a hash of the address), counted alike whether or not the
+  // address has an account, so a 429 tells nothing about it either.
+  const linkWindowMs = config.RATE_LIMIT_EMAIL_LINK_WINDOW_SECONDS * 1000
+  const linkPolicy = { max: config.RATE_LIMIT_EMAIL_LINK_CLIENT_MAX, timeWindow: linkWindowMs, keyGenerator: byAddress }
+  const perAddress = app.hasDecorator('createRateLimit')
+    ? app.createRateLimit({
+        namespace: 'email-links:address',
+        max: config.RATE_LIMIT_EMAIL_LINK_MAX,
+        timeWindow: linkWindowMs,
+        keyGenerator: (request) => {
+          const email = String((request.body as { email?: unknown } | undefined)?.email ?? '')
+            .trim()
+            .toLowerCase()
+          return `email:${createHash('sha256').update(email).digest('base64url')}`
+        },
+      })
+    : undefined
+  const spendAddressBudget = async (request: FastifyRequest) => {
+    const result = await perAddress?.(request)
+    if (result && !result.isAllowed && result.isExceeded) throw tooMany(result.max, result.ttl)
+  }
 
   app.post(
     '/register',
@@ -157,6 +199,109 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
       await service.logout(request.user!, request.body, caller(request))
       return reply.code(204).send(null)
     },
+  )
+
+  app.post(
+    '/verify-email',
+    {
+      schema: {
+        operationId: 'verifyEmail',
+        tags,
+        summary: 'Verify your email address (the link sent at sign-up)',
+        description:
+          'Public. The `token` of the link emailed at sign-up (or by resend-verification): valid EMAIL_VERIFICATION_TTL_HOURS, once. ' +
+          'The account is then `emailVerified`. A used, expired, voided (a newer link was sent, the email changed) or unknown token is ' +
+          '400 INVALID_TOKEN, all alike.',
+        security: publicRoute,
+        body: Ref(EmailTokenBody),
+        response: { 200: Ref(UserResponse), ...errorResponses(invalidToken) },
+      },
+    },
+    async (request) => ok(await service.verifyEmail(request.body.token, caller(request))),
+  )
+
+  app.post(
+    '/resend-verification',
+    {
+      preHandler: app.authenticate,
+      // Each caller (its account) has its own budget of links.
+      config: { rateLimit: { max: config.RATE_LIMIT_EMAIL_LINK_MAX, timeWindow: linkWindowMs } },
+      schema: {
+        operationId: 'resendVerificationEmail',
+        tags,
+        summary: 'Send a new verification link to your email address',
+        description:
+          'A new single-use link to your address; the previous one stops working. 409 EMAIL_ALREADY_VERIFIED when there is nothing to verify. ' +
+          'Limited to RATE_LIMIT_EMAIL_LINK_MAX (default 5) per account per RATE_LIMIT_EMAIL_LINK_WINDOW_SECONDS (an hour).',
+        security: authSecurity,
+        response: { 202: Ref(AcceptedResponse), ...errorResponses(401, alreadyVerified, tooManyLinks) },
+      },
+    },
+    async (request, reply) => reply.code(202).send(ok(await service.resendVerification(request.user!))),
+  )
+
+  app.post(
+    '/forgot-password',
+    {
+      config: { rateLimit: linkPolicy },
+      preHandler: spendAddressBudget,
+      schema: {
+        operationId: 'forgotPassword',
+        tags,
+        summary: 'Ask for a password-reset link',
+        description:
+          'Public. Always 202 with the same body, in about the same time, whether or not the address has an account: the link (to ' +
+          '`PUBLIC_URL/reset-password?token=...`, valid PASSWORD_RESET_TTL_MINUTES, once) is sent in the background to an active account ' +
+          'at that address, and a newer link voids the previous one. Limited per client address (RATE_LIMIT_EMAIL_LINK_CLIENT_MAX, default 20) ' +
+          'and per email address asked for (RATE_LIMIT_EMAIL_LINK_MAX, default 5), per RATE_LIMIT_EMAIL_LINK_WINDOW_SECONDS (an hour); ' +
+          'both count every request alike.',
+        security: publicRoute,
+        body: Ref(ForgotPasswordBody),
+        response: { 202: Ref(AcceptedResponse), ...errorResponses(tooManyLinks) },
+      },
+    },
+    async (request, reply) => reply.code(202).send(ok(await service.forgotPassword(request.body.email, caller(request)))),
+  )
+
+  app.post(
+    '/reset-password',
+    {
+      schema: {
+        operationId: 'resetPassword',
+        tags,
+        summary: 'Set a new password with a reset link',
+        description:
+          'Public. The `token` of the reset link and the new password (the registration rules: 400 says why). The password is set, ' +
+          'the address counts as verified, every session of the account ends (access and refresh tokens) and every other emailed link ' +
+          'of the account stops working. A used, expired, voided or unknown token is 400 INVALID_TOKEN, all alike.',
+        security: publicRoute,
+        body: Ref(ResetPasswordBody),
+        response: { 204: Type.Null({ description: 'The password is set; log in with it' }), ...errorResponses(invalidToken) },
+      },
+    },
+    async (request, reply) => {
+      await service.resetPassword(request.body.token, request.body.password, caller(request))
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.post(
+    '/confirm-email-change',
+    {
+      schema: {
+        operationId: 'confirmEmailChange',
+        tags,
+        summary: 'Confirm a new email address (the link sent to it)',
+        description:
+          'Public. The `token` of the link sent to the new address by `POST /users/{id}/email`. The account moves to that address ' +
+          '(verified), every session ends (log in with the new address) and every other emailed link of the account stops working. ' +
+          'A used, expired, voided or unknown token — or an address taken meanwhile — is 400 INVALID_TOKEN.',
+        security: publicRoute,
+        body: Ref(EmailTokenBody),
+        response: { 200: Ref(UserResponse), ...errorResponses(invalidToken) },
+      },
+    },
+    async (request) => ok(await service.confirmEmailChange(request.body.token, caller(request))),
   )
 
   app.get(

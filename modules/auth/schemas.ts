@@ -3,7 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envelopes } from '../../src/lib/envelope.js'
 import { Id, Int, Nullable, Ref, SafeString, Timestamp } from '../../src/lib/schemas.js'
-import { EmailSchema, NameSchema, PasswordSchema, UserResponse, UserSchema } from '../users/contract.js'
+import { AcceptedResponse, AcceptedSchema, EmailSchema, NameSchema, PasswordSchema, UserResponse, UserSchema } from '../users/contract.js'
 
 const RefreshToken = SafeString({
   minLength: 1,
@@ -41,6 +41,50 @@ export const RefreshBody = Type.Object(
     additionalProperties: false,
     description: 'The refresh token to spend',
     examples: [{ refreshToken: '3q2-7wEjZ9mW0Zb4oX1n8yYtJ0m3Vv2s5QdXrRk0AbC' }],
+  },
+)
+
+const EmailedToken = SafeString({
+  minLength: 1,
+  maxLength: 128,
+  description: 'The `token` of the link that was emailed (single use)',
+  examples: ['kq3X0v9Jd1m8W2bT7yL5cR4nE6sA0pZ-uH1gF3iK9oM'],
+})
+
+export const EmailTokenBody = Type.Object(
+  { token: EmailedToken },
+  {
+    $id: 'EmailTokenRequest',
+    additionalProperties: false,
+    description: 'The token of an emailed link',
+    examples: [{ token: 'kq3X0v9Jd1m8W2bT7yL5cR4nE6sA0pZ-uH1gF3iK9oM' }],
+  },
+)
+
+export const ForgotPasswordBody = Type.Object(
+  {
+    email: SafeString({
+      minLength: 1,
+      maxLength: 254,
+      description: 'The address of the account (any case)',
+      examples: ['ada@example.com'],
+    }),
+  },
+  {
+    $id: 'ForgotPasswordRequest',
+    additionalProperties: false,
+    description: 'Where to send a reset link (if it is the address of an account)',
+    examples: [{ email: 'ada@example.com' }],
+  },
+)
+
+export const ResetPasswordBody = Type.Object(
+  { token: EmailedToken, password: PasswordSchema },
+  {
+    $id: 'ResetPasswordRequest',
+    additionalProperties: false,
+    description: 'The token of the reset link and the new password (the registration rules apply)',
+    examples: [{ token: 'kq3X0v9Jd1m8W2bT7yL5cR4nE6sA0pZ-uH1gF3iK9oM', password: 'Brand-New-Pass-7' }],
   },
 )
 
@@ -113,6 +157,11 @@ export const { response: MeResponse } = envelopes(MeSchema)
 export const authSchemas = [
   UserSchema,
   UserResponse,
+  AcceptedSchema,
+  AcceptedResponse,
+  EmailTokenBody,
+  ForgotPasswordBody,
+  ResetPasswordBody,
   RegisterBody,
   LoginBody,
   RefreshBody,

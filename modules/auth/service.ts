@@ -9,7 +9,7 @@ import type { Principal, Role } from '../../src/lib/permissions.js'
 import type { Db } from '../../src/db/client.js'
 import { UnauthorizedError } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
-import { verifyDummy, verifyPassword, type User, type UsersContract } from '../users/contract.js'
+import { verifyDummy, verifyPassword, type Accepted, type User, type UsersContract } from '../users/contract.js'
 import { AccountDisabledError, InvalidCredentialsError, InvalidRefreshTokenError } from './errors.js'
 import type { AuthRepository } from './repository.js'
 import type { LoginInput, LoginResult, LogoutInput, Me, RegisterInput, Tokens } from './schemas.js'
@@ -77,7 +77,19 @@ export interface AuthServiceDeps {
   db: Db
   repo: AuthRepository
   sessions: Sessions
-  users: Pick<UsersContract, 'register' | 'findById' | 'findCredentials' | 'getAuthState' | 'bumpTokenVersion'>
+  users: Pick<
+    UsersContract,
+    | 'register'
+    | 'findById'
+    | 'findCredentials'
+    | 'getAuthState'
+    | 'bumpTokenVersion'
+    | 'verifyEmail'
+    | 'resendVerification'
+    | 'requestPasswordReset'
+    | 'resetPassword'
+    | 'confirmEmailChange'
+  >
   loginFailures: LoginFailures
   signAccessToken: (user: TokenUser, sessionId: string) => { accessToken: string; expiresIn: number }
   refreshTtlDays: number
@@ -214,6 +226,39 @@ export function createAuthService({
         for (const id of ids) await sessions.end(id)
       }
       audit('auth.logout', { userId: actor.id, sessionId: actor.sessionId, all: input.all === true })
+    },
+
+    /** The sign-up (or resend) link was opened: the account's email is verified. */
+    async verifyEmail(token: string, { audit }: Caller): Promise<User> {
+      const user = await users.verifyEmail(token)
+      audit('auth.email.verified', { userId: user.id })
+      return user
+    },
+
+    async resendVerification(actor: Principal): Promise<Accepted> {
+      return users.resendVerification(actor)
+    },
+
+    /** Always the same answer: whether a link goes out (and to whom) is decided in the background. */
+    async forgotPassword(email: string, { audit }: Caller): Promise<Accepted> {
+      await users.requestPasswordReset(email)
+      audit('auth.password_reset.requested', {})
+      return { message: 'If an account uses this address, a password-reset link is on its way to it' }
+    },
+
+    /** A reset link with a new password: set, and every session of the account ends (refresh tokens included). */
+    async resetPassword(token: string, password: string, { audit }: Caller): Promise<void> {
+      const { userId } = await users.resetPassword(token, password)
+      await sessions.endAllOf(userId)
+      audit('auth.password_reset.completed', { userId })
+    },
+
+    /** The new address confirmed: the account moves to it; every session ends (log in with the new address). */
+    async confirmEmailChange(token: string, { audit }: Caller): Promise<User> {
+      const user = await users.confirmEmailChange(token)
+      await sessions.endAllOf(user.id)
+      audit('auth.email_change.confirmed', { userId: user.id })
+      return user
     },
 
     async me(actor: Principal): Promise<Me> {

@@ -8,17 +8,24 @@ import { orderCreated } from '../orders/contract.js'
 import { userRegistered } from '../users/contract.js'
 import { createEmailRepository } from './repository.js'
 import { SendEmailJob } from './schemas.js'
-import { createEmailOutbox, createEmailSender, SEND_EMAIL_DEAD_QUEUE, SEND_EMAIL_QUEUE } from './service.js'
+import { createEmailSender, SEND_EMAIL_DEAD_QUEUE, SEND_EMAIL_QUEUE } from './service.js'
 import { createTransport } from './transport.js'
 
 const alreadyQueued = { skipped: 'already queued for this event' }
 
 export default (app: FastifyInstance): JobDefinition[] => {
-  const transport = createTransport(app.config.SMTP_URL, app.log)
+  const transport = createTransport(app.config.SMTP_URL, app.log, { showText: app.config.NODE_ENV !== 'production' })
   app.addHook('onClose', async () => transport.close())
   const repo = createEmailRepository()
-  const outbox = createEmailOutbox({ db: app.db, cache: app.cache, jobs: app.jobs, repo })
-  const sender = createEmailSender({ db: app.db, cache: app.cache, repo, transport, from: app.config.MAIL_FROM })
+  const outbox = app.emails
+  const sender = createEmailSender({
+    db: app.db,
+    cache: app.cache,
+    repo,
+    transport,
+    from: app.config.MAIL_FROM,
+    reveal: (text) => app.users.revealTokens(text),
+  })
   return [
     // Subscribers: business events that send an email. The event id makes a retried job a no-op.
     onEvent(userRegistered, {

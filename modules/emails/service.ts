@@ -2,7 +2,7 @@
 // for subscribers), the sender (one attempt of a job, transient or permanent failure) and the admin
 // listing with its cached total. No HTTP here.
 import { Value } from '@sinclair/typebox/value'
-import type { Db } from '../../src/db/client.js'
+import type { Db, DbOrTx } from '../../src/db/client.js'
 import type { Cache } from '../../plugins/cache.js'
 import { PermanentJobError, type Jobs } from '../../plugins/queue/index.js'
 import { ValidationError, withDetails } from '../../src/lib/errors.js'
@@ -38,9 +38,10 @@ export function createEmailOutbox({ db, cache, jobs, repo }: EmailOutboxDeps) {
     /**
      * Render the template (its data stripped of control characters, then checked: 400 when it does
      * not fit), write the outbox row and its send-email job in one transaction. Undefined when the
-     * event already has its email of this template: nothing more is queued.
+     * event already has its email of this template: nothing more is queued. With `tx`, in the
+     * caller's transaction (the email leaves only if the change that asked for it commits).
      */
-    async queue(input: QueueEmailInput): Promise<{ id: string } | undefined> {
+    async queue(input: QueueEmailInput, { tx }: { tx?: DbOrTx } = {}): Promise<{ id: string } | undefined> {
       const template = templates[input.template]
       const data = withoutControlCharacters(input.data)
       if (!Value.Check(template.schema, data)) {
@@ -52,12 +53,13 @@ export function createEmailOutbox({ db, cache, jobs, repo }: EmailOutboxDeps) {
       }
       const { subject, text } = (template.render as (d: unknown) => { subject: string; text: string })(data)
       const id = newId()
-      const queued = await db.transaction(async (tx) => {
+      const write = async (tx: DbOrTx) => {
         if (!(await repo.insert(tx, { id, to: input.to, template: input.template, subject, text, eventId: input.eventId ?? null })))
           return false
         await jobs.send(SEND_EMAIL_QUEUE, { emailId: id }, { tx })
         return true
-      })
+      }
+      const queued = tx ? await write(tx) : await db.transaction(write)
       if (!queued) return undefined
       await cache.invalidateCounts(EMAIL_COUNT_NAMESPACE)
       return { id }
@@ -73,6 +75,11 @@ export interface EmailSenderDeps {
   repo: EmailRepository
   transport: EmailTransport
   from: string
+  /**
+   * The text as it leaves: the placeholders of emailed tokens (stored in the outbox instead of the
+   * tokens, see users' email-tokens.ts) replaced by the tokens. Identity by default.
+   */
+  reveal?: (text: string) => string
 }
 
 export interface AttemptContext {
@@ -81,7 +88,7 @@ export interface AttemptContext {
 }
 
 /** What the send-email worker runs (no HTTP; ROLE=worker builds only this). */
-export function createEmailSender({ db, cache, repo, transport, from }: EmailSenderDeps) {
+export function createEmailSender({ db, cache, repo, transport, from, reveal = (text) => text }: EmailSenderDeps) {
   return {
     /**
      * One delivery attempt. Already sent or failed: nothing to do. A permanent SMTP error (5xx)
@@ -92,7 +99,7 @@ export function createEmailSender({ db, cache, repo, transport, from }: EmailSen
       const email = await repo.get(db, emailId)
       if (!email || email.status !== 'queued') return { status: 'skipped' }
       try {
-        const { messageId } = await transport.send({ from, to: email.to, subject: email.subject, text: email.text })
+        const { messageId } = await transport.send({ from, to: email.to, subject: email.subject, text: reveal(email.text) })
         await repo.markSent(db, emailId, messageId)
         ctx.log.info({ emailId, template: email.template, transport: transport.kind }, 'email sent')
         return { status: 'sent' }

@@ -8,6 +8,20 @@ const Name = Type.String({ maxLength: 200, description: "The recipient's name" }
 
 export const WelcomeData = Type.Object({ name: Type.Optional(Name) })
 
+const Link = Type.String({ maxLength: 2000, description: 'A link carrying a single-use token' })
+const Address = Type.String({ maxLength: 254, description: 'An email address' })
+
+export const VerifyEmailData = Type.Object({ name: Type.Optional(Name), link: Link, validHours: Int({ minimum: 1 }) })
+export const ResetPasswordData = Type.Object({ name: Type.Optional(Name), link: Link, validMinutes: Int({ minimum: 1 }) })
+export const ConfirmEmailChangeData = Type.Object({
+  name: Type.Optional(Name),
+  link: Link,
+  newEmail: Address,
+  validHours: Int({ minimum: 1 }),
+})
+export const EmailChangeRequestedData = Type.Object({ name: Type.Optional(Name), newEmail: Address })
+export const EmailChangeRefusedData = Type.Object({})
+
 export const OrderConfirmationData = Type.Object({
   name: Type.Optional(Name),
   orderId: Id(),
@@ -36,6 +50,95 @@ const welcome: Template<typeof WelcomeData> = {
   }),
 }
 
+const signature = '— The Keel team\n'
+const notYou = 'If this was not you, ignore this email: nothing changes until the link is opened.'
+
+const verifyEmail: Template<typeof VerifyEmailData> = {
+  schema: VerifyEmailData,
+  render: ({ name, link, validHours }) => ({
+    subject: 'Confirm your email address',
+    text: [
+      hello(name),
+      '',
+      'Confirm that this address is yours by opening this link:',
+      '',
+      link,
+      '',
+      `It works once, for ${validHours} hours. ${notYou}`,
+      '',
+      signature,
+    ].join('\n'),
+  }),
+}
+
+const resetPassword: Template<typeof ResetPasswordData> = {
+  schema: ResetPasswordData,
+  render: ({ name, link, validMinutes }) => ({
+    subject: 'Reset your Keel password',
+    text: [
+      hello(name),
+      '',
+      'Someone (hopefully you) asked to reset the password of your Keel account. Choose a new one here:',
+      '',
+      link,
+      '',
+      `It works once, for ${validMinutes} minutes, and signs you out everywhere. ${notYou}`,
+      '',
+      signature,
+    ].join('\n'),
+  }),
+}
+
+const confirmEmailChange: Template<typeof ConfirmEmailChangeData> = {
+  schema: ConfirmEmailChangeData,
+  render: ({ name, link, newEmail, validHours }) => ({
+    subject: 'Confirm your new email address',
+    text: [
+      hello(name),
+      '',
+      `Your Keel account asked to use ${newEmail} from now on. Confirm it by opening this link:`,
+      '',
+      link,
+      '',
+      `It works once, for ${validHours} hours. ${notYou}`,
+      '',
+      signature,
+    ].join('\n'),
+  }),
+}
+
+const emailChangeRequested: Template<typeof EmailChangeRequestedData> = {
+  schema: EmailChangeRequestedData,
+  render: ({ name, newEmail }) => ({
+    subject: 'Your Keel email address is about to change',
+    text: [
+      hello(name),
+      '',
+      `Someone signed in to your Keel account asked to move it to ${newEmail}. It moves once that address confirms.`,
+      '',
+      'If this was not you, change your password now (which cancels the move) and log out everywhere.',
+      '',
+      signature,
+    ].join('\n'),
+  }),
+}
+
+const emailChangeRefused: Template<typeof EmailChangeRefusedData> = {
+  schema: EmailChangeRefusedData,
+  render: () => ({
+    subject: 'Someone tried to use your address on Keel',
+    text: [
+      'Hello,',
+      '',
+      'Someone asked to move another Keel account to this address, which already has an account. Nothing changed.',
+      '',
+      'If this was you, log in with this address instead. Otherwise, ignore this email.',
+      '',
+      signature,
+    ].join('\n'),
+  }),
+}
+
 const orderConfirmation: Template<typeof OrderConfirmationData> = {
   schema: OrderConfirmationData,
   render: ({ name, orderId, totalCents, currency, items = [] }) => ({
@@ -58,6 +161,11 @@ const orderConfirmation: Template<typeof OrderConfirmationData> = {
 export const templates = {
   welcome,
   'order-confirmation': orderConfirmation,
+  'verify-email': verifyEmail,
+  'reset-password': resetPassword,
+  'confirm-email-change': confirmEmailChange,
+  'email-change-requested': emailChangeRequested,
+  'email-change-refused': emailChangeRefused,
 } as const
 
 export type TemplateName = keyof typeof templates

@@ -17,13 +17,18 @@ export interface EmailTransport {
   close: () => void
 }
 
-export function createTransport(smtpUrl: string | undefined, log: FastifyBaseLogger): EmailTransport {
+/**
+ * `showText`: the log transport writes the body too (development and tests: the links of emailed
+ * tokens are there to click). Never in production, where a log is no place for a live link.
+ */
+export function createTransport(smtpUrl: string | undefined, log: FastifyBaseLogger, { showText = false } = {}): EmailTransport {
   if (!smtpUrl) {
     return {
       kind: 'log',
       send: async (email) => {
         const messageId = `<${newId()}@log.keel>`
-        log.info({ transport: 'log', to: email.to, subject: email.subject, messageId }, 'email recorded as sent (log transport)')
+        const text = showText ? { text: email.text } : {}
+        log.info({ transport: 'log', to: email.to, subject: email.subject, messageId, ...text }, 'email recorded as sent (log transport)')
         return { messageId }
       },
       close: () => {},

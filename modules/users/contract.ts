@@ -2,16 +2,30 @@
 // accounts (sign-up publishes `user.registered`), credentials for login, the cached auth state
 // (role, status, token version) that the identity modules' resolvers check on every request, the
 // first admin and the demo seed. Nothing here exposes the table itself.
+import { createHmac } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { resolveJwtSecret } from '../../plugins/auth.js'
+import { list } from '../../src/lib/config.js'
+import { createEmailTokens } from './email-tokens.js'
 import { generatePassword } from './passwords.js'
 import { createUsersRepository } from './repository.js'
 import type { User } from './schemas.js'
-import { createUsersService } from './service.js'
+import { createUsersService, type UsersServiceDeps, type VerifiedOnly } from './service.js'
 
 export type { AuthState, NewUser } from './service.js'
-export type { User } from './schemas.js'
-export { UserSchema, UserResponse, EmailSchema, NameSchema, PasswordSchema } from './schemas.js'
+export type { User, Accepted } from './schemas.js'
+export type { VerifiedOnly } from './service.js'
+export {
+  UserSchema,
+  UserResponse,
+  EmailSchema,
+  NameSchema,
+  PasswordSchema,
+  CurrentPasswordSchema,
+  AcceptedSchema,
+  AcceptedResponse,
+} from './schemas.js'
 export { userRegistered, userDeleted, type UserEvent } from './events.js'
 export { verifyPassword, verifyDummy } from './passwords.js'
 
@@ -20,20 +34,37 @@ const repo = createUsersRepository()
 export interface SeededUsers {
   admin: User
   adminPassword: string
-  demo: User[]
-  demoPassword: string
+  /** The moderator, Alice and Bob, each with a password of its own (one account's password opens no other). */
+  demo: { user: User; password: string }[]
 }
 
-export function createUsersContract(app: FastifyInstance) {
-  const service = createUsersService({
+/** The users service's dependencies, read from the instance (the contract here, the routes in index.ts). */
+export function usersServiceDeps(app: FastifyInstance): UsersServiceDeps {
+  const { config } = app
+  const policy = list(config.REQUIRE_VERIFIED_EMAIL_FOR).filter((v): v is VerifiedOnly => v === 'api-keys' || v === 'webhooks')
+  return {
     db: app.db,
     dbRead: app.dbRead,
     cache: app.cache,
     events: app.events,
     repo,
     loginFailures: app.loginFailures,
-    authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
-  })
+    authStateTtlSeconds: config.AUTH_STATE_CACHE_TTL_SECONDS,
+    emails: app.emails,
+    jobs: app.jobs,
+    // The emailed links' key, derived from JWT_SECRET (one secret to keep; a new JWT_SECRET voids links in flight).
+    tokens: createEmailTokens(createHmac('sha256', resolveJwtSecret(config, app.log)).update('keel email tokens').digest()),
+    publicUrl: (config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/+$/, ''),
+    verifyTtlHours: config.EMAIL_VERIFICATION_TTL_HOURS,
+    resetTtlMinutes: config.PASSWORD_RESET_TTL_MINUTES,
+    requireVerifiedFor: new Set(policy),
+    now: () => app.clock.now(),
+  }
+}
+
+export function createUsersContract(app: FastifyInstance) {
+  const deps = usersServiceDeps(app)
+  const service = createUsersService(deps)
   return {
     /** Create an account of any role (password policy enforced; EMAIL_TAKEN when the email is in use). No event. */
     create: service.create,
@@ -48,22 +79,42 @@ export function createUsersContract(app: FastifyInstance) {
     bumpTokenVersion: service.bumpTokenVersion,
     /** Create or promote an admin (`npm run create-admin`); a generated password is returned once. */
     ensureAdmin: service.ensureAdmin,
+    /**
+     * Before creating what outlives a session (API keys, webhooks): the current password (throttled
+     * like a login; 400 when missing or wrong, 429 past the budget) and, when REQUIRE_VERIFIED_EMAIL_FOR
+     * names the action, a verified email (403 EMAIL_NOT_VERIFIED).
+     */
+    confirmPresence: service.confirmPresence,
+    /** Emailed links: verify the address, the caller's new verification link. */
+    verifyEmail: service.verifyEmail,
+    resendVerification: service.resendVerification,
+    /** Forgotten password: queue the work (same answer and time for any address), do it (the job), use the link. */
+    requestPasswordReset: service.requestPasswordReset,
+    sendPasswordReset: service.sendPasswordReset,
+    resetPassword: service.resetPassword,
+    /** The new address opened its link: the account moves to it, every session ends. */
+    confirmEmailChange: service.confirmEmailChange,
+    /** An outbox email's text with its token placeholders replaced by the tokens (the email sender, as it sends). */
+    revealTokens: deps.tokens.reveal,
 
     /**
-     * Demo data (first start only): when there are no users, an admin with a generated password and
-     * three demo users sharing one generated password. Returns what was created (passwords in clear, once).
+     * Demo data (first start only): when there are no users, an admin and three demo users, each with
+     * a generated password of its own. Returns what was created (passwords in clear, once).
      */
     async seedDemoUsers(): Promise<SeededUsers | undefined> {
       if ((await service.count()) > 0) return undefined
       const adminPassword = generatePassword()
-      const demoPassword = generatePassword()
       const admin = await service.create({ email: 'admin@keel.local', name: 'Admin', password: adminPassword, role: 'admin' })
-      const demo = [
-        await service.create({ email: 'moderator@keel.local', name: 'Morgan Moderator', password: demoPassword, role: 'moderator' }),
-        await service.create({ email: 'alice@keel.local', name: 'Alice Seller', password: demoPassword }),
-        await service.create({ email: 'bob@keel.local', name: 'Bob Buyer', password: demoPassword }),
-      ]
-      return { admin, adminPassword, demo, demoPassword }
+      const demo: SeededUsers['demo'] = []
+      for (const account of [
+        { email: 'moderator@keel.local', name: 'Morgan Moderator', role: 'moderator' as const },
+        { email: 'alice@keel.local', name: 'Alice Seller' },
+        { email: 'bob@keel.local', name: 'Bob Buyer' },
+      ]) {
+        const password = generatePassword()
+        demo.push({ user: await service.create({ ...account, password }), password })
+      }
+      return { admin, adminPassword, demo }
     },
   }
 }
@@ -80,5 +131,5 @@ export default fp(
   async (app) => {
     app.decorate('users', createUsersContract(app))
   },
-  { fastify: '5.x', name: 'users-contract', dependencies: ['db', 'cache', 'events', 'rate-limit'] },
+  { fastify: '5.x', name: 'users-contract', dependencies: ['db', 'cache', 'events', 'rate-limit', 'queue', 'emails-contract'] },
 )

@@ -13,3 +13,10 @@ export const LastAdminError = defineError(
   409,
   'This is the last active admin: it cannot be demoted, disabled or deleted (make another admin first)',
 )
+export const InvalidTokenError = defineError('INVALID_TOKEN', 400, 'This link is invalid, expired or already used; ask for a new one')
+export const EmailNotVerifiedError = defineError(
+  'EMAIL_NOT_VERIFIED',
+  403,
+  'Confirm your email address first (the link we sent; POST /api/v1/auth/resend-verification sends a new one)',
+)
+export const EmailAlreadyVerifiedError = defineError('EMAIL_ALREADY_VERIFIED', 409, 'Your email address is already verified')

@@ -1,11 +1,11 @@
 // Users: the only code that touches the users table. Explicit columns (the password hash only where
 // asked for); every function takes the Drizzle handle to use (the pool, the read replica or a
 // transaction), so transactions pass through.
-import { and, asc, count, eq, inArray, sql, type SQL } from 'drizzle-orm'
+import { and, asc, count, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
 import { containsText } from '../../src/db/filters.js'
 import { keysetWhere, orderBy, pickColumns, type ParsedList } from '../../src/lib/pagination.js'
-import { users } from './tables.js'
+import { emailTokens, users, type EMAIL_TOKEN_PURPOSES } from './tables.js'
 import type { UserFilters } from './schemas.js'
 
 export const userColumns = {
@@ -14,14 +14,17 @@ export const userColumns = {
   name: users.name,
   role: users.role,
   status: users.status,
+  emailVerified: users.emailVerified,
   version: users.version,
   createdAt: users.createdAt,
   updatedAt: users.updatedAt,
 }
 
 export type UserRow = Pick<typeof users.$inferSelect, keyof typeof userColumns>
-export type NewUserRow = Pick<typeof users.$inferInsert, 'id' | 'email' | 'name' | 'passwordHash' | 'role' | 'status'>
-export type UserValues = Partial<Pick<typeof users.$inferInsert, 'email' | 'name' | 'passwordHash' | 'role' | 'status'>>
+export type NewUserRow = Pick<typeof users.$inferInsert, 'id' | 'email' | 'name' | 'passwordHash' | 'role' | 'status' | 'emailVerified'>
+export type UserValues = Partial<Pick<typeof users.$inferInsert, 'email' | 'name' | 'passwordHash' | 'role' | 'status' | 'emailVerified'>>
+export type EmailTokenPurpose = (typeof EMAIL_TOKEN_PURPOSES)[number]
+export type NewEmailToken = Pick<typeof emailTokens.$inferInsert, 'id' | 'userId' | 'purpose' | 'tokenHash' | 'newEmail' | 'expiresAt'>
 
 function whereOf(f: UserFilters): SQL | undefined {
   return and(
@@ -139,6 +142,40 @@ export function createUsersRepository() {
         .where(eq(users.id, id))
         .returning({ tokenVersion: users.tokenVersion })
       return row?.tokenVersion
+    },
+
+    async insertEmailToken(db: DbOrTx, values: NewEmailToken): Promise<void> {
+      await db.insert(emailTokens).values(values)
+    },
+
+    /**
+     * Spend a token: only an unused, unexpired token of that purpose, and only for the one caller
+     * that finds it so (the update is the check). Its user and, for an email change, the new address.
+     */
+    async useEmailToken(db: DbOrTx, tokenHash: string, purpose: EmailTokenPurpose, at: Date) {
+      const [row] = await db
+        .update(emailTokens)
+        .set({ usedAt: at })
+        .where(
+          and(
+            eq(emailTokens.tokenHash, tokenHash),
+            eq(emailTokens.purpose, purpose),
+            isNull(emailTokens.usedAt),
+            gt(emailTokens.expiresAt, at),
+          ),
+        )
+        .returning({ userId: emailTokens.userId, newEmail: emailTokens.newEmail })
+      return row
+    },
+
+    /** Void a user's outstanding tokens (of the given purposes, or all): they never work again. */
+    async voidEmailTokens(db: DbOrTx, userId: string, at: Date, purposes?: EmailTokenPurpose[]): Promise<void> {
+      await db
+        .update(emailTokens)
+        .set({ usedAt: at })
+        .where(
+          and(eq(emailTokens.userId, userId), isNull(emailTokens.usedAt), purposes ? inArray(emailTokens.purpose, purposes) : undefined),
+        )
     },
 
     async delete(db: DbOrTx, id: string): Promise<boolean> {

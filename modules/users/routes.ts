@@ -7,12 +7,12 @@ import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope
 import { EtagHeader, etagOf, IfMatchHeaders, IfNoneMatchHeaders, isNotModified, parseIfMatch } from '../../src/lib/conditional.js'
 import { Ref } from '../../src/lib/schemas.js'
 import type { UsersService } from './service.js'
-import { UpdateUserBody, userList, UserPage, UserParams, UserResponse } from './schemas.js'
+import { AcceptedResponse, ChangeEmailBody, UpdateUserBody, userList, UserPage, UserParams, UserResponse } from './schemas.js'
 
 const tags = ['users']
 const security = authSecurity
 
-const emailTaken: ErrorSpec = { status: 409, code: 'EMAIL_TAKEN', message: 'An account with this email already exists' }
+const sessionOnly: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: 'This needs a bearer session (log in); an API key cannot do it' }
 const lastAdmin: ErrorSpec = {
   status: 409,
   code: 'LAST_ADMIN',
@@ -90,8 +90,9 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
         summary: 'Change some fields of a user',
         description:
           'Yourself, or anyone for admins; only admins change `role` and `status`. Only the fields sent are written. ' +
-          'A new `email` or `password` needs a bearer session (an API key gets 403); your own new password needs `currentPassword` ' +
-          '(a wrong one counts as a failed login: 429 once the budget is spent). A new password or `status: disabled` signs the user out everywhere. ' +
+          'A new `password` needs a bearer session (an API key gets 403); your own new password needs `currentPassword` ' +
+          '(a wrong one counts as a failed login: 429 once the budget is spent). A new password or `status: disabled` signs the user out everywhere ' +
+          'and voids outstanding password-reset and email-change links. The email changes through `POST /users/{id}/email` (confirmed by the new address). ' +
           'The last active admin cannot be demoted or disabled (409 LAST_ADMIN). With If-Match, only the version you read is changed (412 when it moved on).',
         security,
         params: UserParams,
@@ -99,7 +100,7 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
         body: Ref(UpdateUserBody),
         response: {
           200: { ...Ref(UserResponse), headers: EtagHeader },
-          ...errorResponses(401, 403, 404, emailTaken, lastAdmin, 412, tooManyFailures),
+          ...errorResponses(401, 403, 404, lastAdmin, 412, tooManyFailures),
         },
       },
     },
@@ -116,20 +117,47 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
     },
   )
 
+  app.post(
+    '/:id/email',
+    {
+      preHandler: app.requirePermission('write', { session: true }),
+      schema: {
+        operationId: 'changeUserEmail',
+        tags,
+        summary: 'Ask to change your email (the new address confirms it)',
+        description:
+          'Yours only, from a bearer session (an API key gets 403), with `currentPassword` (a wrong one counts as a failed login: 429 once the ' +
+          'budget is spent). Nothing changes yet: the new address gets a single-use link (EMAIL_VERIFICATION_TTL_HOURS) to ' +
+          '`PUBLIC_URL/confirm-email?token=...`, whose page posts it to `POST /auth/confirm-email-change`; the current address is told. ' +
+          'The answer is 202 with the same body whether or not the new address already has an account (that address is told someone tried, ' +
+          'and the change can never complete). Asking again voids the previous link.',
+        security,
+        params: UserParams,
+        body: Ref(ChangeEmailBody),
+        response: { 202: Ref(AcceptedResponse), ...errorResponses(401, sessionOnly, 404, tooManyFailures) },
+      },
+    },
+    async (request, reply) => {
+      const accepted = await service.requestEmailChange(request.user!, request.params.id, request.body, request.ip)
+      return reply.code(202).send(ok(accepted))
+    },
+  )
+
   app.delete(
     '/:id',
     {
-      preHandler: app.requirePermission('write'),
+      // Deleting an account takes every credential with it: a bearer session only, never an API key.
+      preHandler: app.requirePermission('write', { session: true }),
       schema: {
         operationId: 'deleteUser',
         tags,
         summary: 'Delete a user',
         description:
-          "Yourself, or anyone for admins (another user's id answers 404). Its sessions, API keys and webhooks go with it (`user.deleted`). " +
-          'The last active admin cannot be deleted (409 LAST_ADMIN).',
+          "Yourself, or anyone for admins (another user's id answers 404). Needs a bearer session (an API key gets 403). " +
+          'Its sessions, API keys and webhooks go with it (`user.deleted`). The last active admin cannot be deleted (409 LAST_ADMIN).',
         security,
         params: UserParams,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, 404, lastAdmin) },
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, sessionOnly, 404, lastAdmin) },
       },
     },
     async (request, reply) => {

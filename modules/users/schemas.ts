@@ -27,6 +27,7 @@ const example = {
   name: 'Ada Lovelace',
   role: 'user',
   status: 'active',
+  emailVerified: true,
   version: 2,
   createdAt: '2026-11-29T10:15:00.000Z',
   updatedAt: '2026-11-29T11:02:31.250Z',
@@ -39,6 +40,10 @@ export const UserSchema = Type.Object(
     name: NameSchema,
     role: RoleSchema,
     status: StatusSchema,
+    emailVerified: Type.Boolean({
+      description:
+        'Whether the owner confirmed the address (the link sent at sign-up or after an email change); what an unverified account may not do is REQUIRE_VERIFIED_EMAIL_FOR',
+    }),
     version: Int({ minimum: 1, description: 'Increases on every change; the ETag' }),
     createdAt: Timestamp(),
     updatedAt: Timestamp(),
@@ -60,7 +65,7 @@ export const UserParams = Type.Object({ id: Id('User id') })
 export const userList = defineList({
   sort: { createdAt: 'timestamp', email: 'text', name: 'text', role: 'text', status: 'text' },
   defaultSort: '-createdAt',
-  fields: ['email', 'name', 'role', 'status', 'version', 'createdAt', 'updatedAt'],
+  fields: ['email', 'name', 'role', 'status', 'emailVerified', 'version', 'createdAt', 'updatedAt'],
   cursor: true,
   filters: {
     role: Type.Optional(RoleSchema),
@@ -72,17 +77,19 @@ export const userList = defineList({
 })
 export type UserFilters = FiltersOf<typeof userList>
 
+/** Proof that the account's owner is present: the password, as at login (wrong ones count as failed logins). */
+export const CurrentPasswordSchema = SafeString({
+  maxLength: PASSWORD_MAX_LENGTH,
+  description:
+    'Your current password: proof that you are present, whatever the age of your access token; wrong ones count against your failed-login budget',
+  examples: ['Correct-Horse-9-Battery'],
+})
+
 export const UpdateUserBody = Type.Object(
   {
     name: Type.Optional(NameSchema),
-    email: Type.Optional(EmailSchema),
     password: Type.Optional(PasswordSchema),
-    currentPassword: Type.Optional(
-      SafeString({
-        maxLength: PASSWORD_MAX_LENGTH,
-        description: 'Required to change your own password; wrong ones count against your failed-login budget',
-      }),
-    ),
+    currentPassword: Type.Optional(CurrentPasswordSchema),
     role: Type.Optional(RoleSchema),
     status: Type.Optional(StatusSchema),
   },
@@ -91,13 +98,45 @@ export const UpdateUserBody = Type.Object(
     additionalProperties: false,
     minProperties: 1,
     description:
-      'Only the fields to change. Only admins change role and status. A new email or password needs a bearer session (not an API key); a new password or disabling signs the user out everywhere.',
+      'Only the fields to change. Only admins change role and status. A new password needs a bearer session (not an API key) and, for your own, `currentPassword`; a new password or disabling signs the user out everywhere. The email changes through POST /users/{id}/email.',
     examples: [{ name: 'Ada King' }, { password: 'Brand-New-Pass-7', currentPassword: 'Correct-Horse-9-Battery' }],
   },
 )
 export type UpdateUserInput = Static<typeof UpdateUserBody>
 
+export const ChangeEmailBody = Type.Object(
+  { email: EmailSchema, currentPassword: CurrentPasswordSchema },
+  {
+    $id: 'ChangeEmailRequest',
+    additionalProperties: false,
+    description: 'The new address (it must confirm through the link sent there) and your current password',
+    examples: [{ email: 'ada.king@example.com', currentPassword: 'Correct-Horse-9-Battery' }],
+  },
+)
+export type ChangeEmailInput = Static<typeof ChangeEmailBody>
+
+/** An answer that says only that the request was taken: the same whatever it found (no account probing). */
+export const AcceptedSchema = Type.Object(
+  { message: Type.String({ description: 'What happens next' }) },
+  {
+    $id: 'Accepted',
+    description: 'The request was taken; what follows happens by email',
+    examples: [{ message: 'If the address can be used, a confirmation link is on its way to it' }],
+  },
+)
+export type Accepted = Static<typeof AcceptedSchema>
+
 export const { response: UserResponse, page: UserPage } = envelopes(UserSchema, UserListItemSchema)
+export const { response: AcceptedResponse } = envelopes(AcceptedSchema)
 
 /** Registered (addSchema) by the module plugin, so routes can Ref() them and OpenAPI names them. */
-export const userSchemas = [UserSchema, UserListItemSchema, UserResponse, UserPage, UpdateUserBody]
+export const userSchemas = [
+  UserSchema,
+  UserListItemSchema,
+  UserResponse,
+  UserPage,
+  UpdateUserBody,
+  ChangeEmailBody,
+  AcceptedSchema,
+  AcceptedResponse,
+]

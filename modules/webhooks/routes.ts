@@ -26,6 +26,16 @@ const tags = ['webhooks']
 const security = authSecurity
 
 const unsafeUrl: ErrorSpec = { status: 400, code: 'UNSAFE_WEBHOOK_URL', message: 'The webhook URL must resolve to public addresses only' }
+const notVerified: ErrorSpec = {
+  status: 403,
+  code: 'EMAIL_NOT_VERIFIED',
+  message: 'Confirm your email address first (the link we sent; POST /api/v1/auth/resend-verification sends a new one)',
+}
+const tooManyFailures: ErrorSpec = {
+  status: 429,
+  code: 'RATE_LIMITED',
+  message: 'Too many failed logins for this account from this client, retry in 8 seconds',
+}
 const limitReached: ErrorSpec = {
   status: 409,
   code: 'WEBHOOK_LIMIT_REACHED',
@@ -47,7 +57,9 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
           'You become its owner: it receives only the events you may read (an order event reaches the buyer and staff; a product event, everyone). ' +
           'Deliveries are POSTed as JSON `{type, timestamp, data}` and signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with the `secret` in this response — shown once, so the response is `Cache-Control: no-store`. ' +
           'A URL that does not resolve to public addresses is refused (400 UNSAFE_WEBHOOK_URL; private addresses are allowed when the server sets WEBHOOK_ALLOW_PRIVATE, cloud metadata never). ' +
-          'Each user may have WEBHOOKS_MAX_PER_USER subscriptions (409 WEBHOOK_LIMIT_REACHED).',
+          'Each user may have WEBHOOKS_MAX_PER_USER subscriptions (409 WEBHOOK_LIMIT_REACHED). ' +
+          'A webhook outlives the session, so `currentPassword` is required (a wrong one counts as a failed login: 429 once the budget is spent), ' +
+          'and a verified email when REQUIRE_VERIFIED_EMAIL_FOR names `webhooks` (the default; 403 EMAIL_NOT_VERIFIED).',
         security,
         body: Ref(CreateWebhookBody),
         response: {
@@ -59,11 +71,12 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
               'cache-control': Type.String({ description: '`no-store`: the body carries the signing secret' }),
             },
           },
-          ...errorResponses(unsafeUrl, 401, 403, limitReached),
+          ...errorResponses(unsafeUrl, 401, 403, notVerified, limitReached, tooManyFailures),
         },
       },
     },
     async (request, reply) => {
+      await app.users.confirmPresence(request.user!, request.body.currentPassword, request.ip, 'webhooks')
       const created = await service.create(request.user!, request.body)
       reply
         .header('location', resourcePath(app.prefix, created.id))

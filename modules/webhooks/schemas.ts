@@ -7,6 +7,7 @@ import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
 import { Id, Int, Nullable, SafeString, StringEnum, Timestamp } from '../../src/lib/schemas.js'
 import { DELIVERY_STATUSES } from './tables.js'
+import { CurrentPasswordSchema } from '../users/contract.js'
 
 const EVENT_TYPE_ID = 'WebhookEventType'
 
@@ -85,12 +86,14 @@ export const CreateWebhookBody = Type.Object(
   {
     url: Url,
     events: Type.Array(EventType, { minItems: 1, maxItems: 50, uniqueItems: true, description: 'The event types to receive' }),
+    currentPassword: CurrentPasswordSchema,
   },
   {
     $id: 'CreateWebhookRequest',
     additionalProperties: false,
-    description: 'A URL and the events to POST to it; you are its owner',
-    examples: [{ url: webhookExample.url, events: webhookExample.events }],
+    description:
+      'A URL and the events to POST to it; you are its owner. `currentPassword` proves you are there (a webhook outlives the session)',
+    examples: [{ url: webhookExample.url, events: webhookExample.events, currentPassword: 'Correct-Horse-9-Battery' }],
   },
 )
 export type CreateWebhookInput = Static<typeof CreateWebhookBody>

@@ -64,8 +64,8 @@ const retryIn = (ms: number) => {
   return s < 120 ? plural(s, 'second') : plural(Math.ceil(s / 60), 'minute')
 }
 
-/** A 429 thrown outside the library's hook: the onError hook below puts its headers on the reply. */
-const tooMany = (max: number, retryMs: number, message = `Rate limit exceeded, retry in ${retryIn(retryMs)}`) => {
+/** A 429 thrown outside the library's hook (a budget checked with `app.createRateLimit`): the onError hook below puts its headers on the reply. */
+export const tooMany = (max: number, retryMs: number, message = `Rate limit exceeded, retry in ${retryIn(retryMs)}`) => {
   const seconds = Math.max(1, Math.ceil(retryMs / 1000))
   const headers = { 'x-ratelimit-limit': max, 'x-ratelimit-remaining': 0, 'x-ratelimit-reset': seconds, 'retry-after': seconds }
   return Object.assign(new RateLimitedError(message), { rateLimitHeaders: headers })

@@ -21,7 +21,7 @@ export async function seedDemoData(app: FastifyInstance): Promise<void> {
       line,
       '  Demo accounts created (first start only; these passwords are shown ONCE):',
       `    admin      ${seeded.admin.email.padEnd(24)} password: ${seeded.adminPassword}`,
-      ...seeded.demo.map((u) => `    ${u.role.padEnd(10)} ${u.email.padEnd(24)} password: ${seeded.demoPassword}`),
+      ...seeded.demo.map(({ user, password }) => `    ${user.role.padEnd(10)} ${user.email.padEnd(24)} password: ${password}`),
       '  Log in with POST /api/v1/auth/login, then use "Authorize" in Swagger UI.',
       line,
       '',
@@ -29,7 +29,7 @@ export async function seedDemoData(app: FastifyInstance): Promise<void> {
   )
 
   // A catalog sold by Alice and the moderator, and two orders placed by Bob.
-  const [moderator, alice, bob] = seeded.demo
+  const [moderator, alice, bob] = seeded.demo.map((d) => d.user)
   if (!moderator || !alice || !bob) return
   const catalog = await app.products.seedDemoProducts([alice.id, moderator.id])
   const orders = app.orders

@@ -111,6 +111,19 @@ export const ConfigSchema = Type.Object({
   API_KEY_GRACE_SECONDS: Int(86400, 0, Number.MAX_SAFE_INTEGER, 'How long a rotated API key keeps working (seconds)'),
   API_KEY_LAST_USED_INTERVAL_SECONDS: Int(60, 0, 86_400, "How often an API key's lastUsedAt is written, at most (per key, per process)"),
   API_KEYS_MAX_PER_USER: Int(20, 1, 10_000, 'API keys one user may have at once; creating one more answers 409 API_KEY_LIMIT_REACHED'),
+  EMAIL_VERIFICATION_TTL_HOURS: Int(
+    48,
+    1,
+    24 * 30,
+    'How long the link of an email verification (sign-up, resend) or of an email change stays valid (hours)',
+  ),
+  PASSWORD_RESET_TTL_MINUTES: Int(30, 5, 24 * 60, 'How long a password-reset link stays valid (minutes)'),
+  REQUIRE_VERIFIED_EMAIL_FOR: Type.String({
+    default: 'api-keys,webhooks',
+    pattern: '^\\s*(none|(api-keys|webhooks)\\s*(,\\s*(api-keys|webhooks)\\s*)*)\\s*$',
+    description:
+      'What an account whose email is not verified may not do (403 EMAIL_NOT_VERIFIED): a comma list of `api-keys` (create one), `webhooks` (create one); `none` = nothing is refused',
+  }),
   AUTH_STATE_CACHE_TTL_SECONDS: Int(
     30,
     0,
@@ -177,6 +190,20 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_LOGIN_WINDOW_SECONDS: Int(900, 1, 86_400, 'Window of the failed-login budgets (sliding); the growing delay never exceeds it'),
   RATE_LIMIT_REGISTER_MAX: Int(50, 1, Number.MAX_SAFE_INTEGER, 'Registrations (POST /auth/register) per client IP per window'),
   RATE_LIMIT_REGISTER_WINDOW_SECONDS: Int(3600, 1, 86_400, 'Window of the registration budget'),
+
+  RATE_LIMIT_EMAIL_LINK_MAX: Int(
+    5,
+    1,
+    Number.MAX_SAFE_INTEGER,
+    'Emailed links asked for one address per window (POST /auth/forgot-password, /auth/resend-verification), whether or not it has an account',
+  ),
+  RATE_LIMIT_EMAIL_LINK_CLIENT_MAX: Int(
+    20,
+    1,
+    Number.MAX_SAFE_INTEGER,
+    'Emailed links asked for per client address per window (POST /auth/forgot-password, /auth/resend-verification), whatever the addresses',
+  ),
+  RATE_LIMIT_EMAIL_LINK_WINDOW_SECONDS: Int(3600, 1, 86_400, 'Window of the emailed-link budgets'),
 
   JOB_RETRY_DELAY_SECONDS: Int(5, 1, 3600, 'Base delay before a failed job is retried (doubles each retry)'),
   JOB_POLL_INTERVAL_SECONDS: Type.Number({ default: 2, minimum: 0.5, maximum: 60, description: 'How often idle workers poll for jobs' }),

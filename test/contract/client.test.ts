@@ -4,6 +4,7 @@ import t from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createKeelClient, type ErrorResponse, type Product } from '../../clients/typescript/index.js'
+import { emailedToken } from '../helpers/auth.js'
 import { build, validatingResponses } from '../helpers/build.js'
 import { specProblems } from '../helpers/openapi-validator.js'
 import { waitFor } from '../helpers/wait.js'
@@ -45,6 +46,8 @@ t.test('the typed client registers, logs in, lists, gets, orders, subscribes and
     const email = `${name}-${process.pid}@example.test`
     const registered = await anonymous.POST('/api/v1/auth/register', { body: { email, password, name } })
     t.equal(registered.response.status, 201, `${name} registers`)
+    const verified = await anonymous.POST('/api/v1/auth/verify-email', { body: { token: await emailedToken(app, email, 'verify-email') } })
+    t.equal(verified.data?.data.emailVerified, true, `${name} verifies the address with the emailed link`)
     const { data, error } = await anonymous.POST('/api/v1/auth/login', { body: { email, password } })
     if (!data) throw new Error(`login failed: ${JSON.stringify(error)}`)
     return clientFor(data.data.accessToken)
@@ -92,7 +95,9 @@ t.test('the typed client registers, logs in, lists, gets, orders, subscribes and
   t.equal(replayed.data!.data.id, placed.data!.data.id, 'the same Idempotency-Key gives the same order')
   t.equal(replayed.data!.data.totalCents, 9800)
 
-  const webhook = await buyer.POST('/api/v1/webhooks', { body: { url: hookUrl, events: ['order.created', 'order.cancelled'] } })
+  const webhook = await buyer.POST('/api/v1/webhooks', {
+    body: { url: hookUrl, events: ['order.created', 'order.cancelled'], currentPassword: password },
+  })
   t.equal(webhook.response.status, 201)
   t.ok(webhook.data!.data.secret, 'the signing secret is shown once')
 

@@ -21,7 +21,7 @@ t.test('emails and webhooks follow registrations, orders, cancellations and prod
     method: 'POST',
     url: '/api/v1/webhooks',
     headers: admin.headers,
-    payload: { url: hooks.url, events: ['order.created', 'order.cancelled', 'product.updated'] },
+    payload: { url: hooks.url, events: ['order.created', 'order.cancelled', 'product.updated'], currentPassword: admin.password },
   })
   t.equal(sub.statusCode, 201)
   const secret = sub.json().data.secret as string

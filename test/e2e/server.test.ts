@@ -4,6 +4,7 @@ import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createTestDatabase } from '../helpers/build.js'
+import { waitFor } from '../helpers/wait.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 
@@ -125,11 +126,20 @@ t.test('the server starts, answers in the envelope, serves Swagger UI and stops 
     const login = (await loginRes.json()) as { data: { accessToken: string } }
     t.equal(loginRes.status, 200, JSON.stringify(login))
     const token = login.data.accessToken
+    // In development the log transport prints each email, links included: verify the address from there.
+    const link = await waitFor(() => /verify-email\?token=([A-Za-z0-9_-]+)/.exec(output()), { what: 'the verification link in the log' })
+    t.ok(link, 'the verification email and its link are in the log')
+    const verified = await fetch(`${base}/api/v1/auth/verify-email`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ token: link![1] }),
+    })
+    t.equal(verified.status, 200)
     const created = (await (
       await fetch(`${base}/api/v1/api-keys`, {
         method: 'POST',
         headers: { ...json, authorization: `Bearer ${token}` },
-        body: JSON.stringify({ name: 'swagger', scopes: ['read'] }),
+        body: JSON.stringify({ name: 'swagger', scopes: ['read'], currentPassword: account.password }),
       })
     ).json()) as { data: { key: string } }
 

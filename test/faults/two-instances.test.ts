@@ -31,6 +31,8 @@ t.test('two instances on one database and one Redis', async (t) => {
     TRUST_PROXY: 'true', // each burst comes "from" an address of its own (x-forwarded-for)
     WEBHOOK_ALLOW_PRIVATE: 'true',
     JOB_POLL_INTERVAL_SECONDS: '0.5',
+    // The buyer signs up and subscribes a webhook without opening its verification email.
+    REQUIRE_VERIFIED_EMAIL_FOR: 'none',
   }
   // Both start at once on an empty database: both migrate, under the advisory lock.
   const [a, b] = await Promise.all([startServer(t, env), startServer(t, env)])
@@ -131,7 +133,7 @@ t.test('two instances on one database and one Redis', async (t) => {
     const hook = await fetch(`${api(b)}/webhooks`, {
       method: 'POST',
       headers: buyer,
-      body: JSON.stringify({ url: `http://127.0.0.1:${port}/hook`, events: ['order.created'] }),
+      body: JSON.stringify({ url: `http://127.0.0.1:${port}/hook`, events: ['order.created'], currentPassword: 'Correct-Horse-9-Battery' }),
     })
     t.equal(hook.status, 201)
 

@@ -2,6 +2,7 @@
 import { createHmac } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Role } from '../../src/lib/permissions.js'
+import { waitFor } from './wait.js'
 
 export interface TestUser {
   id: string
@@ -18,6 +19,9 @@ export interface TestUser {
 
 let counter = 0
 
+/** The password createUser gives a user unless told otherwise (what `currentPassword` must be for its presence checks). */
+export const DEFAULT_PASSWORD = 'Correct-Horse-9-Battery'
+
 /** Create a user (any role, straight through the users contract) and log it in over HTTP. */
 export async function createUser(
   app: FastifyInstance,
@@ -25,7 +29,7 @@ export async function createUser(
 ): Promise<TestUser> {
   const role = options.role ?? 'user'
   const email = options.email ?? `${role}-${process.pid}-${++counter}@example.test`
-  const password = options.password ?? 'Correct-Horse-9-Battery'
+  const password = options.password ?? DEFAULT_PASSWORD
   const users = app.users
   const user = await users.create({ email, password, name: options.name ?? `Test ${role} ${counter}`, role })
   const tokens = await login(app, email, password)
@@ -64,3 +68,22 @@ export function handMadeJwt(
 
 export const decodeJwt = (token: string) =>
   JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>
+
+/**
+ * The token of the newest emailed link of `template` sent to `to`, as the email carries it when it
+ * leaves (the outbox holds a placeholder, never the token: the users contract reveals it).
+ */
+export async function emailedToken(app: FastifyInstance, to: string, template: string): Promise<string> {
+  const row = await waitFor(
+    async () =>
+      (
+        await app.sql<
+          { text: string }[]
+        >`select text from email_outbox where "to" = ${to} and template = ${template} order by id desc limit 1`
+      )[0],
+    { what: `a ${template} email to ${to}` },
+  )
+  const token = /\?token=([A-Za-z0-9_-]+)/.exec(app.users.revealTokens(row.text))?.[1]
+  if (!token) throw new Error(`no link in the ${template} email to ${to}:\n${row.text}`)
+  return token
+}

@@ -77,7 +77,7 @@ t.test(
       method: 'POST',
       url: '/api/v1/webhooks',
       headers: admin.headers,
-      payload: { url: hooks.url, events: ['user.registered', 'order.created'] },
+      payload: { url: hooks.url, events: ['user.registered', 'order.created'], currentPassword: admin.password },
     })
     t.equal(subscribed.statusCode, 201)
     // What a worker would have delivered so far is not part of the picture: clear it before the events.
@@ -194,11 +194,15 @@ t.test(
         const res = await app.inject({ method: 'GET', url: '/api/v1/emails?limit=100', headers: admin.headers })
         const list = res.json().data as { template: string; status: string; to: string }[]
         const mine = list.filter((e) => e.to === 'ada@example.test' || e.to === 'buyer@example.test')
-        return mine.length >= 2 && mine.every((e) => e.status === 'sent') ? mine : undefined
+        return mine.length >= 3 && mine.every((e) => e.status === 'sent') ? mine : undefined
       },
       { what: 'the emails to be sent', timeoutMs: 20_000 },
     )
-    t.same(emails.map((e) => e.template).sort(), ['order-confirmation', 'welcome'], 'one email per event')
+    t.same(
+      emails.map((e) => e.template).sort(),
+      ['order-confirmation', 'verify-email', 'welcome'],
+      "one email per event, and the sign-up's verification link (queued with the account)",
+    )
 
     // The schedules: this release owns them (1.x's rows are gone) and they fire.
     t.same(await db`select name from pgboss.schedule where name in ('upgrade.cron', 'reports.nightly-sales')`, [], '1.x schedules removed')

@@ -46,7 +46,12 @@ const statuses = async (n: number, send: () => ReturnType<typeof get>) => {
 const forgedKey = () => `keel_${randomBytes(8).toString('hex')}_${randomBytes(32).toString('base64url')}`
 
 async function createKey(app: FastifyInstance, owner: TestUser, rateLimit?: { max: number; windowSeconds: number }) {
-  const res = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: owner.headers, payload: { name: 'k', rateLimit } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/api-keys',
+    headers: owner.headers,
+    payload: { name: 'k', rateLimit, currentPassword: owner.password },
+  })
   if (res.statusCode !== 201) throw new Error(`key not created: ${res.body}`)
   return res.json().data.key as string
 }

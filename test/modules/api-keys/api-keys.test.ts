@@ -1,12 +1,12 @@
 import t from 'tap'
 import { build } from '../../helpers/build.js'
-import { createUser } from '../../helpers/auth.js'
+import { createUser, DEFAULT_PASSWORD } from '../../helpers/auth.js'
 import { waitFor } from '../../helpers/wait.js'
 import { userDeleted } from '../../../modules/users/contract.js'
 
 type App = Awaited<ReturnType<typeof build>>
 const createKey = (app: App, headers: Record<string, string>, payload: Record<string, unknown> = {}) =>
-  app.inject({ method: 'POST', url: '/api/v1/api-keys', headers, payload })
+  app.inject({ method: 'POST', url: '/api/v1/api-keys', headers, payload: { currentPassword: DEFAULT_PASSWORD, ...payload } })
 const me = (app: App, key: string) => app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { 'x-api-key': key } })
 
 // One app for the file (every test has its own users); the test of a zero grace period builds its own.

@@ -4,18 +4,25 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../helpers/build.js'
-import { createUser, login, type TestUser } from '../../helpers/auth.js'
+import { createUser, DEFAULT_PASSWORD, login, type TestUser } from '../../helpers/auth.js'
 import { apiKeysServiceDeps } from '../../../modules/api-keys/index.js'
 import { createApiKeysService, type Issuer } from '../../../modules/api-keys/service.js'
 
 const base = '/api/v1/api-keys'
 const createKey = (app: FastifyInstance, headers: Record<string, string>, payload: Record<string, unknown> = {}) =>
-  app.inject({ method: 'POST', url: base, headers, payload })
+  app.inject({ method: 'POST', url: base, headers, payload: { currentPassword: DEFAULT_PASSWORD, ...payload } })
 const me = (app: FastifyInstance, key: string) => app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { 'x-api-key': key } })
 const noAudit = () => {}
 
 // One app for the file (every test has its own users): a default budget of 100 per minute, 3 keys per user.
-const app = await build(t, { RATE_LIMIT_MAX: 100, RATE_LIMIT_WINDOW_SECONDS: 60, API_KEYS_MAX_PER_USER: 3 })
+// Creating a key checks the current password against the failed-login budgets; six checks in flight at
+// once would meet the growing delay (each holds a failure until it succeeds), so none here.
+const app = await build(t, {
+  RATE_LIMIT_MAX: 100,
+  RATE_LIMIT_WINDOW_SECONDS: 60,
+  API_KEYS_MAX_PER_USER: 3,
+  RATE_LIMIT_LOGIN_DELAY_SECONDS: 0,
+})
 
 t.test('key management needs a bearer session: a key can neither create, see, rotate nor revoke keys', async (t) => {
   const alice = await createUser(app, { role: 'moderator' })

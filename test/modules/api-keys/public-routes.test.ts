@@ -4,7 +4,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../helpers/build.js'
-import { createUser } from '../../helpers/auth.js'
+import { createUser, DEFAULT_PASSWORD } from '../../helpers/auth.js'
 
 const products = (app: FastifyInstance, headers: Record<string, string> = {}, remoteAddress?: string) =>
   app.inject({ method: 'GET', url: '/api/v1/products', headers, ...(remoteAddress ? { remoteAddress } : {}) })
@@ -12,7 +12,9 @@ const products = (app: FastifyInstance, headers: Record<string, string> = {}, re
 t.test('on a public route, a key or a token is limited as its owner, an anonymous caller by its IP', async (t) => {
   const app = await build(t, { RATE_LIMIT_MAX: 3, RATE_LIMIT_WINDOW_SECONDS: 60 })
   const createKey = async (headers: Record<string, string>, payload: Record<string, unknown>) =>
-    (await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers, payload })).json().data.key as string
+    (
+      await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers, payload: { currentPassword: DEFAULT_PASSWORD, ...payload } })
+    ).json().data.key as string
   const alice = await createUser(app)
   const key = await createKey(alice.headers, { name: 'reader' })
   const bob = await createUser(app)

@@ -11,7 +11,8 @@ t.test('auth events are logged as their own lines, without secrets', async (t) =
       done()
     },
   })
-  const config = testConfig(await createTestDatabase(t), { LOG_LEVEL: 'info' })
+  // The account signs up and makes a key without opening its verification email.
+  const config = testConfig(await createTestDatabase(t), { LOG_LEVEL: 'info', REQUIRE_VERIFIED_EMAIL_FOR: 'none' })
   const app = await buildChecked({ config, logger: { ...(loggerOptions(config) as object), stream } })
   t.teardown(() => app.close())
   await app.ready()
@@ -31,7 +32,7 @@ t.test('auth events are logged as their own lines, without secrets', async (t) =
   await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } }) // reuse: the session ends
   const again = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: 'audit@example.com', password } })
   const headers = { authorization: `Bearer ${again.json().data.accessToken}` }
-  const created = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers, payload: {} })
+  const created = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers, payload: { currentPassword: password } })
   t.equal(created.statusCode, 201, created.body)
   const key = created.json().data
   const rotated = (await app.inject({ method: 'POST', url: `/api/v1/api-keys/${key.id}/rotate`, headers })).json().data

@@ -285,7 +285,12 @@ t.test('logout', async (t) => {
 
   t.test('needs a bearer session: none is 401, an API key is 403', async (t) => {
     t.equal((await app.inject({ method: 'POST', url: '/api/v1/auth/logout' })).statusCode, 401)
-    const key = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: user.headers, payload: {} })
+    const key = await app.inject({
+      method: 'POST',
+      url: '/api/v1/api-keys',
+      headers: user.headers,
+      payload: { currentPassword: user.password },
+    })
     t.equal(key.statusCode, 201, key.body)
     for (const payload of [undefined, { all: true }]) {
       const res = await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { 'x-api-key': key.json().data.key }, payload })

@@ -176,7 +176,7 @@ t.test('requesting a report needs the write permission and spends the expensive-
     method: 'POST',
     url: '/api/v1/api-keys',
     headers: user.headers,
-    payload: { name: 'read only', scopes: ['read'] },
+    payload: { name: 'read only', scopes: ['read'], currentPassword: user.password },
   })
   t.equal(key.statusCode, 201)
   const readOnly = { headers: { 'x-api-key': key.json().data.key as string } }

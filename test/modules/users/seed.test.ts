@@ -19,11 +19,17 @@ t.test('first start seeds an admin and demo users, printing their passwords once
   const demo = /user\s+alice@keel\.local\s+password: (\S+)/.exec(output)
   t.ok(admin, 'the admin password is printed')
   t.ok(demo, 'the demo password is printed')
+  const passwords = ['admin', 'moderator', 'alice', 'bob'].map(
+    (name) => new RegExp(`${name}@keel\\.local\\s+password: (\\S+)`).exec(output)?.[1],
+  )
+  t.equal(new Set(passwords.filter(Boolean)).size, 4, 'admin, moderator, alice and bob each have a password of their own')
+  await t.rejects(login(app, 'bob@keel.local', passwords[2]!), /401/, "Alice's password does not open Bob's account")
 
   const session = await login(app, 'admin@keel.local', admin![1]!)
   const me = await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${session.accessToken}` } })
   t.match(me.json().data, { role: 'admin', permissions: ['read', 'write', 'delete', 'admin'] })
-  t.ok(await login(app, 'bob@keel.local', demo![1]!))
+  t.ok(await login(app, 'alice@keel.local', demo![1]!))
+  t.ok(await login(app, 'bob@keel.local', passwords[3]!))
 
   printed.length = 0
   await seedDemoData(app)

@@ -119,7 +119,12 @@ t.test(
     const user = await createUser(app)
     const hook = await receiver(t)
     const subscribe = (url: string) =>
-      app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { url, events: ['product.updated'] } })
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/webhooks',
+        headers: user.headers,
+        payload: { url, events: ['product.updated'], currentPassword: user.password },
+      })
 
     for (const url of [hook.url, `http://localhost:${hook.port}/hook`, ...urls.filter(([, strict]) => !strict).map(([u]) => u)]) {
       const res = await subscribe(url)

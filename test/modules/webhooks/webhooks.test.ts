@@ -20,7 +20,14 @@ import { receiver, type Received } from './receiver.js'
 type Test = { teardown: (fn: () => unknown) => void }
 
 const MAX_PER_USER = 3
-const app = await build(t, { WEBHOOK_MAX_ATTEMPTS: 3, WEBHOOK_TIMEOUT_MS: 1000, WEBHOOKS_MAX_PER_USER: MAX_PER_USER })
+// Creating a webhook checks the current password against the failed-login budgets: five checks in
+// flight at once would meet the growing delay (each holds a failure until it succeeds), so none here.
+const app = await build(t, {
+  WEBHOOK_MAX_ATTEMPTS: 3,
+  WEBHOOK_TIMEOUT_MS: 1000,
+  WEBHOOKS_MAX_PER_USER: MAX_PER_USER,
+  RATE_LIMIT_LOGIN_DELAY_SECONDS: 0,
+})
 const admin = await createUser(app, { role: 'admin' })
 const seller = await createUser(app)
 const listing = await product(app, seller, { name: 'Lamp', priceCents: 1000, stock: 1000 })
@@ -66,7 +73,12 @@ const nth = (webhookId: string, n = 1) =>
 
 /** Subscribe over HTTP; the subscription is deleted when the test ends. */
 async function subscribe(t: Test, user: TestUser, url: string, events: string[]) {
-  const res = await app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { url, events } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks',
+    headers: user.headers,
+    payload: { url, events, currentPassword: user.password },
+  })
   if (res.statusCode !== 201) throw new Error(`subscribe failed: ${res.statusCode} ${res.body}`)
   const sub = res.json().data as { id: string; secret: string; url: string; events: string[] }
   t.teardown(() => app.sql`delete from webhook_subscriptions where id = ${sub.id}`)
@@ -127,7 +139,7 @@ t.test('subscriptions: create (secret shown once, not stored by caches), list ow
     method: 'POST',
     url: '/api/v1/webhooks',
     headers: alice.headers,
-    payload: { url: 'https://example.test/hook', events: ['order.created', 'product.updated'] },
+    payload: { url: 'https://example.test/hook', events: ['order.created', 'product.updated'], currentPassword: alice.password },
   })
   t.equal(res.statusCode, 201)
   const created = res.json().data
@@ -184,7 +196,8 @@ t.test('subscriptions: create (secret shown once, not stored by caches), list ow
 
 t.test('a subscription names events from the catalog; bad URLs and empty lists are validation errors', async (t) => {
   const user = await createUser(app)
-  const post = (payload: object) => app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload })
+  const post = (payload: object) =>
+    app.inject({ method: 'POST', url: '/api/v1/webhooks', headers: user.headers, payload: { currentPassword: user.password, ...payload } })
   const unknown = await post({ url: 'https://example.test/', events: ['order.shipped'] })
   t.equal(unknown.statusCode, 400)
   t.equal(unknown.json().code, 'VALIDATION_ERROR')
@@ -218,7 +231,7 @@ t.test('webhooks per user are capped (WEBHOOKS_MAX_PER_USER), even when created 
         method: 'POST',
         url: '/api/v1/webhooks',
         headers: user.headers,
-        payload: { url: `https://example.test/${i}`, events: ['product.updated'] },
+        payload: { url: `https://example.test/${i}`, events: ['product.updated'], currentPassword: user.password },
       }),
     ),
   )
@@ -581,7 +594,7 @@ t.test('cloud metadata targets are refused even with WEBHOOK_ALLOW_PRIVATE=true'
       method: 'POST',
       url: '/api/v1/webhooks',
       headers: user.headers,
-      payload: { url, events: ['product.updated'] },
+      payload: { url, events: ['product.updated'], currentPassword: user.password },
     })
     t.equal(res.statusCode, 400, url)
     t.equal(res.json().code, 'UNSAFE_WEBHOOK_URL', url)
