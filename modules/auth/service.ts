@@ -6,13 +6,14 @@ import type { Audit } from '../../plugins/auth.js'
 import type { Cache } from '../../plugins/cache.js'
 import type { LoginFailures } from '../../plugins/rate-limit/index.js'
 import type { Principal, Role } from '../../src/lib/permissions.js'
-import type { Db } from '../../src/db/client.js'
+import type { Db, DbOrTx } from '../../src/db/client.js'
 import { UnauthorizedError } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
+import type { AuditWriter } from '../audit-events/contract.js'
 import { verifyDummy, verifyPassword, type User, type UsersContract } from '../users/contract.js'
-import { AccountDisabledError, InvalidCredentialsError, InvalidRefreshTokenError } from './errors.js'
-import type { AuthRepository } from './repository.js'
-import type { LoginInput, LoginResult, LogoutInput, Me, RegisterInput, Tokens } from './schemas.js'
+import { AccountDisabledError, InvalidCredentialsError, InvalidRefreshTokenError, SessionNotFoundError } from './errors.js'
+import type { AuthRepository, SessionClient } from './repository.js'
+import type { LoginInput, LoginResult, LogoutInput, Me, RegisterInput, Session, Tokens } from './schemas.js'
 
 export const sessionCacheKey = (id: string) => `auth:session:${id}`
 
@@ -24,6 +25,8 @@ export interface SessionState {
 }
 
 type TokenUser = { id: string; role: Role; tokenVersion: number }
+/** Written in the transaction that ends a session (its audit event). */
+type InTransaction = (tx: DbOrTx) => Promise<void>
 
 export interface SessionsDeps {
   db: Db
@@ -50,15 +53,22 @@ export function createSessions({ db, cache, repo, cacheTtlSeconds, now = Date.no
       return state ?? undefined
     },
 
-    /** End one session: its refresh tokens stop now, its access tokens at their next request. */
-    async end(id: string): Promise<void> {
-      await repo.endSession(db, id, new Date(now()))
+    /** End one session: its refresh tokens stop now, its access tokens at their next request. `record` runs in the same transaction. */
+    async end(id: string, record?: InTransaction): Promise<void> {
+      await db.transaction(async (tx) => {
+        await repo.endSession(tx, id, new Date(now()))
+        await record?.(tx)
+      })
       await cache.del(sessionCacheKey(id))
     },
 
-    /** End every session of a user (logout everywhere). */
-    async endAllOf(userId: string): Promise<void> {
-      const ended = await repo.endSessionsOf(db, userId, new Date(now()))
+    /** End every session of a user (logout everywhere). `record` runs in the same transaction. */
+    async endAllOf(userId: string, record?: InTransaction): Promise<void> {
+      const ended = await db.transaction(async (tx) => {
+        const ids = await repo.endSessionsOf(tx, userId, new Date(now()))
+        await record?.(tx)
+        return ids
+      })
       await cache.del(...ended.map(sessionCacheKey))
     },
 
@@ -79,6 +89,7 @@ export interface AuthServiceDeps {
   sessions: Sessions
   users: Pick<UsersContract, 'register' | 'findById' | 'findCredentials' | 'getAuthState' | 'bumpTokenVersion'>
   loginFailures: LoginFailures
+  audit: AuditWriter
   signAccessToken: (user: TokenUser, sessionId: string) => { accessToken: string; expiresIn: number }
   refreshTtlDays: number
   now?: () => number
@@ -91,7 +102,16 @@ export interface Caller {
   ip: string
   /** The device token the client sent back from an earlier login (its cookie), if any. */
   device?: string
+  /** The User-Agent header, shown in the session list. */
+  userAgent?: string
 }
+
+/** The longest User-Agent kept with a session. */
+const USER_AGENT_MAX = 512
+const clientOf = ({ ip, userAgent }: Caller): SessionClient => ({
+  clientAddress: ip,
+  userAgent: userAgent?.slice(0, USER_AGENT_MAX) ?? null,
+})
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
 
@@ -101,6 +121,7 @@ export function createAuthService({
   sessions,
   users,
   loginFailures,
+  audit: auditTrail,
   signAccessToken,
   refreshTtlDays,
   now = Date.now,
@@ -136,7 +157,17 @@ export function createAuthService({
      * one is spent); a right password gives it back, so only failures count. `deviceToken` (for a
      * cookie) lets this client keep a budget of its own on this account.
      */
-    async login({ email, password }: LoginInput, { audit, ip, device }: Caller): Promise<LoginResult & { deviceToken?: string }> {
+    async login({ email, password }: LoginInput, caller: Caller): Promise<LoginResult & { deviceToken?: string }> {
+      const { audit, ip, device } = caller
+      // A failed login changes nothing, so it has no transaction: its event is written on its own. No
+      // email for an unknown account (people type their password there), never the password.
+      const failed = (reason: 'wrong_password' | 'unknown_email' | 'disabled', userId?: string) =>
+        auditTrail.record(db, {
+          action: 'auth.login.failed',
+          actor: null,
+          ...(userId ? { subject: { type: 'user' as const, id: userId } } : {}),
+          details: { reason },
+        })
       const attempt = await loginFailures.begin({ account: email, ip, device }).catch((error: unknown) => {
         audit('auth.login.throttled', {})
         throw error
@@ -146,18 +177,26 @@ export function createAuthService({
       const ok = creds ? await verifyPassword(creds.passwordHash, password) : await verifyDummy(password)
       if (!creds || !ok) {
         audit('auth.login.failed', { userId: creds?.id, reason: creds ? 'wrong_password' : 'unknown_email' })
+        await failed(creds ? 'wrong_password' : 'unknown_email', creds?.id)
         throw new InvalidCredentialsError()
       }
       const deviceToken = await attempt.succeeded()
       if (creds.status !== 'active') {
         audit('auth.login.failed', { userId: creds.id, reason: 'disabled' })
+        await failed('disabled', creds.id)
         throw new AccountDisabledError()
       }
       const sessionId = newId()
       const refresh = refreshTokenFor(creds, sessionId)
       await db.transaction(async (tx) => {
-        await repo.insertSession(tx, { id: sessionId, userId: creds.id, expiresAt: refresh.expiresAt })
+        await repo.insertSession(tx, { id: sessionId, userId: creds.id, expiresAt: refresh.expiresAt, ...clientOf(caller) })
         await repo.insertToken(tx, refresh.row)
+        await auditTrail.record(tx, {
+          action: 'auth.login.succeeded',
+          actor: { userId: creds.id },
+          subject: { type: 'session', id: sessionId },
+          account: creds.id,
+        })
       })
       const user = await users.findById(creds.id)
       audit('auth.login.succeeded', { userId: creds.id, sessionId })
@@ -168,13 +207,21 @@ export function createAuthService({
      * Spend a refresh token for the next one (and a new access token) of the same session. A spent
      * token presented again ends its session: its other refresh tokens and its access tokens stop.
      */
-    async refresh(refreshToken: string, { audit }: Caller): Promise<Tokens> {
+    async refresh(refreshToken: string, caller: Caller): Promise<Tokens> {
+      const { audit } = caller
       const token = await repo.findTokenByHash(db, hashToken(refreshToken))
       if (!token) throw new InvalidRefreshTokenError()
       const session = await repo.findSession(db, token.familyId)
       if (!session || session.endedAt) throw new InvalidRefreshTokenError()
       const reused = async () => {
-        await sessions.end(session.id)
+        await sessions.end(session.id, (tx) =>
+          auditTrail.record(tx, {
+            action: 'auth.refresh.reuse_detected',
+            actor: null,
+            subject: { type: 'session', id: session.id },
+            account: token.userId,
+          }),
+        )
         audit('auth.refresh.reuse_detected', { userId: token.userId, sessionId: session.id })
         return new InvalidRefreshTokenError()
       }
@@ -191,7 +238,7 @@ export function createAuthService({
       const spent = await db.transaction(async (tx) => {
         if (!(await repo.markUsed(tx, token.id, at))) return false
         await repo.insertToken(tx, next.row)
-        await repo.extendSession(tx, session.id, next.expiresAt)
+        await repo.extendSession(tx, session.id, next.expiresAt, clientOf(caller), at)
         return true
       })
       if (!spent) throw await reused()
@@ -205,15 +252,42 @@ export function createAuthService({
      */
     async logout(actor: Principal, input: LogoutInput, { audit }: Caller): Promise<void> {
       if (!actor.sessionId) throw new UnauthorizedError('Logging out needs a bearer session')
+      const record = (all: boolean) => (tx: DbOrTx) =>
+        auditTrail.record(tx, { action: 'auth.logout', subject: { type: 'session', id: actor.sessionId! }, details: { all } })
       if (input.all) {
         await users.bumpTokenVersion(actor.id)
-        await sessions.endAllOf(actor.id)
+        await sessions.endAllOf(actor.id, record(true))
       } else {
         const token = input.refreshToken ? await repo.findTokenByHash(db, hashToken(input.refreshToken)) : undefined
         const ids = new Set([actor.sessionId, ...(token?.userId === actor.id ? [token.familyId] : [])])
-        for (const id of ids) await sessions.end(id)
+        for (const id of ids) await sessions.end(id, id === actor.sessionId ? record(false) : undefined)
       }
       audit('auth.logout', { userId: actor.id, sessionId: actor.sessionId, all: input.all === true })
+    },
+
+    /** The caller's live sessions, the most recently used first; `current` marks the one its access token names. */
+    async listSessions(actor: Principal): Promise<Session[]> {
+      const rows = await repo.listLiveSessions(db, actor.id, new Date(now()))
+      return rows.map((row) => ({
+        id: row.id,
+        createdAt: row.createdAt.toISOString(),
+        lastUsedAt: row.lastUsedAt.toISOString(),
+        expiresAt: row.expiresAt.toISOString(),
+        clientAddress: row.clientAddress,
+        userAgent: row.userAgent,
+        current: row.id === actor.sessionId,
+      }))
+    },
+
+    /**
+     * End one of the caller's sessions, at once and everywhere: its refresh tokens stop now, its access
+     * tokens at their next request on any instance. Another user's session, or one already ended, is a 404.
+     */
+    async endSession(actor: Principal, id: string): Promise<void> {
+      const session = await repo.findSession(db, id)
+      if (!session || session.userId !== actor.id || session.endedAt || session.expiresAt.getTime() <= now())
+        throw new SessionNotFoundError()
+      await sessions.end(id, (tx) => auditTrail.record(tx, { action: 'auth.session.ended', subject: { type: 'session', id } }))
     },
 
     async me(actor: Principal): Promise<Me> {

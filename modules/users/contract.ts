@@ -33,6 +33,7 @@ export function createUsersContract(app: FastifyInstance) {
     repo,
     loginFailures: app.loginFailures,
     authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
+    audit: app.audit,
   })
   return {
     /** Create an account of any role (password policy enforced; EMAIL_TAKEN when the email is in use). No event. */
@@ -80,5 +81,5 @@ export default fp(
   async (app) => {
     app.decorate('users', createUsersContract(app))
   },
-  { fastify: '5.x', name: 'users-contract', dependencies: ['db', 'cache', 'events', 'rate-limit'] },
+  { fastify: '5.x', name: 'users-contract', dependencies: ['db', 'cache', 'events', 'rate-limit', 'audit-events-contract'] },
 )

@@ -17,8 +17,14 @@ export default fp(
       repo: createUsersRepository(),
       loginFailures: app.loginFailures,
       authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
+      audit: app.audit,
     })
     usersRoutes(app, service)
   },
-  { fastify: '5.x', name: 'users-module', dependencies: ['auth', 'cache', 'events', 'rate-limit'], encapsulate: true },
+  {
+    fastify: '5.x',
+    name: 'users-module',
+    dependencies: ['auth', 'cache', 'events', 'rate-limit', 'audit-events-contract'],
+    encapsulate: true,
+  },
 )

@@ -11,6 +11,7 @@ import type { PageMeta } from '../../src/lib/envelope.js'
 import { ForbiddenError, ValidationError, withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
 import { toPage, type ParsedList } from '../../src/lib/pagination.js'
+import type { AuditEntry, AuditWriter } from '../audit-events/contract.js'
 import { EmailTakenError, LastAdminError, StaleUserError, UserNotFoundError } from './errors.js'
 import { userDeleted, userRegistered, type UserEvent } from './events.js'
 import { generatePassword, hashPassword, passwordProblem, verifyPassword } from './passwords.js'
@@ -31,6 +32,7 @@ export interface UsersServiceDeps {
   loginFailures: LoginFailures
   /** How long a user's auth state may be served from the cache (invalidated on every change anyway). */
   authStateTtlSeconds: number
+  audit: AuditWriter
 }
 
 export interface AuthState {
@@ -70,7 +72,22 @@ function isUniqueViolation(error: unknown): boolean {
   return e.code === '23505' || e.cause?.code === '23505'
 }
 
-export function createUsersService({ db, dbRead, cache, events, repo, loginFailures, authStateTtlSeconds }: UsersServiceDeps) {
+/** The audit events of a change to an account: credentials, role and status; anything else when done to someone else. */
+function auditEntriesOf(actor: Principal, current: UserRow, values: UserValues): AuditEntry[] {
+  const subject = { type: 'user' as const, id: current.id }
+  const entries: AuditEntry[] = []
+  if (values.email !== undefined && values.email !== current.email) entries.push({ action: 'user.email.changed', subject })
+  if (values.passwordHash !== undefined) entries.push({ action: 'user.password.changed', subject })
+  if (values.role !== undefined && values.role !== current.role)
+    entries.push({ action: 'user.role.changed', subject, details: { from: current.role, to: values.role } })
+  if (values.status !== undefined && values.status !== current.status)
+    entries.push({ action: 'user.status.changed', subject, details: { from: current.status, to: values.status } })
+  if (values.name !== undefined && values.name !== current.name && actor.id !== current.id)
+    entries.push({ action: 'user.updated', subject, details: { fields: ['name'] } })
+  return entries
+}
+
+export function createUsersService({ db, dbRead, cache, events, repo, loginFailures, authStateTtlSeconds, audit }: UsersServiceDeps) {
   /** Admins see everyone; anyone else only themselves (others answer 404, not 403: no existence probe). */
   const visible = (actor: Principal, id: string) => actor.id === id || can(actor, 'admin')
 
@@ -136,6 +153,7 @@ export function createUsersService({ db, dbRead, cache, events, repo, loginFailu
       const row = await db.transaction(async (tx) => {
         const created = await taken(repo.insert(tx, values))
         await events.publish(userRegistered, eventOf(created), { tx })
+        await audit.record(tx, { action: 'user.registered', actor: null, subject: { type: 'user', id: created.id } })
         return created
       })
       await cache.invalidateCounts(USER_COUNT_NAMESPACE)
@@ -193,6 +211,7 @@ export function createUsersService({ db, dbRead, cache, events, repo, loginFailu
         if (mayDropAnAdmin) await keepAnAdmin(tx, id)
         const updated = await taken(repo.update(tx, id, values, { versions, signOut }))
         if (!updated) throw versions ? new StaleUserError() : new UserNotFoundError()
+        for (const entry of auditEntriesOf(actor, current, values)) await audit.record(tx, entry)
         return updated
       })
       await invalidate(id)
@@ -206,6 +225,7 @@ export function createUsersService({ db, dbRead, cache, events, repo, loginFailu
         await keepAnAdmin(tx, id)
         if (!(await repo.delete(tx, id))) throw new UserNotFoundError()
         await events.publish(userDeleted, { userId: id }, { tx })
+        await audit.record(tx, { action: 'user.deleted', subject: { type: 'user', id } })
       })
       await invalidate(id)
     },
