@@ -1052,7 +1052,7 @@ export interface components {
              */
             action: "auth.login.succeeded" | "auth.login.failed" | "auth.logout" | "auth.session.ended" | "auth.refresh.reuse_detected" | "user.registered" | "user.updated" | "user.email.changed" | "user.password.changed" | "user.role.changed" | "user.status.changed" | "user.deleted" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook.created" | "webhook.deleted";
             /**
-             * @description The kind of thing it happened to
+             * @description The kind of thing it happened to (null: nothing, e.g. a failed login for an unknown email)
              * @enum {string|null}
              */
             subjectType: "user" | "session" | "api_key" | "webhook" | null;

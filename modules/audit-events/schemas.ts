@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { envelopes } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
 import { Id, Nullable, SafeString, StringEnum, Timestamp } from '../../src/lib/schemas.js'
-import { AUDIT_ACTIONS, AUDIT_SUBJECT_TYPES } from './actions.js'
+import { AUDIT_ACTIONS, AUDIT_SUBJECT_TYPES, type AuditSubjectType } from './actions.js'
 
 const Action = StringEnum(AUDIT_ACTIONS, { description: 'What happened' })
 const SubjectType = StringEnum(AUDIT_SUBJECT_TYPES, { description: 'The kind of thing it happened to' })
@@ -30,7 +30,13 @@ export const AuditEventSchema = Type.Object(
     actorUserId: Nullable(Id('Who did it; null: nobody signed in (a failed login, a sign-up)')),
     actorApiKeyId: Nullable(Id('The API key the actor used, if any')),
     action: Action,
-    subjectType: Nullable(SubjectType),
+    // OpenAPI 3.0: a nullable enum lists null among its values.
+    subjectType: Type.Unsafe<AuditSubjectType | null>({
+      type: 'string',
+      enum: [...AUDIT_SUBJECT_TYPES, null],
+      nullable: true,
+      description: 'The kind of thing it happened to (null: nothing, e.g. a failed login for an unknown email)',
+    }),
     subjectId: Nullable(Id('What it happened to')),
     accountId: Nullable(Id('The account the event concerns: its owner sees it')),
     clientAddress: Nullable(Type.String({ description: 'The client address of the request', examples: ['203.0.113.7'] })),
