@@ -261,7 +261,7 @@ export interface paths {
         };
         /**
          * List your sessions
-         * @description Needs a bearer session (an API key gets 403). Your live sessions (not ended, not expired), the most recently used first, at most 100: when each was opened and last used (its last login or refresh), from which client address and user agent, and which one is `current` (the session of the access token you sent). End one with DELETE /auth/sessions/{id}.
+         * @description Needs a bearer session (an API key gets 403). Your live sessions (not ended, not expired), the most recently used first, at most 100: when each was opened and last used (a login, a refresh or a request; recorded at most once per SESSION_LAST_USED_INTERVAL_SECONDS), from which client address and user agent, and which one is `current` (the session of the access token you sent). End one with DELETE /auth/sessions/{id}.
          */
         get: operations["listSessions"];
         put?: never;
@@ -1383,7 +1383,7 @@ export interface components {
             createdAt: string;
             /**
              * Format: date-time
-             * @description Its last login or refresh (its access tokens live JWT_ACCESS_TTL_SECONDS, then it refreshes)
+             * @description Its last use: a login, a refresh or a request (recorded at most once per SESSION_LAST_USED_INTERVAL_SECONDS)
              * @example 2026-11-29T10:15:00.000Z
              */
             lastUsedAt: string;

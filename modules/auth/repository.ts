@@ -57,6 +57,14 @@ export function createAuthRepository() {
         .where(eq(sessions.id, id))
     },
 
+    /** A request with one of its access tokens: move lastUsedAt forward (never back: another instance may have written a later use). */
+    async touchSession(db: DbOrTx, id: string, at: Date): Promise<void> {
+      await db
+        .update(sessions)
+        .set({ lastUsedAt: at })
+        .where(and(eq(sessions.id, id), isNull(sessions.endedAt), lt(sessions.lastUsedAt, at)))
+    },
+
     /** End one session (if it is still open): true when this call ended it. */
     async endSession(db: DbOrTx, id: string, at: Date): Promise<boolean> {
       const rows = await db

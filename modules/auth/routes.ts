@@ -196,7 +196,8 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
         summary: 'List your sessions',
         description:
           'Needs a bearer session (an API key gets 403). Your live sessions (not ended, not expired), the most recently used ' +
-          'first, at most 100: when each was opened and last used (its last login or refresh), from which client address and ' +
+          'first, at most 100: when each was opened and last used (a login, a refresh or a request; recorded at most once per ' +
+          'SESSION_LAST_USED_INTERVAL_SECONDS), from which client address and ' +
           'user agent, and which one is `current` (the session of the access token you sent). End one with DELETE /auth/sessions/{id}.',
         security: [{ bearerAuth: [] }],
         response: { 200: Ref(SessionListResponse), ...errorResponses(401, 403) },

@@ -109,7 +109,7 @@ export const SessionSchema = Type.Object(
   {
     id: Id('The session (`sessionId` of login, `sid` of its access tokens)'),
     createdAt: Timestamp('When it was opened (the login)'),
-    lastUsedAt: Timestamp('Its last login or refresh (its access tokens live JWT_ACCESS_TTL_SECONDS, then it refreshes)'),
+    lastUsedAt: Timestamp('Its last use: a login, a refresh or a request (recorded at most once per SESSION_LAST_USED_INTERVAL_SECONDS)'),
     expiresAt: Timestamp('When it ends unless refreshed (its newest refresh token expires)'),
     clientAddress: Nullable(Type.String({ description: 'The client address of its last login or refresh', examples: ['203.0.113.7'] })),
     userAgent: Nullable(

@@ -2,6 +2,7 @@
 // reuse detection, logout, and the cached session state the access-token resolver checks on every
 // request. No HTTP here.
 import { createHash, randomBytes } from 'node:crypto'
+import { LruMap } from 'toad-cache'
 import type { Audit } from '../../plugins/auth.js'
 import type { Cache } from '../../plugins/cache.js'
 import type { LoginFailures } from '../../plugins/rate-limit/index.js'
@@ -34,16 +35,32 @@ export interface SessionsDeps {
   repo: AuthRepository
   /** How long a session's state may be served from the cache (ending a session drops it anyway). */
   cacheTtlSeconds: number
+  /** lastUsedAt is written at most this often per session (remembered in memory), not on every request. */
+  lastUsedIntervalMs?: number
   now?: () => number
 }
+
+/** Sessions whose last write of lastUsedAt this process remembers. */
+const MAX_REMEMBERED = 10_000
 
 /**
  * Sessions as the rest of the module sees them: their cached state (read by the access-token
  * resolver on every request), and the ways they end — each drops the cached copy, so a live access
  * token of an ended session is refused at its next request, on every instance sharing the cache.
  */
-export function createSessions({ db, cache, repo, cacheTtlSeconds, now = Date.now }: SessionsDeps) {
+export function createSessions({ db, cache, repo, cacheTtlSeconds, lastUsedIntervalMs = 60_000, now = Date.now }: SessionsDeps) {
+  const lastWrite = new LruMap<number>(MAX_REMEMBERED)
   return {
+    /** A request with one of the session's access tokens: its lastUsedAt moves on (at most once per interval). */
+    async touch(id: string): Promise<void> {
+      const at = now()
+      const previous = lastWrite.get(id)
+      if (previous !== undefined && at - previous < lastUsedIntervalMs) return
+      lastWrite.set(id, at)
+      // Best effort: a request the cache can serve is not refused because this write failed (the database down).
+      await repo.touchSession(db, id, new Date(at)).catch(() => lastWrite.delete(id))
+    },
+
     /** A session's state, cached. Undefined: no such session. */
     async state(id: string): Promise<SessionState | undefined> {
       const state = await cache.wrap(sessionCacheKey(id), cacheTtlSeconds, async () => {

@@ -15,7 +15,7 @@ export const sessions = pgTable(
     expiresAt: timestampColumn().notNull(),
     /** Set when the session was ended (logout, logout everywhere, refresh-token reuse, ended from the list). */
     endedAt: timestampColumn(),
-    /** The last login or refresh of the session, and the client address and user agent it came from. */
+    /** Its last use (a login, a refresh, or a request — written at most once per interval); the client address and user agent of its last login or refresh. */
     lastUsedAt: timestampColumn().notNull().defaultNow(),
     clientAddress: text(),
     userAgent: text(),

@@ -71,7 +71,11 @@ t.test('the list shows your live sessions, where they were used from, and which 
     { current: false, clientAddress: '203.0.113.20', userAgent: 'KeelApp/2.1 (iPhone)' },
   )
   t.equal(listed.filter((s) => s.current).length, 1)
-  t.equal(listed[0]!.id, phone.sessionId, 'the most recently used first')
+  t.same(
+    listed.slice(0, 2).map((s) => s.id),
+    [laptop.sessionId, phone.sessionId],
+    'the most recently used first (listing is a use of the laptop session)',
+  )
 
   // A refresh from somewhere else moves the session's last use, address and user agent.
   const before = listed.find((s) => s.id === phone.sessionId)!
@@ -87,6 +91,32 @@ t.test('the list shows your live sessions, where they were used from, and which 
   const endByKey = await app.inject({ method: 'DELETE', url: `/api/v1/auth/sessions/${phone.sessionId}`, headers: { 'x-api-key': key } })
   t.equal(endByKey.statusCode, 403, 'nor end one')
   t.equal((await app.inject({ method: 'GET', url: '/api/v1/auth/sessions' })).statusCode, 401)
+})
+
+t.test("a request with an access token moves its session's lastUsedAt, at most once per interval", async (t) => {
+  const app = await build(t, { SESSION_LAST_USED_INTERVAL_SECONDS: 60 })
+  const user = await createUser(app)
+  const phone = await loginFrom(app, user, '203.0.113.20', 'KeelApp/2.1 (iPhone)')
+  const lastUsed = async () => (await sessionsOf(app, user.accessToken)).find((s) => s.id === phone.sessionId)!.lastUsedAt
+  const opened = await lastUsed()
+
+  const realNow = app.clock.now
+  t.teardown(() => (app.clock.now = realNow))
+  const start = realNow() + 3_600_000 // an hour later
+  const at = (ms: number) => {
+    app.clock.now = () => start + ms
+    return new Date(start + ms).toISOString()
+  }
+  const used = at(0)
+  t.equal((await me(app, phone.accessToken)).statusCode, 200)
+  t.equal(await lastUsed(), used, 'recorded')
+  t.not(used, opened)
+  at(30_000)
+  await me(app, phone.accessToken)
+  t.equal(await lastUsed(), used, 'not again within the interval')
+  const later = at(61_000)
+  await me(app, phone.accessToken)
+  t.equal(await lastUsed(), later, 'again after it')
 })
 
 t.test("ending a session: only your own, once; another user's is a 404", async (t) => {
