@@ -3,7 +3,7 @@
 // when the Fastify instance is created.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import fp from 'fastify-plugin'
-import type { FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
+import type { FastifyRequest, FastifyServerOptions, RawRequestDefaultExpression } from 'fastify'
 import { newId } from '../src/lib/ids.js'
 import type { Config } from '../src/lib/config.js'
 import { serializeError } from './errors.js'
@@ -44,7 +44,7 @@ export function loggerOptions(config: Pick<Config, 'LOG_LEVEL'>): FastifyServerO
   }
 }
 
-const store = new AsyncLocalStorage<{ requestId: string }>()
+const store = new AsyncLocalStorage<{ requestId: string; request: FastifyRequest }>()
 
 /**
  * The id of the request being handled, wherever the code runs (a service, a hook, a job sent from
@@ -52,6 +52,29 @@ const store = new AsyncLocalStorage<{ requestId: string }>()
  * through every call. Undefined outside a request (jobs, scripts).
  */
 export const currentRequestId = (): string | undefined => store.getStore()?.requestId
+
+/** Who is behind the request being handled, as far as it is known yet (the audit trail records it). */
+export interface RequestOrigin {
+  requestId: string
+  /** The client address (`request.ip`: the proxy's view when TRUST_PROXY is set). */
+  clientAddress: string
+  /** The authenticated caller, once authentication has run; null before and for anonymous requests. */
+  userId: string | null
+  apiKeyId: string | null
+}
+
+/** The request being handled, read at the moment of the call; undefined outside a request (jobs, scripts). */
+export function currentOrigin(): RequestOrigin | undefined {
+  const context = store.getStore()
+  if (!context) return undefined
+  const { request } = context
+  return {
+    requestId: context.requestId,
+    clientAddress: request.ip,
+    userId: request.user?.id ?? null,
+    apiKeyId: request.user?.apiKeyId ?? null,
+  }
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -66,7 +89,7 @@ export default fp(
     fastify.addHook('onRequest', (request, reply, done) => {
       request.logFields = {}
       reply.header('x-request-id', request.id)
-      store.run({ requestId: String(request.id) }, done)
+      store.run({ requestId: String(request.id), request }, done)
     })
     fastify.addHook('onResponse', (request, reply, done) => {
       request.log.info(

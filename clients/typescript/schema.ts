@@ -132,6 +132,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List audit events
+         * @description The audit trail, newest first: logins (succeeded and failed), logouts, sessions ended, sign-ups, email, password, role and status changes, accounts deleted, API keys created, rotated and revoked, webhooks created and deleted. Each event was written in the same transaction as its change. Admins see every event; anyone else sees only the events about their own account (`accountId` = theirs), whoever the actor was. Filters: `actorId`, `apiKeyId`, `accountId`, `subjectType` and `subjectId`, `action`, `from` (inclusive) and `to` (exclusive). Keyset pages: follow `meta.nextCursor` (null on the last page). Events older than AUDIT_RETENTION_DAYS are deleted by a daily job.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/register": {
         parameters: {
             query?: never;
@@ -327,6 +347,46 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your sessions
+         * @description Needs a bearer session (an API key gets 403). Your live sessions (not ended, not expired), the most recently used first, at most 100: when each was opened and last used (a login, a refresh or a request; recorded at most once per SESSION_LAST_USED_INTERVAL_SECONDS), from which client address and user agent, and which one is `current` (the session of the access token you sent). End one with DELETE /auth/sessions/{id}.
+         */
+        get: operations["listSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of your sessions
+         * @description Needs a bearer session (an API key gets 403). Ends the session at once, everywhere: its refresh tokens are refused now and its access tokens at their next request on every instance. Ending your current session is a logout. Another user's session, an unknown one or one that already ended is a 404. Recorded in the audit trail (`auth.session.ended`).
+         */
+        delete: operations["endSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1070,6 +1130,96 @@ export interface components {
             currentPassword: string;
         };
         /**
+         * @description A security-relevant change, recorded with the change itself
+         * @example {
+         *       "id": "01936b8f-2b10-7c3d-8e2f-1a2b3c4d5e70",
+         *       "occurredAt": "2026-11-29T10:15:00.000Z",
+         *       "actorUserId": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
+         *       "actorApiKeyId": null,
+         *       "action": "user.role.changed",
+         *       "subjectType": "user",
+         *       "subjectId": "01936b8e-9d40-7a1b-8c2d-3e4f5a6b7c8d",
+         *       "accountId": "01936b8e-9d40-7a1b-8c2d-3e4f5a6b7c8d",
+         *       "clientAddress": "203.0.113.7",
+         *       "requestId": "01936b8f-2b0f-7000-8000-9a8b7c6d5e4f",
+         *       "details": {
+         *         "from": "user",
+         *         "to": "moderator"
+         *       }
+         *     }
+         */
+        AuditEvent: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the change committed (its transaction began)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            occurredAt: string;
+            /**
+             * Format: uuid
+             * @description Who did it; null: nobody signed in (a failed login, a sign-up)
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            actorUserId: string | null;
+            /**
+             * Format: uuid
+             * @description The API key the actor used, if any
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            actorApiKeyId: string | null;
+            /**
+             * @description What happened
+             * @enum {string}
+             */
+            action: "auth.login.succeeded" | "auth.login.failed" | "auth.logout" | "auth.session.ended" | "auth.refresh.reuse_detected" | "user.registered" | "user.updated" | "user.email.verified" | "user.email.change_requested" | "user.email.changed" | "user.password.changed" | "user.password.reset" | "user.role.changed" | "user.status.changed" | "user.deleted" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook.created" | "webhook.deleted";
+            /**
+             * @description The kind of thing it happened to (null: nothing, e.g. a failed login for an unknown email)
+             * @enum {string|null}
+             */
+            subjectType: "user" | "session" | "api_key" | "webhook" | null;
+            /**
+             * Format: uuid
+             * @description What it happened to
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            subjectId: string | null;
+            /**
+             * Format: uuid
+             * @description The account the event concerns: its owner sees it
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            accountId: string | null;
+            /**
+             * @description The client address of the request
+             * @example 203.0.113.7
+             */
+            clientAddress: string | null;
+            /** @description The `x-request-id` of the request (find its log lines) */
+            requestId: string | null;
+            /**
+             * @description What changed (e.g. `{ from, to }` of a role); never a secret or a password
+             * @example {
+             *       "from": "user",
+             *       "to": "moderator"
+             *     }
+             */
+            details: {
+                [key: string]: unknown;
+            };
+        };
+        /** @description A page of AuditEvent items */
+        AuditEventPage: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["AuditEvent"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /**
          * @description A user account (never includes the password hash)
          * @example {
          *       "id": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
@@ -1397,6 +1547,62 @@ export interface components {
             /** @enum {boolean} */
             success: true;
             data: components["schemas"]["Me"];
+        };
+        /**
+         * @description A live session of your account
+         * @example {
+         *       "id": "01936b8e-9d40-7a1b-8c2d-3e4f5a6b7c8d",
+         *       "createdAt": "2026-11-29T10:15:00.000Z",
+         *       "lastUsedAt": "2026-11-29T12:40:07.120Z",
+         *       "expiresAt": "2026-12-29T12:40:07.120Z",
+         *       "clientAddress": "203.0.113.7",
+         *       "userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
+         *       "current": true
+         *     }
+         */
+        Session: {
+            /**
+             * Format: uuid
+             * @description The session (`sessionId` of login, `sid` of its access tokens)
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When it was opened (the login)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Its last use: a login, a refresh or a request (recorded at most once per SESSION_LAST_USED_INTERVAL_SECONDS)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            lastUsedAt: string;
+            /**
+             * Format: date-time
+             * @description When it ends unless refreshed (its newest refresh token expires)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            expiresAt: string;
+            /**
+             * @description The client address of its last login or refresh
+             * @example 203.0.113.7
+             */
+            clientAddress: string | null;
+            /**
+             * @description The User-Agent of its last login or refresh (at most 512 characters)
+             * @example Mozilla/5.0 (X11; Linux x86_64)
+             */
+            userAgent: string | null;
+            /** @description True for the session of the access token you sent */
+            current: boolean;
+        };
+        /** @description Your live sessions, the most recently used first (at most 100) */
+        SessionList: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Session"][];
         };
         /**
          * @description An email in the outbox
@@ -2363,6 +2569,8 @@ export type ApiKeyResponse = components['schemas']['ApiKeyResponse'];
 export type ApiKeyPage = components['schemas']['ApiKeyPage'];
 export type IssuedApiKeyResponse = components['schemas']['IssuedApiKeyResponse'];
 export type CreateApiKeyRequest = components['schemas']['CreateApiKeyRequest'];
+export type AuditEvent = components['schemas']['AuditEvent'];
+export type AuditEventPage = components['schemas']['AuditEventPage'];
 export type User = components['schemas']['User'];
 export type UserResponse = components['schemas']['UserResponse'];
 export type Accepted = components['schemas']['Accepted'];
@@ -2380,6 +2588,8 @@ export type Me = components['schemas']['Me'];
 export type TokensResponse = components['schemas']['TokensResponse'];
 export type LoginResultResponse = components['schemas']['LoginResultResponse'];
 export type MeResponse = components['schemas']['MeResponse'];
+export type Session = components['schemas']['Session'];
+export type SessionList = components['schemas']['SessionList'];
 export type Email = components['schemas']['Email'];
 export type EmailPage = components['schemas']['EmailPage'];
 export type OrderItem = components['schemas']['OrderItem'];
@@ -3049,6 +3259,125 @@ export interface operations {
             };
             /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1..100 */
+                limit?: number;
+                /** @description From `meta.nextCursor` of the previous page; omit for the newest events */
+                cursor?: string;
+                /**
+                 * @description Only what this user did
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                actorId?: string;
+                /**
+                 * @description Only what was done with this API key
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                apiKeyId?: string;
+                /**
+                 * @description Only events about this user's account
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                accountId?: string;
+                /** @description The kind of thing it happened to */
+                subjectType?: "user" | "session" | "api_key" | "webhook";
+                /**
+                 * @description Only events about this user, session, API key or webhook
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                subjectId?: string;
+                /** @description What happened */
+                action?: "auth.login.succeeded" | "auth.login.failed" | "auth.logout" | "auth.session.ended" | "auth.refresh.reuse_detected" | "user.registered" | "user.updated" | "user.email.verified" | "user.email.change_requested" | "user.email.changed" | "user.password.changed" | "user.password.reset" | "user.role.changed" | "user.status.changed" | "user.deleted" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook.created" | "webhook.deleted";
+                /**
+                 * @description Only events at or after this time
+                 * @example 2026-11-29T10:15:00.000Z
+                 */
+                from?: string;
+                /**
+                 * @description Only events before this time
+                 * @example 2026-11-29T10:15:00.000Z
+                 */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of AuditEvent items */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventPage"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4045,6 +4374,190 @@ export interface operations {
             };
             /** @description Missing or invalid credentials (UNAUTHORIZED) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your live sessions, the most recently used first (at most 100) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    endSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Session id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session ended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -17,6 +17,7 @@ export const apiKeysServiceDeps = (app: FastifyInstance): ApiKeysServiceDeps => 
   graceSeconds: app.config.API_KEY_GRACE_SECONDS,
   maxPerUser: app.config.API_KEYS_MAX_PER_USER,
   defaultRateLimit: { max: app.config.RATE_LIMIT_MAX, windowSeconds: app.config.RATE_LIMIT_WINDOW_SECONDS },
+  audit: app.audit,
 })
 
 export default fp(
@@ -24,5 +25,5 @@ export default fp(
     for (const schema of apiKeySchemas) app.addSchema(schema)
     apiKeysRoutes(app, createApiKeysService(apiKeysServiceDeps(app)))
   },
-  { fastify: '5.x', name: 'api-keys-module', dependencies: ['auth', 'cache'], encapsulate: true },
+  { fastify: '5.x', name: 'api-keys-module', dependencies: ['auth', 'cache', 'audit-events-contract'], encapsulate: true },
 )

@@ -8,6 +8,7 @@ import type { Db } from '../../src/db/client.js'
 import { ForbiddenError, ValidationError, withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
 import type { ParsedList } from '../../src/lib/pagination.js'
+import type { AuditWriter } from '../audit-events/contract.js'
 import {
   ApiKeyLimitReachedError,
   ApiKeyNotFoundError,
@@ -35,6 +36,7 @@ export interface ApiKeysServiceDeps {
   maxPerUser: number
   /** The server default budget (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS): what a key's own limit may not exceed, except an admin's. */
   defaultRateLimit: RateLimit
+  audit: AuditWriter
 }
 
 /**
@@ -75,7 +77,16 @@ export const toApiKey = (row: ApiKeyRow): ApiKey => ({
   previousKeyValidUntil: iso(row.previousValidUntil),
 })
 
-export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPerUser, defaultRateLimit }: ApiKeysServiceDeps) {
+export function createApiKeysService({
+  db,
+  cache,
+  repo,
+  now,
+  graceSeconds,
+  maxPerUser,
+  defaultRateLimit,
+  audit: auditTrail,
+}: ApiKeysServiceDeps) {
   /** The owner and admins see a key; anyone else gets 404 (no existence probe). */
   async function load(actor: Principal, id: string): Promise<ApiKeyRow> {
     const row = await repo.findById(db, id)
@@ -128,7 +139,7 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
         if ((await repo.countByOwner(tx, owner)) >= maxPerUser) {
           throw new ApiKeyLimitReachedError(`You already have ${maxPerUser} API keys, the most allowed; delete one first`)
         }
-        return repo.insert(tx, {
+        const inserted = await repo.insert(tx, {
           id: newId(),
           ownerId: owner,
           name: input.name ?? null,
@@ -139,6 +150,8 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
           rateLimitMax: rateLimit?.max ?? null,
           rateLimitWindowSeconds: rateLimit?.windowSeconds ?? null,
         })
+        await auditTrail.record(tx, { action: 'api_key.created', subject: { type: 'api_key', id: inserted.id }, details: { scopes } })
+        return inserted
       })
       await cache.invalidateCounts(API_KEY_COUNT_NAMESPACE)
       audit('api_key.created', { apiKeyId: row.id, ownerId: row.ownerId, scopes })
@@ -177,17 +190,26 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
       const rateLimit = !bounds.rateLimit || isWithin(limit ?? defaultRateLimit, bounds.rateLimit) ? limit : bounds.rateLimit
       const at = now()
       const { key, prefix, hash } = generateKey()
-      const row = await repo.rotate(db, id, {
-        prefix,
-        secretHash: hash,
-        previousValidUntil: graceSeconds > 0 ? new Date(at + graceSeconds * 1000) : null,
-        rotatedAt: new Date(at),
-        scopes,
-        expiresAt: earliest(current.expiresAt, bounds.expiresAt),
-        rateLimitMax: rateLimit?.max ?? null,
-        rateLimitWindowSeconds: rateLimit?.windowSeconds ?? null,
+      const row = await db.transaction(async (tx) => {
+        const rotated = await repo.rotate(tx, id, {
+          prefix,
+          secretHash: hash,
+          previousValidUntil: graceSeconds > 0 ? new Date(at + graceSeconds * 1000) : null,
+          rotatedAt: new Date(at),
+          scopes,
+          expiresAt: earliest(current.expiresAt, bounds.expiresAt),
+          rateLimitMax: rateLimit?.max ?? null,
+          rateLimitWindowSeconds: rateLimit?.windowSeconds ?? null,
+        })
+        if (!rotated) throw new ApiKeyNotFoundError()
+        await auditTrail.record(tx, {
+          action: 'api_key.rotated',
+          subject: { type: 'api_key', id },
+          account: rotated.ownerId,
+          details: { previousKeyValidUntil: iso(rotated.previousValidUntil) },
+        })
+        return rotated
       })
-      if (!row) throw new ApiKeyNotFoundError()
       await forget(current)
       audit('api_key.rotated', { apiKeyId: id, ownerId: row.ownerId, previousKeyValidUntil: iso(row.previousValidUntil) })
       return { ...toApiKey(row), key }
@@ -195,7 +217,10 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
 
     async remove(actor: Principal, id: string, audit: Audit): Promise<void> {
       const row = await load(actor, id)
-      if (!(await repo.delete(db, id))) throw new ApiKeyNotFoundError()
+      await db.transaction(async (tx) => {
+        if (!(await repo.delete(tx, id))) throw new ApiKeyNotFoundError()
+        await auditTrail.record(tx, { action: 'api_key.revoked', subject: { type: 'api_key', id }, account: row.ownerId })
+      })
       await Promise.all([forget(row), cache.invalidateCounts(API_KEY_COUNT_NAMESPACE)])
       audit('api_key.revoked', { apiKeyId: id, ownerId: row.ownerId })
     },

@@ -19,6 +19,7 @@ export function createAuthContract(app: FastifyInstance) {
     cache: app.cache,
     repo: createAuthRepository(),
     cacheTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
+    lastUsedIntervalMs: app.config.SESSION_LAST_USED_INTERVAL_SECONDS * 1000,
     now: () => app.clock.now(),
   })
 }
@@ -40,6 +41,7 @@ export default fp(
         const [user, session] = await Promise.all([app.users.getAuthState(claims.sub), sessions.state(claims.sid)])
         if (!user || user.status !== 'active' || user.tokenVersion !== claims.ver) return null
         if (!session || !session.live || session.userId !== user.id) return null
+        await sessions.touch(claims.sid)
         return { id: user.id, role: user.role, permissions: rolePermissions[user.role], sessionId: claims.sid }
       },
     })

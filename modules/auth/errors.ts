@@ -8,3 +8,4 @@ export const InvalidRefreshTokenError = defineError(
   'The refresh token is invalid, expired or revoked; log in again',
 )
 export const AccountDisabledError = defineError('ACCOUNT_DISABLED', 403, 'This account is disabled')
+export const SessionNotFoundError = defineError('NOT_FOUND', 404, 'Session not found')

@@ -15,11 +15,17 @@ export default fp(
       sessions: app.sessions,
       users: app.users,
       loginFailures: app.loginFailures,
+      audit: app.audit,
       signAccessToken: app.signAccessToken,
       refreshTtlDays: app.config.REFRESH_TOKEN_TTL_DAYS,
       now: () => app.clock.now(),
     })
     authRoutes(app, service)
   },
-  { fastify: '5.x', name: 'auth-module', dependencies: ['auth', 'rate-limit', 'users-contract', 'auth-contract'], encapsulate: true },
+  {
+    fastify: '5.x',
+    name: 'auth-module',
+    dependencies: ['auth', 'rate-limit', 'users-contract', 'auth-contract', 'audit-events-contract'],
+    encapsulate: true,
+  },
 )

@@ -1,6 +1,6 @@
 // Auth: the only code that touches sessions and refresh_tokens. Explicit columns; every function
 // takes the Drizzle handle to use (the pool or a transaction), so transactions pass through.
-import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
 import { refreshTokens, sessions } from './tables.js'
 
@@ -9,10 +9,36 @@ export type NewRefreshToken = Pick<
   'id' | 'userId' | 'familyId' | 'tokenHash' | 'tokenVersion' | 'expiresAt'
 >
 
+/** Where a session was last used from (a login or a refresh). */
+export interface SessionClient {
+  clientAddress: string | null
+  userAgent: string | null
+}
+
+/** The most live sessions one listing shows (the most recently used). */
+export const SESSION_LIST_MAX = 100
+
 export function createAuthRepository() {
   return {
-    async insertSession(db: DbOrTx, values: { id: string; userId: string; expiresAt: Date }): Promise<void> {
+    async insertSession(db: DbOrTx, values: { id: string; userId: string; expiresAt: Date } & SessionClient): Promise<void> {
       await db.insert(sessions).values(values)
+    },
+
+    /** A user's live sessions (not ended, not expired), the most recently used first. */
+    async listLiveSessions(db: DbOrTx, userId: string, at: Date) {
+      return db
+        .select({
+          id: sessions.id,
+          createdAt: sessions.createdAt,
+          lastUsedAt: sessions.lastUsedAt,
+          expiresAt: sessions.expiresAt,
+          clientAddress: sessions.clientAddress,
+          userAgent: sessions.userAgent,
+        })
+        .from(sessions)
+        .where(and(eq(sessions.userId, userId), isNull(sessions.endedAt), gt(sessions.expiresAt, at)))
+        .orderBy(desc(sessions.lastUsedAt), desc(sessions.id))
+        .limit(SESSION_LIST_MAX)
     },
 
     async findSession(db: DbOrTx, id: string) {
@@ -23,9 +49,20 @@ export function createAuthRepository() {
       return row
     },
 
-    /** A refresh moved the session's end to its new refresh token's expiry. */
-    async extendSession(db: DbOrTx, id: string, expiresAt: Date): Promise<void> {
-      await db.update(sessions).set({ expiresAt }).where(eq(sessions.id, id))
+    /** A refresh moved the session's end to its new refresh token's expiry, from this client, now. */
+    async extendSession(db: DbOrTx, id: string, expiresAt: Date, client: SessionClient, at: Date): Promise<void> {
+      await db
+        .update(sessions)
+        .set({ expiresAt, lastUsedAt: at, ...client })
+        .where(eq(sessions.id, id))
+    },
+
+    /** A request with one of its access tokens: move lastUsedAt forward (never back: another instance may have written a later use). */
+    async touchSession(db: DbOrTx, id: string, at: Date): Promise<void> {
+      await db
+        .update(sessions)
+        .set({ lastUsedAt: at })
+        .where(and(eq(sessions.id, id), isNull(sessions.endedAt), lt(sessions.lastUsedAt, at)))
     },
 
     /** End one session (if it is still open): true when this call ended it. */

@@ -20,6 +20,8 @@ import {
   RefreshBody,
   RegisterBody,
   ResetPasswordBody,
+  SessionListResponse,
+  SessionParams,
   TokensResponse,
 } from './schemas.js'
 
@@ -57,7 +59,9 @@ const caller = (request: FastifyRequest): Caller => ({
   audit: auditFor(request),
   ip: request.ip,
   device: request.server.loginFailures.deviceOf(request),
+  userAgent: request.headers['user-agent'],
 })
+const sessionNotFound: ErrorSpec = { status: 404, code: 'NOT_FOUND', message: 'Session not found' }
 
 export function authRoutes(fastify: FastifyInstance, service: AuthService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -318,5 +322,47 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
       },
     },
     async (request) => ok(await service.me(request.user!)),
+  )
+  app.get(
+    '/sessions',
+    {
+      preHandler: app.requirePermission('read', { session: true }),
+      schema: {
+        operationId: 'listSessions',
+        tags,
+        summary: 'List your sessions',
+        description:
+          'Needs a bearer session (an API key gets 403). Your live sessions (not ended, not expired), the most recently used ' +
+          'first, at most 100: when each was opened and last used (a login, a refresh or a request; recorded at most once per ' +
+          'SESSION_LAST_USED_INTERVAL_SECONDS), from which client address and ' +
+          'user agent, and which one is `current` (the session of the access token you sent). End one with DELETE /auth/sessions/{id}.',
+        security: [{ bearerAuth: [] }],
+        response: { 200: Ref(SessionListResponse), ...errorResponses(401, 403) },
+      },
+    },
+    async (request) => ok(await service.listSessions(request.user!)),
+  )
+
+  app.delete(
+    '/sessions/:id',
+    {
+      preHandler: app.requirePermission('read', { session: true }),
+      schema: {
+        operationId: 'endSession',
+        tags,
+        summary: 'End one of your sessions',
+        description:
+          'Needs a bearer session (an API key gets 403). Ends the session at once, everywhere: its refresh tokens are refused ' +
+          'now and its access tokens at their next request on every instance. Ending your current session is a logout. ' +
+          "Another user's session, an unknown one or one that already ended is a 404. Recorded in the audit trail (`auth.session.ended`).",
+        security: [{ bearerAuth: [] }],
+        params: SessionParams,
+        response: { 204: Type.Null({ description: 'The session ended' }), ...errorResponses(401, 403, sessionNotFound) },
+      },
+    },
+    async (request, reply) => {
+      await service.endSession(request.user!, request.params.id)
+      return reply.code(204).send(null)
+    },
   )
 }

@@ -149,6 +149,46 @@ export const MeSchema = Type.Object(
 )
 export type Me = Static<typeof MeSchema>
 
+export const SessionSchema = Type.Object(
+  {
+    id: Id('The session (`sessionId` of login, `sid` of its access tokens)'),
+    createdAt: Timestamp('When it was opened (the login)'),
+    lastUsedAt: Timestamp('Its last use: a login, a refresh or a request (recorded at most once per SESSION_LAST_USED_INTERVAL_SECONDS)'),
+    expiresAt: Timestamp('When it ends unless refreshed (its newest refresh token expires)'),
+    clientAddress: Nullable(Type.String({ description: 'The client address of its last login or refresh', examples: ['203.0.113.7'] })),
+    userAgent: Nullable(
+      Type.String({
+        description: 'The User-Agent of its last login or refresh (at most 512 characters)',
+        examples: ['Mozilla/5.0 (X11; Linux x86_64)'],
+      }),
+    ),
+    current: Type.Boolean({ description: 'True for the session of the access token you sent' }),
+  },
+  {
+    $id: 'Session',
+    description: 'A live session of your account',
+    examples: [
+      {
+        id: '01936b8e-9d40-7a1b-8c2d-3e4f5a6b7c8d',
+        createdAt: '2026-11-29T10:15:00.000Z',
+        lastUsedAt: '2026-11-29T12:40:07.120Z',
+        expiresAt: '2026-12-29T12:40:07.120Z',
+        clientAddress: '203.0.113.7',
+        userAgent: 'Mozilla/5.0 (X11; Linux x86_64)',
+        current: true,
+      },
+    ],
+  },
+)
+export type Session = Static<typeof SessionSchema>
+
+export const SessionListResponse = Type.Object(
+  { success: Type.Literal(true), data: Type.Array(Ref(SessionSchema), { maxItems: 100 }) },
+  { $id: 'SessionList', description: 'Your live sessions, the most recently used first (at most 100)' },
+)
+
+export const SessionParams = Type.Object({ id: Id('Session id') })
+
 export const { response: TokensResponse } = envelopes(TokensSchema)
 export const { response: LoginResultResponse } = envelopes(LoginResultSchema)
 export const { response: MeResponse } = envelopes(MeSchema)
@@ -172,4 +212,6 @@ export const authSchemas = [
   TokensResponse,
   LoginResultResponse,
   MeResponse,
+  SessionSchema,
+  SessionListResponse,
 ]

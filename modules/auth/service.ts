@@ -2,17 +2,19 @@
 // reuse detection, logout, and the cached session state the access-token resolver checks on every
 // request. No HTTP here.
 import { createHash, randomBytes } from 'node:crypto'
+import { LruMap } from 'toad-cache'
 import type { Audit } from '../../plugins/auth.js'
 import type { Cache } from '../../plugins/cache.js'
 import type { LoginFailures } from '../../plugins/rate-limit/index.js'
 import type { Principal, Role } from '../../src/lib/permissions.js'
-import type { Db } from '../../src/db/client.js'
+import type { Db, DbOrTx } from '../../src/db/client.js'
 import { UnauthorizedError } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
+import type { AuditWriter } from '../audit-events/contract.js'
 import { verifyDummy, verifyPassword, type Accepted, type User, type UsersContract } from '../users/contract.js'
-import { AccountDisabledError, InvalidCredentialsError, InvalidRefreshTokenError } from './errors.js'
-import type { AuthRepository } from './repository.js'
-import type { LoginInput, LoginResult, LogoutInput, Me, RegisterInput, Tokens } from './schemas.js'
+import { AccountDisabledError, InvalidCredentialsError, InvalidRefreshTokenError, SessionNotFoundError } from './errors.js'
+import type { AuthRepository, SessionClient } from './repository.js'
+import type { LoginInput, LoginResult, LogoutInput, Me, RegisterInput, Session, Tokens } from './schemas.js'
 
 export const sessionCacheKey = (id: string) => `auth:session:${id}`
 
@@ -24,6 +26,8 @@ export interface SessionState {
 }
 
 type TokenUser = { id: string; role: Role; tokenVersion: number }
+/** Written in the transaction that ends a session (its audit event). */
+type InTransaction = (tx: DbOrTx) => Promise<void>
 
 export interface SessionsDeps {
   db: Db
@@ -31,16 +35,32 @@ export interface SessionsDeps {
   repo: AuthRepository
   /** How long a session's state may be served from the cache (ending a session drops it anyway). */
   cacheTtlSeconds: number
+  /** lastUsedAt is written at most this often per session (remembered in memory), not on every request. */
+  lastUsedIntervalMs?: number
   now?: () => number
 }
+
+/** Sessions whose last write of lastUsedAt this process remembers. */
+const MAX_REMEMBERED = 10_000
 
 /**
  * Sessions as the rest of the module sees them: their cached state (read by the access-token
  * resolver on every request), and the ways they end — each drops the cached copy, so a live access
  * token of an ended session is refused at its next request, on every instance sharing the cache.
  */
-export function createSessions({ db, cache, repo, cacheTtlSeconds, now = Date.now }: SessionsDeps) {
+export function createSessions({ db, cache, repo, cacheTtlSeconds, lastUsedIntervalMs = 60_000, now = Date.now }: SessionsDeps) {
+  const lastWrite = new LruMap<number>(MAX_REMEMBERED)
   return {
+    /** A request with one of the session's access tokens: its lastUsedAt moves on (at most once per interval). */
+    async touch(id: string): Promise<void> {
+      const at = now()
+      const previous = lastWrite.get(id)
+      if (previous !== undefined && at - previous < lastUsedIntervalMs) return
+      lastWrite.set(id, at)
+      // Best effort: a request the cache can serve is not refused because this write failed (the database down).
+      await repo.touchSession(db, id, new Date(at)).catch(() => lastWrite.delete(id))
+    },
+
     /** A session's state, cached. Undefined: no such session. */
     async state(id: string): Promise<SessionState | undefined> {
       const state = await cache.wrap(sessionCacheKey(id), cacheTtlSeconds, async () => {
@@ -50,15 +70,22 @@ export function createSessions({ db, cache, repo, cacheTtlSeconds, now = Date.no
       return state ?? undefined
     },
 
-    /** End one session: its refresh tokens stop now, its access tokens at their next request. */
-    async end(id: string): Promise<void> {
-      await repo.endSession(db, id, new Date(now()))
+    /** End one session: its refresh tokens stop now, its access tokens at their next request. `record` runs in the same transaction. */
+    async end(id: string, record?: InTransaction): Promise<void> {
+      await db.transaction(async (tx) => {
+        await repo.endSession(tx, id, new Date(now()))
+        await record?.(tx)
+      })
       await cache.del(sessionCacheKey(id))
     },
 
-    /** End every session of a user (logout everywhere). */
-    async endAllOf(userId: string): Promise<void> {
-      const ended = await repo.endSessionsOf(db, userId, new Date(now()))
+    /** End every session of a user (logout everywhere). `record` runs in the same transaction. */
+    async endAllOf(userId: string, record?: InTransaction): Promise<void> {
+      const ended = await db.transaction(async (tx) => {
+        const ids = await repo.endSessionsOf(tx, userId, new Date(now()))
+        await record?.(tx)
+        return ids
+      })
       await cache.del(...ended.map(sessionCacheKey))
     },
 
@@ -91,6 +118,7 @@ export interface AuthServiceDeps {
     | 'confirmEmailChange'
   >
   loginFailures: LoginFailures
+  audit: AuditWriter
   signAccessToken: (user: TokenUser, sessionId: string) => { accessToken: string; expiresIn: number }
   refreshTtlDays: number
   now?: () => number
@@ -103,7 +131,16 @@ export interface Caller {
   ip: string
   /** The device token the client sent back from an earlier login (its cookie), if any. */
   device?: string
+  /** The User-Agent header, shown in the session list. */
+  userAgent?: string
 }
+
+/** The longest User-Agent kept with a session. */
+const USER_AGENT_MAX = 512
+const clientOf = ({ ip, userAgent }: Caller): SessionClient => ({
+  clientAddress: ip,
+  userAgent: userAgent?.slice(0, USER_AGENT_MAX) ?? null,
+})
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
 
@@ -113,6 +150,7 @@ export function createAuthService({
   sessions,
   users,
   loginFailures,
+  audit: auditTrail,
   signAccessToken,
   refreshTtlDays,
   now = Date.now,
@@ -148,7 +186,17 @@ export function createAuthService({
      * one is spent); a right password gives it back, so only failures count. `deviceToken` (for a
      * cookie) lets this client keep a budget of its own on this account.
      */
-    async login({ email, password }: LoginInput, { audit, ip, device }: Caller): Promise<LoginResult & { deviceToken?: string }> {
+    async login({ email, password }: LoginInput, caller: Caller): Promise<LoginResult & { deviceToken?: string }> {
+      const { audit, ip, device } = caller
+      // A failed login changes nothing, so it has no transaction: its event is written on its own. No
+      // email for an unknown account (people type their password there), never the password.
+      const failed = (reason: 'wrong_password' | 'unknown_email' | 'disabled', userId?: string) =>
+        auditTrail.record(db, {
+          action: 'auth.login.failed',
+          actor: null,
+          ...(userId ? { subject: { type: 'user' as const, id: userId } } : {}),
+          details: { reason },
+        })
       const attempt = await loginFailures.begin({ account: email, ip, device }).catch((error: unknown) => {
         audit('auth.login.throttled', {})
         throw error
@@ -158,18 +206,26 @@ export function createAuthService({
       const ok = creds ? await verifyPassword(creds.passwordHash, password) : await verifyDummy(password)
       if (!creds || !ok) {
         audit('auth.login.failed', { userId: creds?.id, reason: creds ? 'wrong_password' : 'unknown_email' })
+        await failed(creds ? 'wrong_password' : 'unknown_email', creds?.id)
         throw new InvalidCredentialsError()
       }
       const deviceToken = await attempt.succeeded()
       if (creds.status !== 'active') {
         audit('auth.login.failed', { userId: creds.id, reason: 'disabled' })
+        await failed('disabled', creds.id)
         throw new AccountDisabledError()
       }
       const sessionId = newId()
       const refresh = refreshTokenFor(creds, sessionId)
       await db.transaction(async (tx) => {
-        await repo.insertSession(tx, { id: sessionId, userId: creds.id, expiresAt: refresh.expiresAt })
+        await repo.insertSession(tx, { id: sessionId, userId: creds.id, expiresAt: refresh.expiresAt, ...clientOf(caller) })
         await repo.insertToken(tx, refresh.row)
+        await auditTrail.record(tx, {
+          action: 'auth.login.succeeded',
+          actor: { userId: creds.id },
+          subject: { type: 'session', id: sessionId },
+          account: creds.id,
+        })
       })
       const user = await users.findById(creds.id)
       audit('auth.login.succeeded', { userId: creds.id, sessionId })
@@ -180,13 +236,21 @@ export function createAuthService({
      * Spend a refresh token for the next one (and a new access token) of the same session. A spent
      * token presented again ends its session: its other refresh tokens and its access tokens stop.
      */
-    async refresh(refreshToken: string, { audit }: Caller): Promise<Tokens> {
+    async refresh(refreshToken: string, caller: Caller): Promise<Tokens> {
+      const { audit } = caller
       const token = await repo.findTokenByHash(db, hashToken(refreshToken))
       if (!token) throw new InvalidRefreshTokenError()
       const session = await repo.findSession(db, token.familyId)
       if (!session || session.endedAt) throw new InvalidRefreshTokenError()
       const reused = async () => {
-        await sessions.end(session.id)
+        await sessions.end(session.id, (tx) =>
+          auditTrail.record(tx, {
+            action: 'auth.refresh.reuse_detected',
+            actor: null,
+            subject: { type: 'session', id: session.id },
+            account: token.userId,
+          }),
+        )
         audit('auth.refresh.reuse_detected', { userId: token.userId, sessionId: session.id })
         return new InvalidRefreshTokenError()
       }
@@ -203,7 +267,7 @@ export function createAuthService({
       const spent = await db.transaction(async (tx) => {
         if (!(await repo.markUsed(tx, token.id, at))) return false
         await repo.insertToken(tx, next.row)
-        await repo.extendSession(tx, session.id, next.expiresAt)
+        await repo.extendSession(tx, session.id, next.expiresAt, clientOf(caller), at)
         return true
       })
       if (!spent) throw await reused()
@@ -217,13 +281,15 @@ export function createAuthService({
      */
     async logout(actor: Principal, input: LogoutInput, { audit }: Caller): Promise<void> {
       if (!actor.sessionId) throw new UnauthorizedError('Logging out needs a bearer session')
+      const record = (all: boolean) => (tx: DbOrTx) =>
+        auditTrail.record(tx, { action: 'auth.logout', subject: { type: 'session', id: actor.sessionId! }, details: { all } })
       if (input.all) {
         await users.bumpTokenVersion(actor.id)
-        await sessions.endAllOf(actor.id)
+        await sessions.endAllOf(actor.id, record(true))
       } else {
         const token = input.refreshToken ? await repo.findTokenByHash(db, hashToken(input.refreshToken)) : undefined
         const ids = new Set([actor.sessionId, ...(token?.userId === actor.id ? [token.familyId] : [])])
-        for (const id of ids) await sessions.end(id)
+        for (const id of ids) await sessions.end(id, id === actor.sessionId ? record(false) : undefined)
       }
       audit('auth.logout', { userId: actor.id, sessionId: actor.sessionId, all: input.all === true })
     },
@@ -259,6 +325,31 @@ export function createAuthService({
       await sessions.endAllOf(user.id)
       audit('auth.email_change.confirmed', { userId: user.id })
       return user
+    },
+
+    /** The caller's live sessions, the most recently used first; `current` marks the one its access token names. */
+    async listSessions(actor: Principal): Promise<Session[]> {
+      const rows = await repo.listLiveSessions(db, actor.id, new Date(now()))
+      return rows.map((row) => ({
+        id: row.id,
+        createdAt: row.createdAt.toISOString(),
+        lastUsedAt: row.lastUsedAt.toISOString(),
+        expiresAt: row.expiresAt.toISOString(),
+        clientAddress: row.clientAddress,
+        userAgent: row.userAgent,
+        current: row.id === actor.sessionId,
+      }))
+    },
+
+    /**
+     * End one of the caller's sessions, at once and everywhere: its refresh tokens stop now, its access
+     * tokens at their next request on any instance. Another user's session, or one already ended, is a 404.
+     */
+    async endSession(actor: Principal, id: string): Promise<void> {
+      const session = await repo.findSession(db, id)
+      if (!session || session.userId !== actor.id || session.endedAt || session.expiresAt.getTime() <= now())
+        throw new SessionNotFoundError()
+      await sessions.end(id, (tx) => auditTrail.record(tx, { action: 'auth.session.ended', subject: { type: 'session', id } }))
     },
 
     async me(actor: Principal): Promise<Me> {

@@ -13,8 +13,12 @@ export const sessions = pgTable(
     createdAt: timestampColumn().notNull().defaultNow(),
     /** When its newest refresh token expires: the session ends then unless it is refreshed. */
     expiresAt: timestampColumn().notNull(),
-    /** Set when the session was ended (logout, logout everywhere, refresh-token reuse). */
+    /** Set when the session was ended (logout, logout everywhere, refresh-token reuse, ended from the list). */
     endedAt: timestampColumn(),
+    /** Its last use (a login, a refresh, or a request — written at most once per interval); the client address and user agent of its last login or refresh. */
+    lastUsedAt: timestampColumn().notNull().defaultNow(),
+    clientAddress: text(),
+    userAgent: text(),
   },
   (t) => [index('sessions_user_idx').on(t.userId)],
 )

@@ -50,6 +50,7 @@ export function usersServiceDeps(app: FastifyInstance): UsersServiceDeps {
     repo,
     loginFailures: app.loginFailures,
     authStateTtlSeconds: config.AUTH_STATE_CACHE_TTL_SECONDS,
+    audit: app.audit,
     emails: app.emails,
     jobs: app.jobs,
     // The emailed links' key, derived from JWT_SECRET (one secret to keep; a new JWT_SECRET voids links in flight).
@@ -131,5 +132,9 @@ export default fp(
   async (app) => {
     app.decorate('users', createUsersContract(app))
   },
-  { fastify: '5.x', name: 'users-contract', dependencies: ['db', 'cache', 'events', 'rate-limit', 'queue', 'emails-contract'] },
+  {
+    fastify: '5.x',
+    name: 'users-contract',
+    dependencies: ['db', 'cache', 'events', 'rate-limit', 'queue', 'emails-contract', 'audit-events-contract'],
+  },
 )

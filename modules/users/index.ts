@@ -12,5 +12,10 @@ export default fp(
     const service = createUsersService(usersServiceDeps(app))
     usersRoutes(app, service)
   },
-  { fastify: '5.x', name: 'users-module', dependencies: ['auth', 'cache', 'events', 'rate-limit', 'users-contract'], encapsulate: true },
+  {
+    fastify: '5.x',
+    name: 'users-module',
+    dependencies: ['auth', 'cache', 'events', 'rate-limit', 'users-contract', 'audit-events-contract'],
+    encapsulate: true,
+  },
 )

@@ -24,6 +24,7 @@ import {
   StaleUserError,
   UserNotFoundError,
 } from './errors.js'
+import type { AuditEntry, AuditWriter } from '../audit-events/contract.js'
 import { userDeleted, userRegistered, type UserEvent } from './events.js'
 import { generatePassword, hashPassword, passwordProblem, verifyPassword } from './passwords.js'
 import type { EmailTokenPurpose, NewUserRow, UserRow, UsersRepository, UserValues } from './repository.js'
@@ -67,6 +68,7 @@ export interface UsersServiceDeps {
   /** What an account whose email is not verified may not do. */
   requireVerifiedFor: ReadonlySet<VerifiedOnly>
   now: () => number
+  audit: AuditWriter
 }
 
 export interface AuthState {
@@ -106,6 +108,21 @@ function isUniqueViolation(error: unknown): boolean {
   return e.code === '23505' || e.cause?.code === '23505'
 }
 
+/** The audit events of a change to an account: credentials, role and status; anything else when done to someone else. */
+function auditEntriesOf(actor: Principal, current: UserRow, values: UserValues): AuditEntry[] {
+  const subject = { type: 'user' as const, id: current.id }
+  const entries: AuditEntry[] = []
+  if (values.email !== undefined && values.email !== current.email) entries.push({ action: 'user.email.changed', subject })
+  if (values.passwordHash !== undefined) entries.push({ action: 'user.password.changed', subject })
+  if (values.role !== undefined && values.role !== current.role)
+    entries.push({ action: 'user.role.changed', subject, details: { from: current.role, to: values.role } })
+  if (values.status !== undefined && values.status !== current.status)
+    entries.push({ action: 'user.status.changed', subject, details: { from: current.status, to: values.status } })
+  if (values.name !== undefined && values.name !== current.name && actor.id !== current.id)
+    entries.push({ action: 'user.updated', subject, details: { fields: ['name'] } })
+  return entries
+}
+
 const linkPaths: Record<EmailTokenPurpose, string> = {
   'verify-email': 'verify-email',
   'reset-password': 'reset-password',
@@ -128,6 +145,7 @@ export function createUsersService({
   resetTtlMinutes,
   requireVerifiedFor,
   now,
+  audit,
 }: UsersServiceDeps) {
   /** Admins see everyone; anyone else only themselves (others answer 404, not 403: no existence probe). */
   const visible = (actor: Principal, id: string) => actor.id === id || can(actor, 'admin')
@@ -240,6 +258,7 @@ export function createUsersService({
         const created = await taken(repo.insert(tx, values))
         await events.publish(userRegistered, eventOf(created), { tx })
         await sendLink(tx, created, 'verify-email')
+        await audit.record(tx, { action: 'user.registered', actor: null, subject: { type: 'user', id: created.id } })
         return created
       })
       await cache.invalidateCounts(USER_COUNT_NAMESPACE)
@@ -298,6 +317,7 @@ export function createUsersService({
         if (!updated) throw versions ? new StaleUserError() : new UserNotFoundError()
         // A new password voids the links that could set another one (or move the account elsewhere).
         if (values.passwordHash) await repo.voidEmailTokens(tx, id, new Date(now()), ['reset-password', 'change-email'])
+        for (const entry of auditEntriesOf(actor, current, values)) await audit.record(tx, entry)
         return updated
       })
       await invalidate(id)
@@ -322,6 +342,7 @@ export function createUsersService({
         if (holder) await emails.queue({ to: newEmail, template: 'email-change-refused', data: {} }, { tx })
         else await sendLink(tx, current, 'change-email', newEmail)
         await emails.queue({ to: current.email, template: 'email-change-requested', data: { name: current.name, newEmail } }, { tx })
+        await audit.record(tx, { action: 'user.email.change_requested', subject: { type: 'user', id } })
       })
       return { message: `A confirmation link is on its way to ${newEmail}; your email changes when it is opened` }
     },
@@ -344,6 +365,8 @@ export function createUsersService({
         }
         if (!updated) throw new InvalidTokenError()
         await repo.voidEmailTokens(tx, userId, new Date(now()))
+        // Opened from an emailed link: no session stands behind it, the account is the one moved.
+        await audit.record(tx, { action: 'user.email.changed', actor: null, subject: { type: 'user', id: userId } })
         return updated
       })
       await invalidate(row.id)
@@ -356,6 +379,7 @@ export function createUsersService({
         const { userId } = await useToken(tx, token, 'verify-email')
         const updated = await repo.update(tx, userId, { emailVerified: true })
         if (!updated) throw new InvalidTokenError()
+        await audit.record(tx, { action: 'user.email.verified', actor: null, subject: { type: 'user', id: userId } })
         return updated
       })
       await invalidate(row.id)
@@ -402,6 +426,7 @@ export function createUsersService({
         const values = { passwordHash: await hashPassword(password), emailVerified: true }
         if (!(await repo.update(tx, userId, values, { signOut: true }))) throw new InvalidTokenError()
         await repo.voidEmailTokens(tx, userId, new Date(now()))
+        await audit.record(tx, { action: 'user.password.reset', actor: null, subject: { type: 'user', id: userId } })
         return userId
       })
       await invalidate(userId)
@@ -427,6 +452,7 @@ export function createUsersService({
         await keepAnAdmin(tx, id)
         if (!(await repo.delete(tx, id))) throw new UserNotFoundError()
         await events.publish(userDeleted, { userId: id }, { tx })
+        await audit.record(tx, { action: 'user.deleted', subject: { type: 'user', id } })
       })
       await invalidate(id)
     },

@@ -20,8 +20,14 @@ export default fp(
       jobs: app.jobs,
       allowPrivate: app.config.WEBHOOK_ALLOW_PRIVATE,
       maxPerUser: app.config.WEBHOOKS_MAX_PER_USER,
+      audit: app.audit,
     })
     webhookRoutes(app, service)
   },
-  { fastify: '5.x', name: 'webhooks-module', dependencies: ['auth', 'cache', 'events', 'queue'], encapsulate: true },
+  {
+    fastify: '5.x',
+    name: 'webhooks-module',
+    dependencies: ['auth', 'cache', 'events', 'queue', 'audit-events-contract'],
+    encapsulate: true,
+  },
 )

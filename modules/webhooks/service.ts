@@ -10,6 +10,7 @@ import { withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
 import { toPage, type ParsedList } from '../../src/lib/pagination.js'
 import type { PageMeta } from '../../src/lib/envelope.js'
+import type { AuditWriter } from '../audit-events/contract.js'
 import { DeliveryNotFoundError, UnsafeWebhookUrlError, WebhookLimitError, WebhookNotFoundError } from './errors.js'
 import type { DeliveryRow, WebhookRepository, WebhookRow } from './repository.js'
 import type { CreateWebhookInput, Delivery, DeliveryFilters, Webhook, WebhookCreated, WebhookFilters } from './schemas.js'
@@ -45,9 +46,10 @@ export interface WebhookServiceDeps {
   allowPrivate: boolean
   /** WEBHOOKS_MAX_PER_USER. */
   maxPerUser: number
+  audit: AuditWriter
 }
 
-export function createWebhookService({ db, dbRead, cache, repo, jobs, allowPrivate, maxPerUser }: WebhookServiceDeps) {
+export function createWebhookService({ db, dbRead, cache, repo, jobs, allowPrivate, maxPerUser, audit }: WebhookServiceDeps) {
   const isAdmin = (p: Principal) => can(p, 'admin')
 
   /** The subscription, if the caller may see it (its owner or an admin); 404 otherwise, so ids don't leak. */
@@ -67,7 +69,13 @@ export function createWebhookService({ db, dbRead, cache, repo, jobs, allowPriva
         if ((await repo.lockAndCountOwned(tx, principal.id)) >= maxPerUser) {
           throw new WebhookLimitError(`You have ${maxPerUser} webhooks, as many as allowed; delete one first`)
         }
-        return repo.insert(tx, { id: newId(), ownerId: principal.id, url: input.url, events: input.events, secret })
+        const inserted = await repo.insert(tx, { id: newId(), ownerId: principal.id, url: input.url, events: input.events, secret })
+        await audit.record(tx, {
+          action: 'webhook.created',
+          subject: { type: 'webhook', id: inserted.id },
+          details: { events: input.events },
+        })
+        return inserted
       })
       await cache.invalidateCounts(WEBHOOK_COUNT_NAMESPACE)
       return { ...toWebhook(row), secret }
@@ -89,8 +97,11 @@ export function createWebhookService({ db, dbRead, cache, repo, jobs, allowPriva
 
     /** Deleting a subscription deletes its deliveries; queued attempts find nothing and stop. */
     async remove(principal: Principal, id: string): Promise<void> {
-      await visible(principal, id, db)
-      if (!(await repo.delete(db, id))) throw new WebhookNotFoundError()
+      const row = await visible(principal, id, db)
+      await db.transaction(async (tx) => {
+        if (!(await repo.delete(tx, id))) throw new WebhookNotFoundError()
+        await audit.record(tx, { action: 'webhook.deleted', subject: { type: 'webhook', id }, account: row.ownerId })
+      })
       await Promise.all([cache.invalidateCounts(WEBHOOK_COUNT_NAMESPACE), invalidateDeliveryCounts(cache)])
     },
 

@@ -110,6 +110,12 @@ export const ConfigSchema = Type.Object({
   REFRESH_TOKEN_TTL_DAYS: Int(30, 1, Number.MAX_SAFE_INTEGER, 'Lifetime of a refresh token (days)'),
   API_KEY_GRACE_SECONDS: Int(86400, 0, Number.MAX_SAFE_INTEGER, 'How long a rotated API key keeps working (seconds)'),
   API_KEY_LAST_USED_INTERVAL_SECONDS: Int(60, 0, 86_400, "How often an API key's lastUsedAt is written, at most (per key, per process)"),
+  SESSION_LAST_USED_INTERVAL_SECONDS: Int(
+    60,
+    0,
+    86_400,
+    "How often a session's lastUsedAt is written for requests with its access tokens, at most (per session, per process)",
+  ),
   API_KEYS_MAX_PER_USER: Int(20, 1, 10_000, 'API keys one user may have at once; creating one more answers 409 API_KEY_LIMIT_REACHED'),
   EMAIL_VERIFICATION_TTL_HOURS: Int(
     48,
@@ -124,6 +130,7 @@ export const ConfigSchema = Type.Object({
     description:
       'What an account whose email is not verified may not do (403 EMAIL_NOT_VERIFIED): a comma list of `api-keys` (create one), `webhooks` (create one); `none` = nothing is refused',
   }),
+  AUDIT_RETENTION_DAYS: Int(365, 1, 36_500, 'Audit events older than this many days are deleted by a daily job (audit-events.purge)'),
   AUTH_STATE_CACHE_TTL_SECONDS: Int(
     30,
     0,
