@@ -4,46 +4,16 @@
 import { Webhook as Signer } from 'standardwebhooks'
 import type { Db, DbOrTx } from '../../src/db/client.js'
 import type { Cache } from '../../plugins/cache.js'
-import type { EventEnvelope, Events } from '../../plugins/events.js'
+import type { EventEnvelope } from '../../plugins/events.js'
+import type { AudienceCheck, DeliveryBody } from './audience.js'
 import { PermanentJobError, type JobContext, type Jobs } from '../../plugins/queue/index.js'
 import { newId } from '../../src/lib/ids.js'
-import type { UsersContract } from '../users/contract.js'
 import { BlockedAddressError, describeNetworkError, postJson, retryAfterSeconds, type PostResult } from './http.js'
 import type { DeliveryRow, WebhookRepository } from './repository.js'
 import { DELIVER_QUEUE, invalidateDeliveryCounts, WEBHOOK_COUNT_NAMESPACE } from './service.js'
 
 /** The longest Retry-After honoured (seconds); longer asks are capped. */
 const MAX_RETRY_AFTER_SECONDS = 6 * 3600
-
-/** The JSON body POSTed to a receiver (stored as the delivery's payload). */
-export interface DeliveryBody {
-  type: string
-  timestamp: string
-  data: unknown
-}
-
-export interface AudienceDeps {
-  users: Pick<UsersContract, 'getAuthState'>
-  events: Pick<Events, 'mayReceive'>
-}
-
-/**
- * Why a subscription's owner may not receive this event now — deleted, disabled, or not in the
- * event's audience with its current role — or null when it may. The auth state is the users
- * contract's (cached, and dropped by users whenever a role or status changes).
- */
-export function createAudienceCheck({ users, events }: AudienceDeps) {
-  return async function refusal(ownerId: string, event: Pick<EventEnvelope, 'type' | 'data'>): Promise<string | null> {
-    const owner = await users.getAuthState(ownerId)
-    if (!owner) return "the subscription's owner no longer exists"
-    if (owner.status !== 'active') return "the subscription's owner is disabled"
-    if (!events.mayReceive(event, { id: ownerId, role: owner.role })) {
-      return `the subscription's owner (role ${owner.role}) is not in the audience of ${event.type}`
-    }
-    return null
-  }
-}
-export type AudienceCheck = ReturnType<typeof createAudienceCheck>
 
 export interface SubscriberDeps {
   db: Db

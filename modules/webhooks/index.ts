@@ -2,7 +2,7 @@
 // Encapsulated: its schemas and routes stay in its own context; it decorates nothing on the root.
 // The workers (fan-out, delivery attempts) are its jobs.ts.
 import fp from 'fastify-plugin'
-import { createAudienceCheck } from './delivery.js'
+import { createAudienceCheck } from './audience.js'
 import { createWebhookRepository } from './repository.js'
 import { webhookRoutes } from './routes.js'
 import { eventTypeSchema, webhookSchemas } from './schemas.js'

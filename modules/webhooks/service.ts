@@ -10,7 +10,7 @@ import { withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
 import { toPage, type ParsedList } from '../../src/lib/pagination.js'
 import type { PageMeta } from '../../src/lib/envelope.js'
-import type { AudienceCheck, DeliveryBody } from './delivery.js'
+import type { AudienceCheck, DeliveryBody } from './audience.js'
 import {
   DeliveryNotFoundError,
   DeliveryNotReplayableError,
