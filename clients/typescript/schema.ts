@@ -543,7 +543,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate a webhook's signing secret
-         * @description Its owner or an admin. A new `secret`, shown once (`Cache-Control: no-store`). For WEBHOOK_SECRET_OVERLAP_SECONDS (`previousSecretExpiresAt`) deliveries carry two signatures in `webhook-signature`, `v1,<new> v1,<previous>`, so a receiver verifies with either secret while it switches; after that, only the new one signs. With If-Match, only the version you read (412 when it moved on).
+         * @description Its owner only (an admin gets 403: whoever holds a secret can sign deliveries the owner's receiver trusts). A new `secret`, shown once (`Cache-Control: no-store`). For WEBHOOK_SECRET_OVERLAP_SECONDS (`previousSecretExpiresAt`) deliveries carry two signatures in `webhook-signature`, `v1,<new> v1,<previous>`, so a receiver verifies with either secret while it switches; after that, only the new one signs. With If-Match, only the version you read (412 when it moved on).
          */
         post: operations["rotateWebhookSecret"];
         delete?: never;

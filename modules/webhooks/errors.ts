@@ -17,3 +17,5 @@ export const DeliveryNotReplayableError = defineError(
   409,
   "This delivery cannot be sent again: the subscription's owner is not in the event's audience",
 )
+/** A signing secret is shown to the subscription's owner only: an admin may pause or delete another user's webhook, never hold its secret. */
+export const RotateOthersSecretError = defineError('FORBIDDEN', 403, "Only the webhook's owner may rotate its secret")

@@ -48,6 +48,7 @@ const stale: ErrorSpec = {
   code: 'PRECONDITION_FAILED',
   message: 'The webhook has changed since you read it (If-Match does not match its ETag)',
 }
+const notOwner: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: "Only the webhook's owner may rotate its secret" }
 const notReplayable: ErrorSpec = {
   status: 409,
   code: 'DELIVERY_NOT_REPLAYABLE',
@@ -175,7 +176,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         tags,
         summary: "Rotate a webhook's signing secret",
         description:
-          'Its owner or an admin. A new `secret`, shown once (`Cache-Control: no-store`). For WEBHOOK_SECRET_OVERLAP_SECONDS (`previousSecretExpiresAt`) deliveries carry two signatures in `webhook-signature`, ' +
+          "Its owner only (an admin gets 403: whoever holds a secret can sign deliveries the owner's receiver trusts). A new `secret`, shown once (`Cache-Control: no-store`). For WEBHOOK_SECRET_OVERLAP_SECONDS (`previousSecretExpiresAt`) deliveries carry two signatures in `webhook-signature`, " +
           '`v1,<new> v1,<previous>`, so a receiver verifies with either secret while it switches; after that, only the new one signs. With If-Match, only the version you read (412 when it moved on).',
         security,
         params: WebhookParams,
@@ -185,7 +186,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
             ...Ref(WebhookSecretResponse),
             headers: { ...EtagHeader, 'cache-control': Type.String({ description: '`no-store`: the body carries the signing secret' }) },
           },
-          ...errorResponses(401, 403, 404, stale),
+          ...errorResponses(401, notOwner, 404, stale),
         },
       },
     },

@@ -14,6 +14,7 @@ import type { AudienceCheck, DeliveryBody } from './audience.js'
 import {
   DeliveryNotFoundError,
   DeliveryNotReplayableError,
+  RotateOthersSecretError,
   StaleWebhookError,
   UnsafeWebhookUrlError,
   WebhookLimitError,
@@ -162,10 +163,12 @@ export function createWebhookService({
 
     /**
      * A new signing secret, shown once. The previous one keeps signing (a second `v1,` signature)
-     * for WEBHOOK_SECRET_OVERLAP_SECONDS, so receivers can switch without losing a delivery.
+     * for WEBHOOK_SECRET_OVERLAP_SECONDS, so receivers can switch without losing a delivery. The
+     * owner's only: whoever holds the secret can sign deliveries its receiver trusts.
      */
     async rotateSecret(principal: Principal, id: string, versions?: number[]): Promise<WebhookSecret> {
       const current = await visible(principal, id, db)
+      if (current.ownerId !== principal.id) throw new RotateOthersSecretError()
       if (versions && !versions.includes(current.version)) throw new StaleWebhookError()
       const secret = newSecret()
       const row = await repo.rotateSecret(db, id, secret, new Date(Date.now() + secretOverlapSeconds * 1000), versions)

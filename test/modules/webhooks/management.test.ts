@@ -175,6 +175,9 @@ t.test('rotating the secret: shown once; both secrets sign during the overlap, t
   const sub = await subscribe(t, user, hook.url, ['product.updated'])
 
   t.equal((await api(stranger, 'POST', `/${sub.id}/rotate-secret`)).statusCode, 404)
+  const byAdmin = await api(admin, 'POST', `/${sub.id}/rotate-secret`)
+  t.equal(byAdmin.statusCode, 403, "an admin never receives another user's secret")
+  t.notMatch(byAdmin.body, /whsec_/)
   t.equal((await api(user, 'POST', `/${sub.id}/rotate-secret`, undefined, { 'if-match': '"9"' })).statusCode, 412)
   const res = await api(user, 'POST', `/${sub.id}/rotate-secret`, undefined, { 'if-match': '"1"' })
   t.equal(res.statusCode, 200)
