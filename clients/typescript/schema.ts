@@ -1922,7 +1922,7 @@ export interface components {
          * @example order.cancelled
          * @enum {string}
          */
-        WebhookEventType: "order.cancelled" | "order.created" | "product.created" | "product.removed" | "product.updated" | "report.completed" | "report.failed" | "user.deleted" | "user.registered";
+        WebhookEventType: "order.cancelled" | "order.created" | "product.created" | "product.removed" | "product.updated" | "report.completed" | "report.failed" | "user.deleted" | "user.registered" | "webhook.disabled";
         /**
          * @description A webhook subscription (its secret is only shown when it is created)
          * @example {

@@ -4,11 +4,12 @@
 import { Webhook as Signer } from 'standardwebhooks'
 import type { Db, DbOrTx } from '../../src/db/client.js'
 import type { Cache } from '../../plugins/cache.js'
-import type { EventEnvelope } from '../../plugins/events.js'
+import type { EventEnvelope, Events } from '../../plugins/events.js'
 import type { AudienceCheck, DeliveryBody } from './audience.js'
 import { PermanentJobError, type JobContext, type Jobs } from '../../plugins/queue/index.js'
 import { newId } from '../../src/lib/ids.js'
 import { BlockedAddressError, describeNetworkError, postJson, retryAfterSeconds, type PostResult } from './http.js'
+import { webhookDisabled } from './events.js'
 import type { DeliveryRow, WebhookRepository } from './repository.js'
 import { DELIVER_QUEUE, invalidateDeliveryCounts, WEBHOOK_COUNT_NAMESPACE } from './service.js'
 
@@ -80,6 +81,8 @@ export interface DelivererDeps {
   retryDelaySeconds: number
   /** WEBHOOK_DISABLE_AFTER_FAILURES: failed attempts in a row that disable a subscription. */
   disableAfterFailures: number
+  /** To tell a disabled subscription's owner (webhook.disabled). */
+  events: Pick<Events, 'publish'>
 }
 
 type Classified =
@@ -129,6 +132,7 @@ export function createWebhookDeliverer({
   allowPrivate,
   retryDelaySeconds,
   disableAfterFailures,
+  events,
 }: DelivererDeps) {
   return {
     /**
@@ -194,12 +198,12 @@ export function createWebhookDeliverer({
             await repo.resetFailures(tx, d.webhookId)
             return false
           }
-          return repo.countFailure(
-            tx,
-            d.webhookId,
-            disableAfterFailures,
-            `failed ${disableAfterFailures} attempts in a row (the last: ${outcome.error})`,
-          )
+          // Disabled by this failure: its owner is told in the same transaction (webhook.disabled).
+          const reason = `failed ${disableAfterFailures} attempts in a row (the last: ${outcome.error})`
+          if (!(await repo.countFailure(tx, d.webhookId, disableAfterFailures, reason))) return false
+          const told = { webhookId: d.webhookId, ownerId: d.ownerId, url: d.url, consecutiveFailures: disableAfterFailures, reason }
+          await events.publish(webhookDisabled, told, { tx })
+          return true
         })
         await invalidateDeliveryCounts(cache)
         if (disabled) {

@@ -31,6 +31,7 @@ export default (app: FastifyInstance): JobDefinition[] => {
     allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
     retryDelaySeconds: config.JOB_RETRY_DELAY_SECONDS,
     disableAfterFailures: config.WEBHOOK_DISABLE_AFTER_FAILURES,
+    events: app.events,
   })
   return [
     onEvents('*', {

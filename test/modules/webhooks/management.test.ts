@@ -213,6 +213,10 @@ t.test('a subscription that keeps failing is disabled, says why, and its owner r
   const control = await receiver(t)
   const sub = await subscribe(t, user, hook.url, ['product.updated'])
   const watch = await subscribe(t, witness, control.url, ['product.updated'])
+  const inbox = await receiver(t)
+  await subscribe(t, user, inbox.url, ['webhook.disabled'])
+  const strangersInbox = await receiver(t)
+  await subscribe(t, witness, strangersInbox.url, ['webhook.disabled'])
 
   for (let n = 1; n <= DISABLE_AFTER; n++) {
     await changePrice()
@@ -222,11 +226,17 @@ t.test('a subscription that keeps failing is disabled, says why, and its owner r
   const got = (await api(user, 'GET', `/${sub.id}`)).json().data
   t.match(got, { active: false, consecutiveFailures: DISABLE_AFTER })
   t.match(got.disabledReason, /^failed 3 attempts in a row \(the last: HTTP 410/)
+  const told = await waitFor(() => inbox.received[0], { what: 'the owner to be told' })
+  t.match(JSON.parse(told.body), {
+    type: 'webhook.disabled',
+    data: { webhookId: sub.id, ownerId: user.id, url: hook.url, consecutiveFailures: DISABLE_AFTER, reason: got.disabledReason },
+  })
 
   await changePrice()
   await nth(watch.id, DISABLE_AFTER + 1)
   t.equal((await deliveriesOf(sub.id)).length, DISABLE_AFTER, 'a disabled subscription queues nothing')
   t.equal(hook.received.length, DISABLE_AFTER)
+  t.equal(strangersInbox.received.length, 0, "another user is not told of someone else's webhook")
 
   hook.set(() => ({ status: 200 }))
   const enabled = await api(user, 'PATCH', `/${sub.id}`, { active: true })
