@@ -144,7 +144,7 @@ export function createWebhookDeliverer({
     async attempt(deliveryId: string, ctx: Pick<JobContext, 'retryCount' | 'log'>): Promise<{ status: string }> {
       const d = await repo.findForAttempt(db, deliveryId)
       if (!d || d.status !== 'pending') return { status: 'skipped' }
-      if (!d.active || d.payload === null) {
+      if (!d.active) {
         const reason = d.disabledReason ? `the subscription is disabled (${d.disabledReason})` : 'the subscription is paused'
         if (await repo.refuse(db, deliveryId, `not sent: ${reason}`, false)) await invalidateDeliveryCounts(cache)
         return { status: 'failed' }

@@ -49,7 +49,7 @@ const toWebhook = (row: WebhookRow): Webhook => ({
   updatedAt: row.updatedAt.toISOString(),
 })
 const toAttempt = (row: Omit<AttemptRow, 'id' | 'deliveryId'>): DeliveryAttempt => ({ ...row, startedAt: row.startedAt.toISOString() })
-export const toDelivery = (row: Omit<DeliveryRow, 'requestId'>): Delivery => ({
+export const toDelivery = (row: DeliveryRow): Delivery => ({
   ...row,
   nextAttemptAt: row.nextAttemptAt ? row.nextAttemptAt.toISOString() : null,
   createdAt: row.createdAt.toISOString(),

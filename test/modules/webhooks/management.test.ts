@@ -168,6 +168,25 @@ t.test('a paused subscription queues nothing; resuming does not replay what was 
   t.equal(JSON.parse(hook.received[0]!.body).data.priceCents, price)
 })
 
+t.test('a retry pending when its subscription is paused is not sent; once resumed, a replay sends it', async (t) => {
+  const user = await createUser(app)
+  const hook = await receiver(t, (n) => ({ status: n === 1 ? 503 : 200 }))
+  const sub = await subscribe(t, user, hook.url, ['product.updated'])
+  await changePrice()
+  const { id } = await nth(sub.id)
+  await waitFor(async () => (await deliveriesOf(sub.id))[0]?.attempts === 1, { what: 'the first (failed) attempt' })
+  t.equal((await api(user, 'PATCH', `/${sub.id}`, { active: false })).statusCode, 200)
+  const failed = await until(sub.id, id, 'failed')
+  t.equal(failed.lastError, 'not sent: the subscription is paused')
+  t.equal(hook.received.length, 1, 'the retry was not sent')
+
+  t.equal((await api(user, 'PATCH', `/${sub.id}`, { active: true })).statusCode, 200)
+  const replay = await api(user, 'POST', `/${sub.id}/deliveries/${id}/replay`)
+  t.equal(replay.statusCode, 202)
+  await until(sub.id, replay.json().data.id, 'succeeded')
+  t.equal(hook.received.length, 2)
+})
+
 t.test('rotating the secret: shown once; both secrets sign during the overlap, then only the new one', async (t) => {
   const user = await createUser(app)
   const stranger = await createUser(app)
