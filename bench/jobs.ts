@@ -52,14 +52,18 @@ try {
   const noopSeconds = (Date.now() - started) / 1000
   console.log(`no-op jobs:         ${JOBS} in ${noopSeconds.toFixed(2)} s = ${(JOBS / noopSeconds).toFixed(0)} jobs/s (handled ${noop})`)
 
-  // 2. Webhook deliveries: SUBSCRIPTIONS subscribers × JOBS/SUBSCRIPTIONS events.
-  // A real owner: a subscription receives only events its owner may read (here, the buyer's own orders).
-  const { id: ownerId } = await app.users.create({
-    email: 'bench-webhooks@example.test',
-    name: 'Bench',
-    password: 'Correct-Horse-9-Battery',
-  })
+  // 2. Webhook deliveries: SUBSCRIPTIONS subscribers × JOBS/SUBSCRIPTIONS events. Each subscription has
+  // its own owner, an admin (order events reach the buyer and staff): one owner's deliveries run at
+  // most WEBHOOK_CONCURRENCY_PER_OWNER at once, so this measures the workers, not one owner's share.
+  const owners: string[] = []
   for (let i = 0; i < SUBSCRIPTIONS; i++) {
+    const { id: ownerId } = await app.users.create({
+      email: `bench-webhooks-${i}@example.test`,
+      name: 'Bench',
+      password: 'Correct-Horse-9-Battery',
+      role: 'admin',
+    })
+    owners.push(ownerId)
     await app.sql`insert into webhook_subscriptions (id, owner_id, url, events, secret)
       values (${newId()}, ${ownerId}, ${receiverUrl}, ${['order.created']}, ${'whsec_' + Buffer.from(`bench-secret-${i}`).toString('base64')})`
   }
@@ -69,7 +73,7 @@ try {
   for (let i = 0; i < events; i++) {
     const order = {
       id: newId(),
-      userId: ownerId,
+      userId: owners[0]!,
       status: 'confirmed' as const,
       totalCents: 100,
       version: 1,

@@ -705,6 +705,30 @@ export interface paths {
         delete: operations["deleteWebhook"];
         options?: never;
         head?: never;
+        /**
+         * Change, pause or resume a webhook
+         * @description Its owner or an admin. Only the fields sent change: `url` (the SSRF guard applies: 400 UNSAFE_WEBHOOK_URL), `events` (the whole list; each still reaches you only when you are in its audience), `active`: `false` pauses (nothing is queued while paused, and pending deliveries are not sent), `true` resumes — what was skipped is not replayed (replay a delivery to send it) — and re-enables a subscription Keel disabled for failing (`disabledReason`). With If-Match, only the version you read is changed (412 when it moved on).
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook's signing secret
+         * @description Its owner only (an admin gets 403: whoever holds a secret can sign deliveries the owner's receiver trusts). A new `secret`, shown once (`Cache-Control: no-store`). For WEBHOOK_SECRET_OVERLAP_SECONDS (`previousSecretExpiresAt`) deliveries carry two signatures in `webhook-signature`, `v1,<new> v1,<previous>`, so a receiver verifies with either secret while it switches; after that, only the new one signs. With If-Match, only the version you read (412 when it moved on).
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -737,9 +761,29 @@ export interface paths {
         };
         /**
          * Get a delivery
-         * @description The webhook's owner or an admin: the payload sent, the attempts, the last answer or error, when the next attempt is due. The ETag is the delivery version (it moves with every attempt): poll with If-None-Match for a 304 while nothing changed.
+         * @description The webhook's owner or an admin: the payload sent (only while the owner is in the event's audience, else `null`), the number of attempts, the last answer or error, when the next attempt is due (each attempt: `/attempts`). The ETag is the delivery version (it moves with every attempt): poll with If-None-Match for a 304 while nothing changed.
          */
         get: operations["getWebhookDelivery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries/{deliveryId}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a delivery's attempts
+         * @description The webhook's owner or an admin. Every request sent for the delivery, oldest first: when, the receiver's status code, how long it took, why it failed (`ETIMEDOUT: no answer in time (5000 ms)`, `HTTP 503`, ...) and the first 1 KiB of the answer. At most WEBHOOK_MAX_ATTEMPTS; a replay is a new delivery with attempts of its own.
+         */
+        get: operations["listWebhookDeliveryAttempts"];
         put?: never;
         post?: never;
         delete?: never;
@@ -759,7 +803,7 @@ export interface paths {
         put?: never;
         /**
          * Send a delivery again
-         * @description The webhook's owner or an admin. A new delivery of the same event and payload (`replayOf` names the original), queued: 202 with its Location. It is sent only if the owner may still receive the event.
+         * @description The webhook's owner or an admin. A new delivery of the same event and payload (`replayOf` names the original), queued: 202 with its Location. It is sent only if the owner may still receive the event; one whose owner is not in the event's audience (its payload not shown) cannot be replayed (409 DELIVERY_NOT_REPLAYABLE).
          */
         post: operations["replayWebhookDelivery"];
         delete?: never;
@@ -1176,7 +1220,7 @@ export interface components {
              * @description What happened
              * @enum {string}
              */
-            action: "auth.login.succeeded" | "auth.login.failed" | "auth.logout" | "auth.session.ended" | "auth.refresh.reuse_detected" | "user.registered" | "user.updated" | "user.email.verified" | "user.email.change_requested" | "user.email.changed" | "user.password.changed" | "user.password.reset" | "user.role.changed" | "user.status.changed" | "user.deleted" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook.created" | "webhook.deleted";
+            action: "auth.login.succeeded" | "auth.login.failed" | "auth.logout" | "auth.session.ended" | "auth.refresh.reuse_detected" | "user.registered" | "user.updated" | "user.email.verified" | "user.email.change_requested" | "user.email.changed" | "user.password.changed" | "user.password.reset" | "user.role.changed" | "user.status.changed" | "user.deleted" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook.created" | "webhook.updated" | "webhook.secret_rotated" | "webhook.deleted";
             /**
              * @description The kind of thing it happened to (null: nothing, e.g. a failed login for an unknown email)
              * @enum {string|null}
@@ -2295,7 +2339,7 @@ export interface components {
          * @example order.cancelled
          * @enum {string}
          */
-        WebhookEventType: "order.cancelled" | "order.created" | "product.created" | "product.removed" | "product.updated" | "report.completed" | "report.failed" | "user.deleted" | "user.registered";
+        WebhookEventType: "order.cancelled" | "order.created" | "product.created" | "product.removed" | "product.updated" | "report.completed" | "report.failed" | "user.deleted" | "user.registered" | "webhook.disabled";
         /**
          * @description A webhook subscription (its secret is only shown when it is created)
          * @example {
@@ -2306,8 +2350,13 @@ export interface components {
          *         "order.created",
          *         "product.updated"
          *       ],
+         *       "active": true,
+         *       "disabledReason": null,
+         *       "consecutiveFailures": 0,
+         *       "previousSecretExpiresAt": null,
          *       "version": 1,
-         *       "createdAt": "2026-11-29T10:15:00.000Z"
+         *       "createdAt": "2026-11-29T10:15:00.000Z",
+         *       "updatedAt": "2026-11-29T10:15:00.000Z"
          *     }
          */
         Webhook: {
@@ -2336,6 +2385,21 @@ export interface components {
              *     ]
              */
             events: string[];
+            /** @description False: paused by its owner, or disabled by Keel for failing (`disabledReason`). An inactive subscription queues nothing. */
+            active: boolean;
+            /**
+             * @description Why Keel disabled it: it failed WEBHOOK_DISABLE_AFTER_FAILURES attempts in a row. PATCH `{"active": true}` re-enables it.
+             * @example failed 50 attempts in a row (the last: HTTP 503)
+             */
+            disabledReason: string | null;
+            /** @description Failed attempts in a row (a success resets it) */
+            consecutiveFailures: number;
+            /**
+             * Format: date-time
+             * @description After a secret rotation: until then deliveries are signed with the previous secret too (two `v1,` signatures)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            previousSecretExpiresAt: string | null;
             /** @description Increases on every change; the ETag */
             version: number;
             /**
@@ -2343,6 +2407,11 @@ export interface components {
              * @example 2026-11-29T10:15:00.000Z
              */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            updatedAt: string;
         };
         /**
          * @description The new subscription and its signing secret
@@ -2354,8 +2423,13 @@ export interface components {
          *         "order.created",
          *         "product.updated"
          *       ],
+         *       "active": true,
+         *       "disabledReason": null,
+         *       "consecutiveFailures": 0,
+         *       "previousSecretExpiresAt": null,
          *       "version": 1,
          *       "createdAt": "2026-11-29T10:15:00.000Z",
+         *       "updatedAt": "2026-11-29T10:15:00.000Z",
          *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4ZNt6ikDZ9U="
          *     }
          */
@@ -2385,6 +2459,21 @@ export interface components {
              *     ]
              */
             events: string[];
+            /** @description False: paused by its owner, or disabled by Keel for failing (`disabledReason`). An inactive subscription queues nothing. */
+            active: boolean;
+            /**
+             * @description Why Keel disabled it: it failed WEBHOOK_DISABLE_AFTER_FAILURES attempts in a row. PATCH `{"active": true}` re-enables it.
+             * @example failed 50 attempts in a row (the last: HTTP 503)
+             */
+            disabledReason: string | null;
+            /** @description Failed attempts in a row (a success resets it) */
+            consecutiveFailures: number;
+            /**
+             * Format: date-time
+             * @description After a secret rotation: until then deliveries are signed with the previous secret too (two `v1,` signatures)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            previousSecretExpiresAt: string | null;
             /** @description Increases on every change; the ETag */
             version: number;
             /**
@@ -2392,6 +2481,11 @@ export interface components {
              * @example 2026-11-29T10:15:00.000Z
              */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            updatedAt: string;
             /**
              * @description The signing secret, `whsec_<base64>`: shown once, store it now
              * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4ZNt6ikDZ9U=
@@ -2420,7 +2514,6 @@ export interface components {
          *       "attempts": 1,
          *       "lastStatusCode": 204,
          *       "lastError": null,
-         *       "requestId": "01936b8f-0a0c-7e1f-9a2b-3c4d5e6f7a8b",
          *       "replayOf": null,
          *       "nextAttemptAt": null,
          *       "version": 2,
@@ -2452,7 +2545,7 @@ export interface components {
              * @example product.updated
              */
             event: string;
-            /** @description `{ type, timestamp, data }`: the exact JSON body POSTed */
+            /** @description `{ type, timestamp, data }`: the exact JSON body POSTed. `null` when the subscription's owner is not (or no longer) in the event's audience: such a payload is not shown, and not kept when the delivery was refused for it. */
             payload: unknown;
             /**
              * @description `pending` (queued or waiting for a retry), `succeeded`, `failed` (not retried) or `dead` (out of attempts)
@@ -2463,10 +2556,8 @@ export interface components {
             attempts: number;
             /** @description The receiver's last answer */
             lastStatusCode: number | null;
-            /** @description Why the last attempt failed, or why the delivery was not sent */
+            /** @description Why the last attempt failed, or why the delivery was not sent (never what the host resolved to) */
             lastError: string | null;
-            /** @description x-request-id of the request that caused the event */
-            requestId: string | null;
             /**
              * Format: uuid
              * @description The delivery this one replays
@@ -2493,6 +2584,41 @@ export interface components {
             updatedAt: string;
         };
         /**
+         * @description One request sent for a delivery
+         * @example {
+         *       "attempt": 1,
+         *       "startedAt": "2026-11-29T11:02:31.300Z",
+         *       "durationMs": 112,
+         *       "statusCode": 503,
+         *       "error": "HTTP 503",
+         *       "responseBody": "{\"error\":\"maintenance\"}"
+         *     }
+         */
+        DeliveryAttempt: {
+            /** @description 1 for the first request of the delivery, 2 for the next, ... */
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description When the request was sent
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            startedAt: string;
+            /** @description Until the answer (or the error) */
+            durationMs: number;
+            /** @description The receiver's answer; null when none came */
+            statusCode: number | null;
+            /** @description Why it failed (timeout, connection refused, HTTP 503, ...); null when it succeeded */
+            error: string | null;
+            /** @description The first 1 KiB of the receiver's answer (UTF-8); null when none came */
+            responseBody: string | null;
+        };
+        /** @description A delivery's attempts, oldest first (at most WEBHOOK_MAX_ATTEMPTS) */
+        DeliveryAttemptList: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["DeliveryAttempt"][];
+        };
+        /**
          * @description A URL and the events to POST to it; you are its owner. `currentPassword` proves you are there (a webhook outlives the session)
          * @example {
          *       "url": "https://hooks.example.com/keel",
@@ -2517,6 +2643,24 @@ export interface components {
              * @example Correct-Horse-9-Battery
              */
             currentPassword: string;
+        };
+        /**
+         * @description The fields to change: URL (the SSRF guard applies), events, paused or not
+         * @example {
+         *       "active": false
+         *     }
+         */
+        UpdateWebhookRequest: {
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed (http or https; public addresses only unless the server sets WEBHOOK_ALLOW_PRIVATE)
+             * @example https://hooks.example.com/keel
+             */
+            url?: string;
+            /** @description The event types to receive (replaces the list) */
+            events?: components["schemas"]["WebhookEventType"][];
+            /** @description `false` pauses deliveries (nothing is queued while paused; pending ones are not sent); `true` resumes (what was skipped is not replayed) and re-enables a subscription Keel disabled */
+            active?: boolean;
         };
         /** @description One Webhook */
         WebhookResponse: {
@@ -2549,6 +2693,91 @@ export interface components {
             success: true;
             data: components["schemas"]["Delivery"][];
             meta: components["schemas"]["PageMeta"];
+        };
+        /**
+         * @description The subscription after a rotation, with its new secret (shown once)
+         * @example {
+         *       "id": "01936b8e-9a4c-7b1d-8e2f-3a4b5c6d7e8f",
+         *       "ownerId": "01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f",
+         *       "url": "https://hooks.example.com/keel",
+         *       "events": [
+         *         "order.created",
+         *         "product.updated"
+         *       ],
+         *       "active": true,
+         *       "disabledReason": null,
+         *       "consecutiveFailures": 0,
+         *       "previousSecretExpiresAt": "2026-11-30T10:15:00.000Z",
+         *       "version": 2,
+         *       "createdAt": "2026-11-29T10:15:00.000Z",
+         *       "updatedAt": "2026-11-29T10:15:00.000Z",
+         *       "secret": "whsec_kJ0b3B1m6FqS9nVtY2xwZ3R5cHZ6a1h3bW5vcHFyc3Q="
+         *     }
+         */
+        WebhookSecret: {
+            /**
+             * Format: uuid
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Who subscribed: it receives only the events this user may read
+             * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+             */
+            ownerId: string;
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed (http or https; public addresses only unless the server sets WEBHOOK_ALLOW_PRIVATE)
+             * @example https://hooks.example.com/keel
+             */
+            url: string;
+            /**
+             * @description The event types it receives
+             * @example [
+             *       "order.created",
+             *       "product.updated"
+             *     ]
+             */
+            events: string[];
+            /** @description False: paused by its owner, or disabled by Keel for failing (`disabledReason`). An inactive subscription queues nothing. */
+            active: boolean;
+            /**
+             * @description Why Keel disabled it: it failed WEBHOOK_DISABLE_AFTER_FAILURES attempts in a row. PATCH `{"active": true}` re-enables it.
+             * @example failed 50 attempts in a row (the last: HTTP 503)
+             */
+            disabledReason: string | null;
+            /** @description Failed attempts in a row (a success resets it) */
+            consecutiveFailures: number;
+            /**
+             * Format: date-time
+             * @description After a secret rotation: until then deliveries are signed with the previous secret too (two `v1,` signatures)
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            previousSecretExpiresAt: string | null;
+            /** @description Increases on every change; the ETag */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-29T10:15:00.000Z
+             */
+            updatedAt: string;
+            /**
+             * @description The signing secret, `whsec_<base64>`: shown once, store it now
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4ZNt6ikDZ9U=
+             */
+            secret: string;
+        };
+        /** @description One WebhookSecret */
+        WebhookSecretResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["WebhookSecret"];
         };
     };
     responses: never;
@@ -2615,12 +2844,17 @@ export type WebhookEventType = components['schemas']['WebhookEventType'];
 export type Webhook = components['schemas']['Webhook'];
 export type WebhookCreated = components['schemas']['WebhookCreated'];
 export type Delivery = components['schemas']['Delivery'];
+export type DeliveryAttempt = components['schemas']['DeliveryAttempt'];
+export type DeliveryAttemptList = components['schemas']['DeliveryAttemptList'];
 export type CreateWebhookRequest = components['schemas']['CreateWebhookRequest'];
+export type UpdateWebhookRequest = components['schemas']['UpdateWebhookRequest'];
 export type WebhookResponse = components['schemas']['WebhookResponse'];
 export type WebhookPage = components['schemas']['WebhookPage'];
 export type WebhookCreatedResponse = components['schemas']['WebhookCreatedResponse'];
 export type DeliveryResponse = components['schemas']['DeliveryResponse'];
 export type DeliveryPage = components['schemas']['DeliveryPage'];
+export type WebhookSecret = components['schemas']['WebhookSecret'];
+export type WebhookSecretResponse = components['schemas']['WebhookSecretResponse'];
 export type $defs = Record<string, never>;
 export interface operations {
     getLiveness: {
@@ -3329,7 +3563,7 @@ export interface operations {
                  */
                 subjectId?: string;
                 /** @description What happened */
-                action?: "auth.login.succeeded" | "auth.login.failed" | "auth.logout" | "auth.session.ended" | "auth.refresh.reuse_detected" | "user.registered" | "user.updated" | "user.email.verified" | "user.email.change_requested" | "user.email.changed" | "user.password.changed" | "user.password.reset" | "user.role.changed" | "user.status.changed" | "user.deleted" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook.created" | "webhook.deleted";
+                action?: "auth.login.succeeded" | "auth.login.failed" | "auth.logout" | "auth.session.ended" | "auth.refresh.reuse_detected" | "user.registered" | "user.updated" | "user.email.verified" | "user.email.change_requested" | "user.email.changed" | "user.password.changed" | "user.password.reset" | "user.role.changed" | "user.status.changed" | "user.deleted" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook.created" | "webhook.updated" | "webhook.secret_rotated" | "webhook.deleted";
                 /**
                  * @description Only events at or after this time
                  * @example 2026-11-29T10:15:00.000Z
@@ -7402,6 +7636,320 @@ export interface operations {
             };
         };
     };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The ETag you read: the write applies only to that version (412 PRECONDITION_FAILED when it moved on). Without it, the write applies to the current version.
+                 * @example "3"
+                 */
+                "if-match"?: string;
+            };
+            path: {
+                /**
+                 * @description Webhook id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description One Webhook */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR, UNSAFE_WEBHOOK_URL) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description If-Match does not match the current version (PRECONDITION_FAILED) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The ETag you read: the write applies only to that version (412 PRECONDITION_FAILED when it moved on). Without it, the write applies to the current version.
+                 * @example "3"
+                 */
+                "if-match"?: string;
+            };
+            path: {
+                /**
+                 * @description Webhook id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One WebhookSecret */
+            200: {
+                headers: {
+                    /** @description The resource version ("3"), for If-None-Match and If-Match */
+                    etag?: string;
+                    /** @description `no-store`: the body carries the signing secret */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecretResponse"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description If-Match does not match the current version (PRECONDITION_FAILED) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT_BYTES (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The body is not JSON (send Content-Type: application/json) (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     listWebhookDeliveries: {
         parameters: {
             query?: {
@@ -7655,6 +8203,117 @@ export interface operations {
             };
         };
     };
+    listWebhookDeliveryAttempts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Webhook id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                id: string;
+                /**
+                 * @description Delivery id
+                 * @example 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01
+                 */
+                deliveryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A delivery's attempts, oldest first (at most WEBHOOK_MAX_ATTEMPTS) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryAttemptList"];
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authenticated, but not allowed (FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found (or not yours to see) (NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A path segment is longer than 100 characters (URI_TOO_LONG) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests (see retry-after) (RATE_LIMITED) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     replayWebhookDelivery: {
         parameters: {
             query?: never;
@@ -7730,6 +8389,16 @@ export interface operations {
             };
             /** @description The body did not arrive within REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT) */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict with the current state (DELIVERY_NOT_REPLAYABLE) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -20,6 +20,8 @@ export const AUDIT_ACTIONS = [
   'api_key.rotated',
   'api_key.revoked',
   'webhook.created',
+  'webhook.updated',
+  'webhook.secret_rotated',
   'webhook.deleted',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]

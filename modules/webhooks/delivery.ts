@@ -2,48 +2,19 @@
 // subscriptions whose owner is in the event's audience — and one delivery attempt (check the
 // audience again, sign per Standard Webhooks, POST, classify, retry or give up). No HTTP routes here.
 import { Webhook as Signer } from 'standardwebhooks'
-import type { Db } from '../../src/db/client.js'
+import type { Db, DbOrTx } from '../../src/db/client.js'
 import type { Cache } from '../../plugins/cache.js'
 import type { EventEnvelope, Events } from '../../plugins/events.js'
+import type { AudienceCheck, DeliveryBody } from './audience.js'
 import { PermanentJobError, type JobContext, type Jobs } from '../../plugins/queue/index.js'
 import { newId } from '../../src/lib/ids.js'
-import type { UsersContract } from '../users/contract.js'
-import { BlockedAddressError, postJson, retryAfterSeconds, type PostResult } from './http.js'
-import type { WebhookRepository } from './repository.js'
+import { BlockedAddressError, describeNetworkError, postJson, retryAfterSeconds, type PostResult } from './http.js'
+import { webhookDisabled } from './events.js'
+import type { DeliveryRow, WebhookRepository } from './repository.js'
 import { DELIVER_QUEUE, invalidateDeliveryCounts, WEBHOOK_COUNT_NAMESPACE } from './service.js'
 
 /** The longest Retry-After honoured (seconds); longer asks are capped. */
 const MAX_RETRY_AFTER_SECONDS = 6 * 3600
-
-/** The JSON body POSTed to a receiver (stored as the delivery's payload). */
-export interface DeliveryBody {
-  type: string
-  timestamp: string
-  data: unknown
-}
-
-export interface AudienceDeps {
-  users: Pick<UsersContract, 'getAuthState'>
-  events: Pick<Events, 'mayReceive'>
-}
-
-/**
- * Why a subscription's owner may not receive this event now — deleted, disabled, or not in the
- * event's audience with its current role — or null when it may. The auth state is the users
- * contract's (cached, and dropped by users whenever a role or status changes).
- */
-export function createAudienceCheck({ users, events }: AudienceDeps) {
-  return async function refusal(ownerId: string, event: Pick<EventEnvelope, 'type' | 'data'>): Promise<string | null> {
-    const owner = await users.getAuthState(ownerId)
-    if (!owner) return "the subscription's owner no longer exists"
-    if (owner.status !== 'active') return "the subscription's owner is disabled"
-    if (!events.mayReceive(event, { id: ownerId, role: owner.role })) {
-      return `the subscription's owner (role ${owner.role}) is not in the audience of ${event.type}`
-    }
-    return null
-  }
-}
-export type AudienceCheck = ReturnType<typeof createAudienceCheck>
 
 export interface SubscriberDeps {
   db: Db
@@ -69,12 +40,17 @@ export function createWebhookSubscribers({ db, cache, repo, jobs, audience }: Su
       const body: DeliveryBody = { type: event.type, timestamp: event.occurredAt, data: event.data }
       const rows = subscriptions
         .filter((s) => receives.has(s.ownerId))
-        .map((s) => ({ id: newId(), webhookId: s.id, eventId: event.id, event: event.type, payload: body, requestId: event.requestId }))
+        .map((s) => ({ id: newId(), webhookId: s.id, eventId: event.id, event: event.type, payload: body }))
       if (rows.length === 0) return []
+      const ownerOf = new Map(subscriptions.map((s) => [s.id, s.ownerId]))
       const added = await db.transaction(async (tx) => {
         const ids = await repo.insertDeliveries(tx, rows)
+        const inserted = new Set(ids)
+        // Grouped by owner: at most WEBHOOK_CONCURRENCY_PER_OWNER of one owner's deliveries run at once.
         await jobs.insert(
-          ids.map((deliveryId) => ({ name: DELIVER_QUEUE, data: { deliveryId } })),
+          rows
+            .filter((r) => inserted.has(r.id))
+            .map((r) => ({ name: DELIVER_QUEUE, data: { deliveryId: r.id }, group: ownerOf.get(r.webhookId)! })),
           { tx },
         )
         return ids
@@ -103,6 +79,10 @@ export interface DelivererDeps {
   allowPrivate: boolean
   /** The queue's base retry delay (seconds), to tell when the next attempt is due. */
   retryDelaySeconds: number
+  /** WEBHOOK_DISABLE_AFTER_FAILURES: failed attempts in a row that disable a subscription. */
+  disableAfterFailures: number
+  /** To tell a disabled subscription's owner (webhook.disabled). */
+  events: Pick<Events, 'publish'>
 }
 
 type Classified =
@@ -110,11 +90,14 @@ type Classified =
   | { kind: 'retry'; statusCode: number | null; error: string; retryAfter?: number }
   | { kind: 'failed'; statusCode: number | null; error: string }
 
-/** 2xx succeeds; network errors, timeouts, 5xx and 429 are worth retrying; any other answer (and a refused address) is final. */
-function classify(result: PostResult | Error): Classified {
+/**
+ * 2xx succeeds; network errors, timeouts, 5xx and 429 are worth retrying; any other answer (and a
+ * refused address) is final. A network error is named by its code, never its message (which names
+ * the address and port connected to).
+ */
+function classify(result: PostResult | Error, timeoutMs: number): Classified {
   if (result instanceof BlockedAddressError) return { kind: 'failed', statusCode: null, error: result.message }
-  if (result instanceof Error)
-    return { kind: 'retry', statusCode: null, error: `${(result as NodeJS.ErrnoException).code ?? 'ERROR'}: ${result.message}` }
+  if (result instanceof Error) return { kind: 'retry', statusCode: null, error: describeNetworkError(result, timeoutMs) }
   const { statusCode } = result
   if (statusCode >= 200 && statusCode < 300) return { kind: 'succeeded', statusCode }
   if (statusCode === 429 || statusCode >= 500) {
@@ -124,12 +107,16 @@ function classify(result: PostResult | Error): Classified {
   return { kind: 'failed', statusCode, error: `HTTP ${statusCode} (not retried)` }
 }
 
-/** The Standard Webhooks headers of one attempt: webhook-id stays the same across retries, the timestamp does not. */
-function signedHeaders(secret: string, id: string, body: string, now = new Date()): Record<string, string> {
+/**
+ * The Standard Webhooks headers of one attempt: webhook-id stays the same across retries, the
+ * timestamp does not. Every secret given signs (space-separated `v1,` entries): after a rotation the
+ * new secret and, during the overlap, the previous one, so a receiver holding either verifies.
+ */
+function signedHeaders(secrets: string[], id: string, body: string, now = new Date()): Record<string, string> {
   return {
     'webhook-id': id,
     'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-    'webhook-signature': new Signer(secret).sign(id, now, body),
+    'webhook-signature': secrets.map((secret) => new Signer(secret).sign(id, now, body)).join(' '),
   }
 }
 
@@ -144,6 +131,8 @@ export function createWebhookDeliverer({
   timeoutMs,
   allowPrivate,
   retryDelaySeconds,
+  disableAfterFailures,
+  events,
 }: DelivererDeps) {
   return {
     /**
@@ -155,20 +144,37 @@ export function createWebhookDeliverer({
     async attempt(deliveryId: string, ctx: Pick<JobContext, 'retryCount' | 'log'>): Promise<{ status: string }> {
       const d = await repo.findForAttempt(db, deliveryId)
       if (!d || d.status !== 'pending') return { status: 'skipped' }
+      if (!d.active) {
+        const reason = d.disabledReason ? `the subscription is disabled (${d.disabledReason})` : 'the subscription is paused'
+        if (await repo.refuse(db, deliveryId, `not sent: ${reason}`, false)) await invalidateDeliveryCounts(cache)
+        return { status: 'failed' }
+      }
       const body = d.payload as DeliveryBody
       const refusal = await audience(d.ownerId, { type: d.event, data: body.data })
       if (refusal) {
-        if (await repo.refuse(db, deliveryId, `not sent: ${refusal}`)) await invalidateDeliveryCounts(cache)
+        // The owner may not receive this event: it is not sent, and its payload is not kept either.
+        if (await repo.refuse(db, deliveryId, `not sent: ${refusal}`, true)) await invalidateDeliveryCounts(cache)
         ctx.log.warn({ event: 'webhook.refused', deliveryId, type: d.event, reason: refusal }, 'webhook delivery not sent')
         return { status: 'failed' }
       }
 
       const attempt = d.attempts + 1
       const raw = JSON.stringify(body)
-      const headers = { ...signedHeaders(d.secret, d.id, raw), ...(d.requestId ? { 'x-request-id': d.requestId } : {}) }
-      const started = Date.now()
-      const result = await postJson(d.url, raw, headers, { timeoutMs, allowPrivate }).catch((err: Error) => err)
-      const outcome = classify(result)
+      const startedAt = new Date()
+      const overlapping = d.previousSecret && d.previousSecretExpiresAt && d.previousSecretExpiresAt > startedAt
+      const secrets = overlapping ? [d.secret, d.previousSecret!] : [d.secret]
+      const result = await postJson(d.url, raw, signedHeaders(secrets, d.id, raw, startedAt), { timeoutMs, allowPrivate }).catch(
+        (err: Error) => err,
+      )
+      const outcome = classify(result, timeoutMs)
+      const durationMs = Date.now() - startedAt.getTime()
+      const sent = {
+        startedAt,
+        durationMs,
+        statusCode: outcome.statusCode,
+        error: outcome.kind === 'succeeded' ? null : outcome.error,
+        responseBody: result instanceof Error ? null : result.body,
+      }
       const logFields = {
         event: 'webhook.attempt',
         deliveryId,
@@ -176,34 +182,50 @@ export function createWebhookDeliverer({
         attempt,
         outcome: outcome.kind,
         statusCode: outcome.statusCode,
-        durationMs: Date.now() - started,
+        durationMs,
+      }
+      /** Record the attempt with the delivery's new state, and count it for (or against) the subscription. */
+      const record = async (status: DeliveryRow['status'], nextAttemptAt: Date | null, more?: (tx: DbOrTx) => Promise<void>) => {
+        const disabled = await db.transaction(async (tx) => {
+          await repo.recordAttempt(tx, deliveryId, attempt, sent, {
+            status,
+            statusCode: outcome.statusCode,
+            error: sent.error,
+            nextAttemptAt,
+          })
+          await more?.(tx)
+          if (outcome.kind === 'succeeded') {
+            await repo.resetFailures(tx, d.webhookId)
+            return false
+          }
+          // Disabled by this failure: its owner is told in the same transaction (webhook.disabled).
+          const reason = `failed ${disableAfterFailures} attempts in a row (the last: ${outcome.error})`
+          if (!(await repo.countFailure(tx, d.webhookId, disableAfterFailures, reason))) return false
+          const told = { webhookId: d.webhookId, ownerId: d.ownerId, url: d.url, consecutiveFailures: disableAfterFailures, reason }
+          await events.publish(webhookDisabled, told, { tx })
+          return true
+        })
+        await invalidateDeliveryCounts(cache)
+        if (disabled) {
+          ctx.log.warn(
+            { event: 'webhook.disabled', webhookId: d.webhookId, ownerId: d.ownerId, failures: disableAfterFailures },
+            'webhook subscription disabled: it keeps failing',
+          )
+        }
       }
 
       if (outcome.kind === 'succeeded') {
-        await repo.recordAttempt(db, deliveryId, { status: 'succeeded', statusCode: outcome.statusCode, error: null, nextAttemptAt: null })
-        await invalidateDeliveryCounts(cache)
+        await record('succeeded', null)
         ctx.log.info(logFields, 'webhook delivered')
         return { status: 'succeeded' }
       }
       if (outcome.kind === 'failed') {
-        await repo.recordAttempt(db, deliveryId, {
-          status: 'failed',
-          statusCode: outcome.statusCode,
-          error: outcome.error,
-          nextAttemptAt: null,
-        })
-        await invalidateDeliveryCounts(cache)
+        await record('failed', null)
         ctx.log.warn({ ...logFields, error: outcome.error }, 'webhook delivery failed (not retried)')
         throw new PermanentJobError(outcome.error)
       }
       if (attempt >= maxAttempts) {
-        await repo.recordAttempt(db, deliveryId, {
-          status: 'dead',
-          statusCode: outcome.statusCode,
-          error: outcome.error,
-          nextAttemptAt: null,
-        })
-        await invalidateDeliveryCounts(cache)
+        await record('dead', null)
         ctx.log.warn({ ...logFields, error: outcome.error }, 'webhook delivery dead after its last attempt')
         throw new PermanentJobError(`out of attempts: ${outcome.error}`)
       }
@@ -211,26 +233,20 @@ export function createWebhookDeliverer({
         // The receiver said when: a fresh job for then, with the attempts left (this one completes).
         const wait = Math.min(outcome.retryAfter, MAX_RETRY_AFTER_SECONDS)
         const at = new Date(Date.now() + wait * 1000)
-        await db.transaction(async (tx) => {
-          await repo.recordAttempt(tx, deliveryId, {
-            status: 'pending',
-            statusCode: outcome.statusCode,
-            error: outcome.error,
-            nextAttemptAt: at,
-          })
-          await jobs.insert([{ name: DELIVER_QUEUE, data: { deliveryId }, startAfter: at, retryLimit: maxAttempts - attempt - 1 }], { tx })
-        })
+        await record('pending', at, (tx) =>
+          jobs.insert(
+            [{ name: DELIVER_QUEUE, data: { deliveryId }, startAfter: at, retryLimit: maxAttempts - attempt - 1, group: d.ownerId }],
+            {
+              tx,
+            },
+          ),
+        )
         ctx.log.warn({ ...logFields, error: outcome.error, retryAfter: wait }, 'webhook delivery rescheduled (Retry-After)')
         return { status: 'rescheduled' }
       }
       // pg-boss waits retryDelay * 2^retryCount .. twice that before the next attempt.
       const at = new Date(Date.now() + retryDelaySeconds * 2 ** ctx.retryCount * 1000)
-      await repo.recordAttempt(db, deliveryId, {
-        status: 'pending',
-        statusCode: outcome.statusCode,
-        error: outcome.error,
-        nextAttemptAt: at,
-      })
+      await record('pending', at)
       ctx.log.warn({ ...logFields, error: outcome.error }, 'webhook delivery will be retried')
       throw new Error(outcome.error)
     },

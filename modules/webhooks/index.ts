@@ -2,6 +2,7 @@
 // Encapsulated: its schemas and routes stay in its own context; it decorates nothing on the root.
 // The workers (fan-out, delivery attempts) are its jobs.ts.
 import fp from 'fastify-plugin'
+import { createAudienceCheck } from './audience.js'
 import { createWebhookRepository } from './repository.js'
 import { webhookRoutes } from './routes.js'
 import { eventTypeSchema, webhookSchemas } from './schemas.js'
@@ -21,13 +22,15 @@ export default fp(
       allowPrivate: app.config.WEBHOOK_ALLOW_PRIVATE,
       maxPerUser: app.config.WEBHOOKS_MAX_PER_USER,
       audit: app.audit,
+      secretOverlapSeconds: app.config.WEBHOOK_SECRET_OVERLAP_SECONDS,
+      audience: createAudienceCheck({ users: app.users, events: app.events }),
     })
     webhookRoutes(app, service)
   },
   {
     fastify: '5.x',
     name: 'webhooks-module',
-    dependencies: ['auth', 'cache', 'events', 'queue', 'audit-events-contract'],
+    dependencies: ['auth', 'cache', 'events', 'queue', 'users-contract', 'audit-events-contract'],
     encapsulate: true,
   },
 )

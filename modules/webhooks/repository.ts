@@ -1,10 +1,11 @@
 // Webhooks: the only code that touches webhook_subscriptions and webhook_deliveries. Explicit
 // columns; every function takes the Drizzle handle to use (the pool, the read replica or a
 // transaction), so transactions pass through.
-import { and, arrayContains, count, eq, sql, type SQL } from 'drizzle-orm'
+import { and, arrayContains, asc, count, eq, inArray, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../src/db/client.js'
+import { newId } from '../../src/lib/ids.js'
 import { keysetWhere, orderBy, type ParsedList } from '../../src/lib/pagination.js'
-import { webhookDeliveries, webhookSubscriptions } from './tables.js'
+import { webhookDeliveries, webhookDeliveryAttempts, webhookSubscriptions } from './tables.js'
 import type { DeliveryFilters, WebhookFilters } from './schemas.js'
 
 export const webhookColumns = {
@@ -12,11 +13,18 @@ export const webhookColumns = {
   ownerId: webhookSubscriptions.ownerId,
   url: webhookSubscriptions.url,
   events: webhookSubscriptions.events,
+  active: webhookSubscriptions.active,
+  disabledReason: webhookSubscriptions.disabledReason,
+  consecutiveFailures: webhookSubscriptions.consecutiveFailures,
+  previousSecretExpiresAt: webhookSubscriptions.previousSecretExpiresAt,
   version: webhookSubscriptions.version,
   createdAt: webhookSubscriptions.createdAt,
+  updatedAt: webhookSubscriptions.updatedAt,
 }
-/** A subscription as the API may show it: everything but the secret. */
-export type WebhookRow = Omit<typeof webhookSubscriptions.$inferSelect, 'secret'>
+/** A subscription as the API may show it: everything but the secrets. */
+export type WebhookRow = Omit<typeof webhookSubscriptions.$inferSelect, 'secret' | 'previousSecret'>
+/** What PATCH may change (and what re-enabling resets). */
+export type WebhookChanges = Partial<Pick<WebhookRow, 'url' | 'events' | 'active' | 'disabledReason' | 'consecutiveFailures'>>
 
 export const deliveryColumns = {
   id: webhookDeliveries.id,
@@ -28,7 +36,6 @@ export const deliveryColumns = {
   attempts: webhookDeliveries.attempts,
   lastStatusCode: webhookDeliveries.lastStatusCode,
   lastError: webhookDeliveries.lastError,
-  requestId: webhookDeliveries.requestId,
   replayOf: webhookDeliveries.replayOf,
   nextAttemptAt: webhookDeliveries.nextAttemptAt,
   version: webhookDeliveries.version,
@@ -36,10 +43,10 @@ export const deliveryColumns = {
   updatedAt: webhookDeliveries.updatedAt,
 }
 export type DeliveryRow = typeof webhookDeliveries.$inferSelect
-export type NewDelivery = Pick<
-  typeof webhookDeliveries.$inferInsert,
-  'id' | 'webhookId' | 'eventId' | 'event' | 'payload' | 'requestId' | 'replayOf'
->
+export type NewDelivery = Pick<typeof webhookDeliveries.$inferInsert, 'id' | 'webhookId' | 'eventId' | 'event' | 'payload' | 'replayOf'>
+export type AttemptRow = typeof webhookDeliveryAttempts.$inferSelect
+/** One request sent: recorded with the delivery's outcome. */
+export type NewAttempt = Omit<AttemptRow, 'id' | 'deliveryId' | 'attempt'>
 
 /** The outcome of one attempt, written with the attempt counter. */
 export interface AttemptOutcome {
@@ -47,6 +54,15 @@ export interface AttemptOutcome {
   statusCode: number | null
   error: string | null
   nextAttemptAt: Date | null
+}
+
+export const attemptColumns = {
+  attempt: webhookDeliveryAttempts.attempt,
+  startedAt: webhookDeliveryAttempts.startedAt,
+  durationMs: webhookDeliveryAttempts.durationMs,
+  statusCode: webhookDeliveryAttempts.statusCode,
+  error: webhookDeliveryAttempts.error,
+  responseBody: webhookDeliveryAttempts.responseBody,
 }
 
 const webhookWhere = (ownerId: string | undefined, f: WebhookFilters): SQL | undefined =>
@@ -85,6 +101,56 @@ export function createWebhookRepository() {
       return row?.n ?? 0
     },
 
+    /** Write the changes (and bump the version); with `versions` (If-Match) only to one of them. Undefined: gone or stale. */
+    async update(db: DbOrTx, id: string, changes: WebhookChanges, versions?: number[]): Promise<WebhookRow | undefined> {
+      const [row] = await db
+        .update(webhookSubscriptions)
+        .set({ ...changes, version: sql`${webhookSubscriptions.version} + 1`, updatedAt: sql`now()` })
+        .where(and(eq(webhookSubscriptions.id, id), versions ? inArray(webhookSubscriptions.version, versions) : undefined))
+        .returning(webhookColumns)
+      return row
+    },
+
+    /** A new secret; the current one becomes the previous, still signing until `overlapUntil`. */
+    async rotateSecret(db: DbOrTx, id: string, secret: string, overlapUntil: Date, versions?: number[]): Promise<WebhookRow | undefined> {
+      const [row] = await db
+        .update(webhookSubscriptions)
+        .set({
+          previousSecret: sql`${webhookSubscriptions.secret}`,
+          previousSecretExpiresAt: overlapUntil,
+          secret,
+          version: sql`${webhookSubscriptions.version} + 1`,
+          updatedAt: sql`now()`,
+        })
+        .where(and(eq(webhookSubscriptions.id, id), versions ? inArray(webhookSubscriptions.version, versions) : undefined))
+        .returning(webhookColumns)
+      return row
+    },
+
+    /** A failed attempt: one more failure in a row; at `disableAfter` the subscription is disabled. True when this disabled it. */
+    async countFailure(db: DbOrTx, id: string, disableAfter: number, reason: string): Promise<boolean> {
+      const [row] = await db
+        .update(webhookSubscriptions)
+        .set({ consecutiveFailures: sql`${webhookSubscriptions.consecutiveFailures} + 1` })
+        .where(eq(webhookSubscriptions.id, id))
+        .returning({ failures: webhookSubscriptions.consecutiveFailures, active: webhookSubscriptions.active })
+      if (!row || !row.active || row.failures < disableAfter) return false
+      const disabled = await db
+        .update(webhookSubscriptions)
+        .set({ active: false, disabledReason: reason, version: sql`${webhookSubscriptions.version} + 1`, updatedAt: sql`now()` })
+        .where(and(eq(webhookSubscriptions.id, id), eq(webhookSubscriptions.active, true)))
+        .returning({ id: webhookSubscriptions.id })
+      return disabled.length > 0
+    },
+
+    /** A successful attempt ends the run of failures. */
+    async resetFailures(db: DbOrTx, id: string): Promise<void> {
+      await db
+        .update(webhookSubscriptions)
+        .set({ consecutiveFailures: 0 })
+        .where(and(eq(webhookSubscriptions.id, id), sql`${webhookSubscriptions.consecutiveFailures} > 0`))
+    },
+
     async delete(db: DbOrTx, id: string): Promise<boolean> {
       const rows = await db.delete(webhookSubscriptions).where(eq(webhookSubscriptions.id, id)).returning({ id: webhookSubscriptions.id })
       return rows.length > 0
@@ -115,12 +181,12 @@ export function createWebhookRepository() {
       return row?.n ?? 0
     },
 
-    /** The subscriptions that asked for this event type, with their owners (whose audience is checked next). */
+    /** The active subscriptions that asked for this event type, with their owners (whose audience is checked next). */
     async subscribedTo(db: DbOrTx, event: string): Promise<{ id: string; ownerId: string }[]> {
       return db
         .select({ id: webhookSubscriptions.id, ownerId: webhookSubscriptions.ownerId })
         .from(webhookSubscriptions)
-        .where(arrayContains(webhookSubscriptions.events, [event]))
+        .where(and(arrayContains(webhookSubscriptions.events, [event]), eq(webhookSubscriptions.active, true)))
     },
 
     /** Insert deliveries, skipping any event already delivered to that subscription; the ids inserted. */
@@ -163,10 +229,14 @@ export function createWebhookRepository() {
           payload: webhookDeliveries.payload,
           status: webhookDeliveries.status,
           attempts: webhookDeliveries.attempts,
-          requestId: webhookDeliveries.requestId,
+          webhookId: webhookSubscriptions.id,
           ownerId: webhookSubscriptions.ownerId,
           url: webhookSubscriptions.url,
+          active: webhookSubscriptions.active,
+          disabledReason: webhookSubscriptions.disabledReason,
           secret: webhookSubscriptions.secret,
+          previousSecret: webhookSubscriptions.previousSecret,
+          previousSecretExpiresAt: webhookSubscriptions.previousSecretExpiresAt,
         })
         .from(webhookDeliveries)
         .innerJoin(webhookSubscriptions, eq(webhookSubscriptions.id, webhookDeliveries.webhookId))
@@ -174,8 +244,15 @@ export function createWebhookRepository() {
       return row
     },
 
-    /** Record one attempt (the counter goes up by one) and its outcome; like every change of a delivery, it bumps the version. */
-    async recordAttempt(db: DbOrTx, id: string, outcome: AttemptOutcome): Promise<void> {
+    /**
+     * Record one attempt: its own row (number `attempt`) and, on the delivery, the counter (up by one)
+     * and its outcome; like every change of a delivery, it bumps the version. Pass a transaction.
+     */
+    async recordAttempt(db: DbOrTx, id: string, attempt: number, sent: NewAttempt, outcome: AttemptOutcome): Promise<void> {
+      await db
+        .insert(webhookDeliveryAttempts)
+        .values({ id: newId(), deliveryId: id, attempt, ...sent, error: sent.error?.slice(0, 2000) ?? null })
+        .onConflictDoNothing()
       await db
         .update(webhookDeliveries)
         .set({
@@ -190,11 +267,15 @@ export function createWebhookRepository() {
         .where(eq(webhookDeliveries.id, id))
     },
 
-    /** Fail a pending delivery without sending it (nothing was attempted); false when it was no longer pending. */
-    async refuse(db: DbOrTx, id: string, reason: string): Promise<boolean> {
+    /**
+     * Fail a pending delivery without sending it (nothing was attempted); false when it was no longer
+     * pending. `dropPayload`: the owner may not receive the event, so its payload is not kept.
+     */
+    async refuse(db: DbOrTx, id: string, reason: string, dropPayload: boolean): Promise<boolean> {
       const rows = await db
         .update(webhookDeliveries)
         .set({
+          ...(dropPayload ? { payload: null } : {}),
           status: 'failed',
           lastError: reason,
           nextAttemptAt: null,
@@ -204,6 +285,15 @@ export function createWebhookRepository() {
         .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'pending')))
         .returning({ id: webhookDeliveries.id })
       return rows.length > 0
+    },
+
+    /** A delivery's attempts, oldest first. */
+    async listAttempts(db: DbOrTx, deliveryId: string): Promise<Omit<AttemptRow, 'id' | 'deliveryId'>[]> {
+      return db
+        .select(attemptColumns)
+        .from(webhookDeliveryAttempts)
+        .where(eq(webhookDeliveryAttempts.deliveryId, deliveryId))
+        .orderBy(asc(webhookDeliveryAttempts.attempt))
     },
 
     /** Dead-lettered: out of attempts (or the job expired). Only a delivery still pending changes. */

@@ -1,24 +1,36 @@
-// Webhooks: HTTP only — subscriptions, their delivery logs and replays; schemas in, a service call,
-// the envelope out. Location and ETag headers, and Cache-Control on the secret, live here.
+// Webhooks: HTTP only — subscriptions (created, changed, paused, their secret rotated), their
+// delivery logs, attempts and replays; schemas in, a service call, the envelope out. Location and
+// ETag headers, and Cache-Control on the secret, live here.
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
-import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
+import {
+  EtagHeader,
+  etagOf,
+  IfMatchHeaders,
+  IfNoneMatchHeaders,
+  NotModifiedResponse,
+  parseIfMatch,
+  sendVersioned,
+} from '../../src/lib/conditional.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { WebhookService } from './service.js'
 import {
   CreateWebhookBody,
+  DeliveryAttemptList,
   DeliveryPage,
   DeliveryParams,
   DeliveryResponse,
   deliveryList,
+  UpdateWebhookBody,
   WebhookCreatedResponse,
   WebhookPage,
   WebhookParams,
   WebhookResponse,
+  WebhookSecretResponse,
   webhookList,
 } from './schemas.js'
 
@@ -40,6 +52,17 @@ const limitReached: ErrorSpec = {
   status: 409,
   code: 'WEBHOOK_LIMIT_REACHED',
   message: 'You have 25 webhooks, as many as allowed; delete one first',
+}
+const stale: ErrorSpec = {
+  status: 412,
+  code: 'PRECONDITION_FAILED',
+  message: 'The webhook has changed since you read it (If-Match does not match its ETag)',
+}
+const notOwner: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: "Only the webhook's owner may rotate its secret" }
+const notReplayable: ErrorSpec = {
+  status: 409,
+  code: 'DELIVERY_NOT_REPLAYABLE',
+  message: "This delivery cannot be sent again: the subscription's owner is not in the event's audience",
 }
 
 export function webhookRoutes(fastify: FastifyInstance, service: WebhookService) {
@@ -131,6 +154,62 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
     async (request, reply) => sendVersioned(request, reply, await service.get(request.user!, request.params.id)),
   )
 
+  app.patch(
+    '/:id',
+    {
+      preHandler: app.requirePermission('write'),
+      schema: {
+        operationId: 'updateWebhook',
+        tags,
+        summary: 'Change, pause or resume a webhook',
+        description:
+          'Its owner or an admin. Only the fields sent change: `url` (the SSRF guard applies: 400 UNSAFE_WEBHOOK_URL), `events` (the whole list; each still reaches you only when you are in its audience), ' +
+          '`active`: `false` pauses (nothing is queued while paused, and pending deliveries are not sent), `true` resumes — what was skipped is not replayed (replay a delivery to send it) — and re-enables a subscription Keel disabled for failing (`disabledReason`). ' +
+          'With If-Match, only the version you read is changed (412 when it moved on).',
+        security,
+        params: WebhookParams,
+        headers: IfMatchHeaders,
+        body: Ref(UpdateWebhookBody),
+        response: { 200: { ...Ref(WebhookResponse), headers: EtagHeader }, ...errorResponses(unsafeUrl, 401, 403, 404, stale) },
+      },
+    },
+    async (request, reply) => {
+      const webhook = await service.update(request.user!, request.params.id, request.body, parseIfMatch(request.headers['if-match']))
+      reply.header('etag', etagOf(webhook.version))
+      return ok(webhook)
+    },
+  )
+
+  app.post(
+    '/:id/rotate-secret',
+    {
+      preHandler: app.requirePermission('write'),
+      schema: {
+        operationId: 'rotateWebhookSecret',
+        tags,
+        summary: "Rotate a webhook's signing secret",
+        description:
+          "Its owner only (an admin gets 403: whoever holds a secret can sign deliveries the owner's receiver trusts). A new `secret`, shown once (`Cache-Control: no-store`). For WEBHOOK_SECRET_OVERLAP_SECONDS (`previousSecretExpiresAt`) deliveries carry two signatures in `webhook-signature`, " +
+          '`v1,<new> v1,<previous>`, so a receiver verifies with either secret while it switches; after that, only the new one signs. With If-Match, only the version you read (412 when it moved on).',
+        security,
+        params: WebhookParams,
+        headers: IfMatchHeaders,
+        response: {
+          200: {
+            ...Ref(WebhookSecretResponse),
+            headers: { ...EtagHeader, 'cache-control': Type.String({ description: '`no-store`: the body carries the signing secret' }) },
+          },
+          ...errorResponses(401, notOwner, 404, stale),
+        },
+      },
+    },
+    async (request, reply) => {
+      const rotated = await service.rotateSecret(request.user!, request.params.id, parseIfMatch(request.headers['if-match']))
+      reply.header('etag', etagOf(rotated.version)).header('cache-control', 'no-store')
+      return ok(rotated)
+    },
+  )
+
   app.delete(
     '/:id',
     {
@@ -184,7 +263,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         tags,
         summary: 'Get a delivery',
         description:
-          "The webhook's owner or an admin: the payload sent, the attempts, the last answer or error, when the next attempt is due. " +
+          "The webhook's owner or an admin: the payload sent (only while the owner is in the event's audience, else `null`), the number of attempts, the last answer or error, when the next attempt is due (each attempt: `/attempts`). " +
           'The ETag is the delivery version (it moves with every attempt): poll with If-None-Match for a 304 while nothing changed.',
         security,
         params: DeliveryParams,
@@ -200,6 +279,25 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
       sendVersioned(request, reply, await service.delivery(request.user!, request.params.id, request.params.deliveryId)),
   )
 
+  app.get(
+    '/:id/deliveries/:deliveryId/attempts',
+    {
+      preHandler: app.requirePermission('read'),
+      schema: {
+        operationId: 'listWebhookDeliveryAttempts',
+        tags,
+        summary: "List a delivery's attempts",
+        description:
+          "The webhook's owner or an admin. Every request sent for the delivery, oldest first: when, the receiver's status code, how long it took, why it failed (`ETIMEDOUT: no answer in time (5000 ms)`, `HTTP 503`, ...) " +
+          'and the first 1 KiB of the answer. At most WEBHOOK_MAX_ATTEMPTS; a replay is a new delivery with attempts of its own.',
+        security,
+        params: DeliveryParams,
+        response: { 200: Ref(DeliveryAttemptList), ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => ok(await service.attempts(request.user!, request.params.id, request.params.deliveryId)),
+  )
+
   app.post(
     '/:id/deliveries/:deliveryId/replay',
     {
@@ -210,12 +308,12 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         summary: 'Send a delivery again',
         description:
           "The webhook's owner or an admin. A new delivery of the same event and payload (`replayOf` names the original), queued: 202 with its Location. " +
-          'It is sent only if the owner may still receive the event.',
+          "It is sent only if the owner may still receive the event; one whose owner is not in the event's audience (its payload not shown) cannot be replayed (409 DELIVERY_NOT_REPLAYABLE).",
         security,
         params: DeliveryParams,
         response: {
           202: { ...Ref(DeliveryResponse), headers: { location: Type.String({ description: 'The new delivery' }), ...EtagHeader } },
-          ...errorResponses(401, 403, 404),
+          ...errorResponses(401, 403, 404, notReplayable),
         },
       },
     },

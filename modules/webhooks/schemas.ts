@@ -3,9 +3,9 @@
 // subscription may ask for are the event catalog's: their schema is built when the module registers.
 import { Type, type Static } from '@sinclair/typebox'
 import type { EventDefinition } from '../../plugins/events.js'
-import { envelopes } from '../../src/lib/envelope.js'
+import { envelopes, Success } from '../../src/lib/envelope.js'
 import { defineList, type FiltersOf } from '../../src/lib/pagination.js'
-import { Id, Int, Nullable, SafeString, StringEnum, Timestamp } from '../../src/lib/schemas.js'
+import { Id, Int, Nullable, Ref, SafeString, StringEnum, Timestamp } from '../../src/lib/schemas.js'
 import { DELIVERY_STATUSES } from './tables.js'
 import { CurrentPasswordSchema } from '../users/contract.js'
 
@@ -47,8 +47,13 @@ const webhookExample = {
   ownerId: '01936b8e-5a10-7c3d-8e2f-1a2b3c4d5e6f',
   url: 'https://hooks.example.com/keel',
   events: ['order.created', 'product.updated'],
+  active: true,
+  disabledReason: null,
+  consecutiveFailures: 0,
+  previousSecretExpiresAt: null,
   version: 1,
   createdAt: '2026-11-29T10:15:00.000Z',
+  updatedAt: '2026-11-29T10:15:00.000Z',
 }
 
 export const WebhookSchema = Type.Object(
@@ -57,8 +62,24 @@ export const WebhookSchema = Type.Object(
     ownerId: Id('Who subscribed: it receives only the events this user may read'),
     url: Url,
     events: Type.Array(Type.String(), { description: 'The event types it receives', examples: [webhookExample.events] }),
+    active: Type.Boolean({
+      description:
+        'False: paused by its owner, or disabled by Keel for failing (`disabledReason`). An inactive subscription queues nothing.',
+    }),
+    disabledReason: Nullable(
+      Type.String({
+        description:
+          'Why Keel disabled it: it failed WEBHOOK_DISABLE_AFTER_FAILURES attempts in a row. PATCH `{"active": true}` re-enables it.',
+        examples: ['failed 50 attempts in a row (the last: HTTP 503)'],
+      }),
+    ),
+    consecutiveFailures: Int({ description: 'Failed attempts in a row (a success resets it)' }),
+    previousSecretExpiresAt: Nullable(
+      Timestamp('After a secret rotation: until then deliveries are signed with the previous secret too (two `v1,` signatures)'),
+    ),
     version: Int({ minimum: 1, description: 'Increases on every change; the ETag' }),
     createdAt: Timestamp(),
+    updatedAt: Timestamp(),
   },
   { $id: 'Webhook', description: 'A webhook subscription (its secret is only shown when it is created)', examples: [webhookExample] },
 )
@@ -98,6 +119,34 @@ export const CreateWebhookBody = Type.Object(
 )
 export type CreateWebhookInput = Static<typeof CreateWebhookBody>
 
+export const UpdateWebhookBody = Type.Object(
+  {
+    url: Type.Optional(Url),
+    events: Type.Optional(
+      Type.Array(EventType, {
+        minItems: 1,
+        maxItems: 50,
+        uniqueItems: true,
+        description: 'The event types to receive (replaces the list)',
+      }),
+    ),
+    active: Type.Optional(
+      Type.Boolean({
+        description:
+          '`false` pauses deliveries (nothing is queued while paused; pending ones are not sent); `true` resumes (what was skipped is not replayed) and re-enables a subscription Keel disabled',
+      }),
+    ),
+  },
+  {
+    $id: 'UpdateWebhookRequest',
+    additionalProperties: false,
+    minProperties: 1,
+    description: 'The fields to change: URL (the SSRF guard applies), events, paused or not',
+    examples: [{ active: false }, { url: 'https://hooks.example.com/keel-v2', events: ['order.created'] }],
+  },
+)
+export type UpdateWebhookInput = Static<typeof UpdateWebhookBody>
+
 const deliveryExample = {
   id: '01936b8f-0c2e-7a3b-9c4d-5e6f7a8b9c0d',
   webhookId: webhookExample.id,
@@ -112,7 +161,6 @@ const deliveryExample = {
   attempts: 1,
   lastStatusCode: 204,
   lastError: null,
-  requestId: '01936b8f-0a0c-7e1f-9a2b-3c4d5e6f7a8b',
   replayOf: null,
   nextAttemptAt: null,
   version: 2,
@@ -126,12 +174,16 @@ export const DeliverySchema = Type.Object(
     webhookId: Id('The subscription'),
     eventId: Id('The business event delivered (a replay keeps the original event)'),
     event: Type.String({ description: 'Event type', examples: ['product.updated'] }),
-    payload: Type.Unknown({ description: '`{ type, timestamp, data }`: the exact JSON body POSTed' }),
+    payload: Type.Unknown({
+      description:
+        "`{ type, timestamp, data }`: the exact JSON body POSTed. `null` when the subscription's owner is not (or no longer) in the event's audience: such a payload is not shown, and not kept when the delivery was refused for it.",
+    }),
     status: DeliveryStatus,
     attempts: Int({ description: 'Requests sent so far' }),
     lastStatusCode: Nullable(Int({ maximum: 999, description: "The receiver's last answer" })),
-    lastError: Nullable(Type.String({ description: 'Why the last attempt failed, or why the delivery was not sent' })),
-    requestId: Nullable(Type.String({ description: 'x-request-id of the request that caused the event' })),
+    lastError: Nullable(
+      Type.String({ description: 'Why the last attempt failed, or why the delivery was not sent (never what the host resolved to)' }),
+    ),
     replayOf: Nullable(Id('The delivery this one replays')),
     nextAttemptAt: Nullable(Timestamp('When the next attempt is due (pending deliveries)')),
     version: Int({ minimum: 1, description: 'Increases on every change; the ETag' }),
@@ -141,6 +193,33 @@ export const DeliverySchema = Type.Object(
   { $id: 'Delivery', description: 'One event sent to one subscription', examples: [deliveryExample] },
 )
 export type Delivery = Static<typeof DeliverySchema>
+
+const attemptExample = {
+  attempt: 1,
+  startedAt: '2026-11-29T11:02:31.300Z',
+  durationMs: 112,
+  statusCode: 503,
+  error: 'HTTP 503',
+  responseBody: '{"error":"maintenance"}',
+}
+
+export const DeliveryAttemptSchema = Type.Object(
+  {
+    attempt: Int({ minimum: 1, description: '1 for the first request of the delivery, 2 for the next, ...' }),
+    startedAt: Timestamp('When the request was sent'),
+    durationMs: Int({ description: 'Until the answer (or the error)' }),
+    statusCode: Nullable(Int({ maximum: 999, description: "The receiver's answer; null when none came" })),
+    error: Nullable(Type.String({ description: 'Why it failed (timeout, connection refused, HTTP 503, ...); null when it succeeded' })),
+    responseBody: Nullable(Type.String({ description: "The first 1 KiB of the receiver's answer (UTF-8); null when none came" })),
+  },
+  { $id: 'DeliveryAttempt', description: 'One request sent for a delivery', examples: [attemptExample] },
+)
+export type DeliveryAttempt = Static<typeof DeliveryAttemptSchema>
+
+export const DeliveryAttemptList = Type.Object(Success(Type.Array(Ref(DeliveryAttemptSchema))).properties, {
+  $id: 'DeliveryAttemptList',
+  description: "A delivery's attempts, oldest first (at most WEBHOOK_MAX_ATTEMPTS)",
+})
 
 export const WebhookParams = Type.Object({ id: Id('Webhook id') })
 export const DeliveryParams = Type.Object({ id: Id('Webhook id'), deliveryId: Id('Delivery id') })
@@ -167,15 +246,34 @@ export const { response: WebhookResponse, page: WebhookPage } = envelopes(Webhoo
 export const { response: WebhookCreatedResponse } = envelopes(WebhookCreatedSchema)
 export const { response: DeliveryResponse, page: DeliveryPage } = envelopes(DeliverySchema)
 
+const rotatedExample = {
+  ...webhookExample,
+  previousSecretExpiresAt: '2026-11-30T10:15:00.000Z',
+  version: 2,
+  secret: 'whsec_kJ0b3B1m6FqS9nVtY2xwZ3R5cHZ6a1h3bW5vcHFyc3Q=',
+}
+export const WebhookSecretSchema = Type.Composite([WebhookSchema, Type.Object({ secret: WebhookCreatedSchema.properties.secret })], {
+  $id: 'WebhookSecret',
+  description: 'The subscription after a rotation, with its new secret (shown once)',
+  examples: [rotatedExample],
+})
+export type WebhookSecret = Static<typeof WebhookSecretSchema>
+export const { response: WebhookSecretResponse } = envelopes(WebhookSecretSchema)
+
 /** Registered (addSchema) by the module plugin, with eventTypeSchema(catalog), so routes can Ref() them. */
 export const webhookSchemas = [
   WebhookSchema,
   WebhookCreatedSchema,
   DeliverySchema,
+  DeliveryAttemptSchema,
+  DeliveryAttemptList,
   CreateWebhookBody,
+  UpdateWebhookBody,
   WebhookResponse,
   WebhookPage,
   WebhookCreatedResponse,
   DeliveryResponse,
   DeliveryPage,
+  WebhookSecretSchema,
+  WebhookSecretResponse,
 ]

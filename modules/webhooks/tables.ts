@@ -1,7 +1,8 @@
-// Webhook subscriptions (who wants which events, where, signed with which secret) and their
-// deliveries (one row per event per subscription; attempts, last outcome, next attempt).
+// Webhook subscriptions (who wants which events, where, signed with which secret; active, paused or
+// disabled for failing), their deliveries (one row per event per subscription; last outcome, next
+// attempt) and each delivery's attempts (when, answer, duration, error, an excerpt of the body).
 import { sql } from 'drizzle-orm'
-import { check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { boolean, check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { idColumn, timestampColumn, timestamps, versionColumn } from '../../src/db/columns.js'
 
 export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'dead'] as const
@@ -16,10 +17,17 @@ export const webhookSubscriptions = pgTable(
     events: text().array().notNull(),
     /** `whsec_<base64>`: kept (not hashed) because every delivery is signed with it. */
     secret: text().notNull(),
-    // A subscription is never changed (delete it and subscribe again), so it has no updatedAt, and its
-    // version (the ETag) stays 1 until subscriptions can be changed.
+    /** After a rotation: the secret before it, still signing (beside the new one) until `previousSecretExpiresAt`. */
+    previousSecret: text(),
+    previousSecretExpiresAt: timestampColumn(),
+    /** False: paused by its owner, or disabled for failing (`disabledReason`). An inactive subscription queues nothing. */
+    active: boolean().notNull().default(true),
+    /** Why Keel disabled it (it kept failing); null when active or paused by its owner. */
+    disabledReason: text(),
+    /** Failed attempts in a row, across its deliveries; a success resets it. At WEBHOOK_DISABLE_AFTER_FAILURES it is disabled. */
+    consecutiveFailures: integer().notNull().default(0),
     version: versionColumn(),
-    createdAt: timestampColumn().notNull().defaultNow(),
+    ...timestamps(),
   },
   (t) => [
     index('webhook_subscriptions_owner_id_created_at_idx').on(t.ownerId, t.createdAt, t.id),
@@ -39,12 +47,12 @@ export const webhookDeliveries = pgTable(
     /** The business event delivered (its envelope id); a replay keeps the original's. */
     eventId: uuid().notNull(),
     event: text().notNull(),
-    payload: jsonb().notNull(),
+    /** The body POSTed; null once the owner was found outside the event's audience (it is not kept). */
+    payload: jsonb(),
     status: text({ enum: DELIVERY_STATUSES }).notNull().default('pending'),
     attempts: integer().notNull().default(0),
     lastStatusCode: integer(),
     lastError: text(),
-    requestId: text(),
     /** Set on a replay: the delivery it re-sends. */
     replayOf: uuid(),
     nextAttemptAt: timestampColumn(),
@@ -61,4 +69,25 @@ export const webhookDeliveries = pgTable(
       .on(t.webhookId, t.eventId)
       .where(sql`${t.replayOf} is null`),
   ],
+)
+
+/** One request sent for a delivery (or its refusal at connect time): what a receiver's owner debugs with. */
+export const webhookDeliveryAttempts = pgTable(
+  'webhook_delivery_attempts',
+  {
+    id: idColumn(),
+    deliveryId: uuid()
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
+    /** 1 for the first request of the delivery, 2 for the next, ... */
+    attempt: integer().notNull(),
+    startedAt: timestampColumn().notNull(),
+    durationMs: integer().notNull(),
+    /** The receiver's answer; null when none came (network error, timeout, refused address). */
+    statusCode: integer(),
+    error: text(),
+    /** The first bytes of the receiver's answer (WEBHOOK_RESPONSE_EXCERPT_BYTES at most). */
+    responseBody: text(),
+  },
+  (t) => [uniqueIndex('webhook_delivery_attempts_delivery_id_attempt_idx').on(t.deliveryId, t.attempt)],
 )

@@ -37,6 +37,8 @@ export interface NewJob {
   data: unknown
   startAfter?: Date
   retryLimit?: number
+  /** The job's group (e.g. its owner), for the queue's `groupConcurrency`. */
+  group?: string
 }
 
 export interface Jobs {
@@ -120,10 +122,11 @@ export default fp<QueuePluginOptions>(
       }
       const db = tx ? bossDb(tx) : undefined
       for (const [name, batch] of byQueue) {
-        const rows = batch.map(({ data, startAfter, retryLimit }) => ({
+        const rows = batch.map(({ data, startAfter, retryLimit, group }) => ({
           data: data as object,
           ...(startAfter ? { startAfter } : {}),
           ...(retryLimit === undefined ? {} : { retryLimit }),
+          ...(group ? { group: { id: group } } : {}),
         }))
         await boss.insert(name, rows, db ? { db } : {})
       }
@@ -192,24 +195,32 @@ export default fp<QueuePluginOptions>(
         }),
       )
 
+    /**
+     * `concurrency` workers, each fetching its own batches: a slow batch holds its own worker only. Each
+     * keeps its id, so a full batch wakes that worker at once. `groupConcurrency` caps the jobs of one
+     * group running at once across every worker (pg-boss counts them in the database).
+     */
     const startWorker = async (def: JobDefinition) => {
       const batchSize = def.batchSize ?? 1
-      const worker = { id: '' }
-      worker.id = await boss.work(
-        def.name,
-        {
-          batchSize,
-          includeMetadata: true,
-          perJobResults: true,
-          pollingIntervalSeconds: def.pollingIntervalSeconds ?? config.JOB_POLL_INTERVAL_SECONDS,
-        },
-        async (jobs: JobWithMetadata<unknown>[]) => {
-          // A full batch means more are likely waiting: poll again as soon as this one settles. (pg-boss's
-          // burstWhenBatchFull does this for batches of more than one job only.)
-          if (jobs.length === batchSize && worker.id) boss.notifyWorker(worker.id)
-          return runBatch(def, jobs)
-        },
-      )
+      for (let i = 0; i < (def.concurrency ?? 1); i++) {
+        const worker = { id: '' }
+        worker.id = await boss.work(
+          def.name,
+          {
+            batchSize,
+            includeMetadata: true,
+            perJobResults: true,
+            pollingIntervalSeconds: def.pollingIntervalSeconds ?? config.JOB_POLL_INTERVAL_SECONDS,
+            ...(def.groupConcurrency ? { groupConcurrency: def.groupConcurrency } : {}),
+          },
+          async (jobs: JobWithMetadata<unknown>[]) => {
+            // A full batch means more are likely waiting: poll again as soon as this one settles. (pg-boss's
+            // burstWhenBatchFull does this for batches of more than one job only.)
+            if (jobs.length === batchSize && worker.id) boss.notifyWorker(worker.id)
+            return runBatch(def, jobs)
+          },
+        )
+      }
       if (def.schedule) {
         // Keyed by name: every instance registering the same schedule leaves one row, one run per tick.
         await boss.schedule(def.name, def.schedule.cron, def.schedule.data ?? {}, def.schedule.tz ? { tz: def.schedule.tz } : {})

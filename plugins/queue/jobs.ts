@@ -41,6 +41,10 @@ export interface JobDefinition<S extends TSchema = TSchema> {
   queue?: Omit<Queue, 'name'>
   /** Jobs fetched per poll; they run concurrently and each settles (completes/fails) on its own. */
   batchSize?: number
+  /** Workers per process, each polling on its own (default 1): one slow batch holds up only its worker. */
+  concurrency?: number
+  /** At most this many jobs of one group (`NewJob.group`) run at once, across all workers and processes. */
+  groupConcurrency?: number
   pollingIntervalSeconds?: number
   /** Run this queue on a cron schedule (the payload is `schedule.data`, default `{}`). */
   schedule?: JobSchedule

@@ -230,6 +230,25 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_TIMEOUT_MS: Int(5000, 100, Number.MAX_SAFE_INTEGER, 'Timeout of one webhook delivery request'),
   WEBHOOK_MAX_ATTEMPTS: Int(6, 1, 50, 'Attempts per webhook delivery before it is dead-lettered'),
   WEBHOOKS_MAX_PER_USER: Int(25, 1, 10_000, 'Webhook subscriptions one user may have; one more is refused (409 WEBHOOK_LIMIT_REACHED)'),
+  WEBHOOK_CONCURRENCY: Int(10, 1, 1000, 'Webhook deliveries one worker process sends at once (each settles on its own)'),
+  WEBHOOK_CONCURRENCY_PER_OWNER: Int(
+    2,
+    1,
+    1000,
+    "Webhook deliveries of one owner's subscriptions in flight at once, across all workers: a slow receiver holds only its owner's slots",
+  ),
+  WEBHOOK_DISABLE_AFTER_FAILURES: Int(
+    50,
+    1,
+    100_000,
+    'Failed attempts in a row after which a subscription is disabled (disabledReason says why; its owner re-enables it with PATCH)',
+  ),
+  WEBHOOK_SECRET_OVERLAP_SECONDS: Int(
+    86_400,
+    0,
+    30 * 86_400,
+    'After a secret rotation, how long deliveries are signed with the old secret too (both signatures in webhook-signature)',
+  ),
 })
 
 export type Config = Static<typeof ConfigSchema>

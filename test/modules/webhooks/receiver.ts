@@ -9,7 +9,7 @@ export interface Received {
   at: number
 }
 
-export type Respond = (n: number) => { status: number; headers?: Record<string, string> } | 'hang'
+export type Respond = (n: number) => { status: number; headers?: Record<string, string>; body?: string } | 'hang'
 
 type Test = { teardown: (fn: () => unknown) => void }
 
@@ -23,7 +23,7 @@ export async function receiver(t: Test, respond: Respond = () => ({ status: 200 
       received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() })
       const answer = state.respond(received.length)
       if (answer === 'hang') return // never answer: the sender's timeout must fire
-      res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers }).end('ok')
+      res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers }).end(answer.body ?? 'ok')
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -39,6 +39,8 @@ export async function receiver(t: Test, respond: Respond = () => ({ status: 200 
     url: `http://127.0.0.1:${port}/hook`,
     port,
     received,
+    /** Drop every connection (requests left hanging fail at the sender). */
+    dropConnections: () => server.closeAllConnections(),
     /** Change the script mid-test. */
     set: (next: Respond) => {
       state.respond = next
