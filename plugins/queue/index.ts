@@ -20,6 +20,7 @@ import { queueStats, type QueueStats } from './stats.js'
 import { QUEUE_SCHEMA } from './storage.js'
 import { bossDb, type QueueTx } from './transactions.js'
 import { drainPgBoss10, type Pg10Drain } from './upgrade.js'
+import { inJobSpan, takeTraceContext, withTraceContext } from './tracing.js'
 
 export { defineJob, PermanentJobError, type JobContext, type JobDefinition, type JobSchedule, type ModuleJobs } from './jobs.js'
 export type { QueueTx } from './transactions.js'
@@ -51,6 +52,8 @@ export interface Jobs {
   definitions: Map<string, JobDefinition>
   /** Moving Keel 1.x's jobs out of pg-boss 10, while that schema exists (workers only). */
   upgrade?: Pg10Drain
+  /** Called as each job settles, with how long its handler ran (the metrics plugin observes it). */
+  onSettled: (listener: (queue: string, outcome: 'completed' | 'failed', seconds: number) => void) => void
 }
 
 declare module 'fastify' {
@@ -108,7 +111,7 @@ export default fp<QueuePluginOptions>(
     const send: Jobs['send'] = async (name, data, options = {}) => {
       assertPayload(definitionOf(name), data)
       const { tx, ...rest } = options
-      return boss.send(name, data as object, { ...rest, ...(tx ? { db: bossDb(tx) } : {}) })
+      return boss.send(name, withTraceContext(data) as object, { ...rest, ...(tx ? { db: bossDb(tx) } : {}) })
     }
 
     const insert: Jobs['insert'] = async (jobs, { tx } = {}) => {
@@ -121,7 +124,7 @@ export default fp<QueuePluginOptions>(
       const db = tx ? bossDb(tx) : undefined
       for (const [name, batch] of byQueue) {
         const rows = batch.map(({ data, startAfter, retryLimit }) => ({
-          data: data as object,
+          data: withTraceContext(data) as object,
           ...(startAfter ? { startAfter } : {}),
           ...(retryLimit === undefined ? {} : { retryLimit }),
         }))
@@ -163,10 +166,19 @@ export default fp<QueuePluginOptions>(
       }
     }
 
-    /** A batch through its handler: each job's outcome is returned and pg-boss settles each on its own. */
+    const settledListeners: Parameters<Jobs['onSettled']>[0][] = []
+    const settled = (queue: string, outcome: 'completed' | 'failed', started: number) => {
+      for (const listener of settledListeners) listener(queue, outcome, (performance.now() - started) / 1000)
+    }
+
+    /**
+     * A batch through its handler: each job's outcome is returned and pg-boss settles each on its own.
+     * The handler runs in the job's span (with tracing on: a child of what queued it, tracing.ts).
+     */
     const runBatch = async (def: JobDefinition, jobs: JobWithMetadata<unknown>[]): Promise<JobResult[]> =>
       Promise.all(
-        jobs.map(async (job): Promise<JobResult> => {
+        jobs.map(takeTraceContext).map(async (job): Promise<JobResult> => {
+          const started = performance.now()
           const log = fastify.log.child({ queue: def.name, jobId: job.id })
           const ctx: JobContext = {
             id: job.id,
@@ -178,7 +190,8 @@ export default fp<QueuePluginOptions>(
           }
           try {
             assertPayload(def, job.data)
-            const output = await def.handler(job.data as Static<typeof def.schema>, ctx)
+            const output = await inJobSpan(def.name, job, () => def.handler(job.data as Static<typeof def.schema>, ctx))
+            settled(def.name, 'completed', started)
             return { id: job.id, status: 'completed', ...(output && typeof output === 'object' ? { output } : {}) }
           } catch (err) {
             // A permanent failure skips the retries left and goes to the dead-letter queue, if any.
@@ -187,6 +200,7 @@ export default fp<QueuePluginOptions>(
               { err, retryCount: job.retryCount, retryLimit: job.retryLimit, willRetry: !permanent && !ctx.isFinalAttempt },
               'job failed',
             )
+            settled(def.name, 'failed', started)
             return { id: job.id, status: permanent ? 'deadletter' : 'failed', output: errorOutput(err) }
           }
         }),
@@ -225,7 +239,8 @@ export default fp<QueuePluginOptions>(
       if (working) await startWorker(def as unknown as JobDefinition)
     }
 
-    const jobs: Jobs = { boss, send, insert, stats, define, definitions }
+    const onSettled: Jobs['onSettled'] = (listener) => void settledListeners.push(listener)
+    const jobs: Jobs = { boss, send, insert, stats, define, definitions, onSettled }
     fastify.decorate('jobs', jobs)
     if (offline) return
 
