@@ -89,6 +89,9 @@ export default fp<QueuePluginOptions>(
       schedule: runsWorkers,
       connectionTimeoutMillis: config.DB_CONNECT_TIMEOUT_S * 1000,
       query_timeout: Math.max(config.DB_STATEMENT_TIMEOUT_MS, 5000) + 1000,
+      // With tracing on (src/app/instrumentation.ts), pg-boss stores the trace context with each job
+      // and its process span continues it (tracing.ts). Without an SDK this stores nothing.
+      openTelemetry: { propagateContext: true },
     }
     const boss = new PgBoss(options)
     boss.on('error', (err: Error & { code?: string }) => {

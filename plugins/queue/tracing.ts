@@ -24,7 +24,12 @@ export function takeTraceContext(job: JobWithMetadata<unknown>): TracedJob {
   return { ...job, data: rest, parent: parent as TraceCarrier }
 }
 
-/** Run a job's handler in its span (`process <queue>`, messaging conventions); failed when it throws. */
+/**
+ * Run a job's handler in its span (`process <queue>`, messaging conventions), failed when it throws.
+ * pg-boss (propagateContext, index.ts) runs a batch of one in its own `process` span, which continues
+ * the trace that queued the job: the job's span is then its child. A larger batch runs in a span of
+ * its own trace: the job's span goes back to the trace that queued it and links to the batch.
+ */
 export function inJobSpan<T>(queue: string, job: TracedJob, fn: () => Promise<T>): Promise<T> {
   const attributes = {
     'messaging.system': 'pg-boss',
@@ -33,5 +38,5 @@ export function inJobSpan<T>(queue: string, job: TracedJob, fn: () => Promise<T>
     'messaging.message.id': job.id,
     'keel.job.retry_count': job.retryCount,
   }
-  return inSpan(`process ${queue}`, { kind: SpanKind.CONSUMER, parent: job.parent, attributes }, fn)
+  return inSpan(`job ${queue}`, { kind: SpanKind.INTERNAL, parent: job.parent, attributes }, fn)
 }

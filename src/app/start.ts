@@ -61,7 +61,9 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
     config.PUBLIC_URL ??
     `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${(app.server.address() as { port: number }).port}`
   const docs = docsEnabled(config) ? `${base}/docs` : 'off (DOCS_ENABLED=true serves it)'
-  console.log(`\nKeel is running (ROLE=${config.ROLE})\n  API:        ${base}/api/v1\n  Swagger UI: ${docs}\n  Health:     ${base}/health/ready\n`)
+  console.log(
+    `\nKeel is running (ROLE=${config.ROLE})\n  API:        ${base}/api/v1\n  Swagger UI: ${docs}\n  Health:     ${base}/health/ready\n`,
+  )
 }
 
 export function run(overrides?: Record<string, string>): void {

@@ -52,11 +52,15 @@ export const ConfigSchema = Type.Object({
     }),
   ),
   OTEL_EXPORTER_OTLP_PROTOCOL: Opt(
-    Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')], { description: 'OpenTelemetry: OTLP encoding (default http/protobuf)' }),
+    Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')], {
+      description: 'OpenTelemetry: OTLP encoding (default http/protobuf)',
+    }),
   ),
   OTEL_SERVICE_NAME: Opt(Type.String({ description: 'OpenTelemetry: the service name on every span (e.g. keel-api, keel-worker)' })),
   OTEL_TRACES_SAMPLER: Opt(
-    Type.String({ description: 'OpenTelemetry: sampler, e.g. parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG=0.1 (default parentbased_always_on)' }),
+    Type.String({
+      description: 'OpenTelemetry: sampler, e.g. parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG=0.1 (default parentbased_always_on)',
+    }),
   ),
 
   DATABASE_URL: Opt(
@@ -261,7 +265,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 /** Whether /docs (Swagger UI and the spec) is served: DOCS_ENABLED, else on except in production. */
-export const docsEnabled = (config: Pick<Config, 'DOCS_ENABLED' | 'NODE_ENV'>): boolean => config.DOCS_ENABLED ?? config.NODE_ENV !== 'production'
+export const docsEnabled = (config: Pick<Config, 'DOCS_ENABLED' | 'NODE_ENV'>): boolean =>
+  config.DOCS_ENABLED ?? config.NODE_ENV !== 'production'
 
 /** "a, b,,c" -> ["a", "b", "c"] */
 export const list = (value: string): string[] =>

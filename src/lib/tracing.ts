@@ -1,7 +1,18 @@
 // What Keel's own code needs from OpenTelemetry, through its API only (the SDK is loaded by
 // src/app/instrumentation.ts when tracing is configured). With no SDK every helper here is a no-op
 // that allocates nothing: `tracingOn` is decided once, when first asked (after the SDK has started).
-import { context, propagation, ProxyTracerProvider, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api'
+import {
+  context,
+  propagation,
+  ProxyTracerProvider,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Link,
+  type Span,
+} from '@opentelemetry/api'
 
 export { SpanKind, type Span }
 
@@ -46,8 +57,9 @@ export function failSpan(span: Span, err: unknown): void {
 }
 
 /**
- * Run `fn` in a span of its own (a child of the active span, or of `parent` — a stored trace
- * context), ended when it settles and failed when it throws. Without tracing: just `fn()`.
+ * Run `fn` in a span of its own, a child of the active span, or of `parent` (a stored trace context)
+ * when the active span is in another trace; ended when `fn` settles, failed when it throws. Without
+ * tracing: just `fn()`.
  */
 export async function inSpan<T>(
   name: string,
@@ -55,8 +67,20 @@ export async function inSpan<T>(
   fn: (span?: Span) => Promise<T>,
 ): Promise<T> {
   if (!tracingOn()) return fn()
-  const parent = options.parent ? propagation.extract(context.active(), options.parent) : context.active()
-  return tracer().startActiveSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes }, parent, async (span) => {
+  let parent = context.active()
+  const links: Link[] = []
+  if (options.parent) {
+    // Under the active span when it is in the stored trace already; else in the stored trace, linked to the active one.
+    const stored = propagation.extract(ROOT_CONTEXT, options.parent)
+    const storedTrace = trace.getSpanContext(stored)?.traceId
+    const active = trace.getSpanContext(parent)
+    if (active?.traceId !== storedTrace) {
+      if (active) links.push({ context: active })
+      parent = stored
+    }
+  }
+  const spanOptions = { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links }
+  return tracer().startActiveSpan(name, spanOptions, parent, async (span) => {
     try {
       return await fn(span)
     } catch (err) {
