@@ -16,7 +16,7 @@ import { isConnectionError } from '../../src/db/guard.js'
 import { serializeError } from '../errors.js'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { assertPayload, PermanentJobError, type JobContext, type JobDefinition } from './jobs.js'
-import { queueStats, type QueueStats } from './stats.js'
+import { queueLag, queueStats, type QueueStats } from './stats.js'
 import { QUEUE_SCHEMA } from './storage.js'
 import { bossDb, type QueueTx } from './transactions.js'
 import { drainPgBoss10, type Pg10Drain } from './upgrade.js'
@@ -47,6 +47,10 @@ export interface Jobs {
   insert: (jobs: NewJob[], options?: { tx?: QueueTx }) => Promise<void>
   /** Job counts by queue and state, for every declared queue (zeros included). */
   stats: () => Promise<QueueStats>
+  /** Seconds the oldest job ready to run has waited, by queue (queues with none waiting are absent). */
+  lag: () => Promise<Record<string, number>>
+  /** The dead-letter queues the declared queues name. */
+  deadLetterQueues: () => string[]
   /** Declare a queue: modules' jobs.ts (through module discovery), tests and benchmarks. */
   define: <S extends TSchema>(def: JobDefinition<S>) => Promise<void>
   definitions: Map<string, JobDefinition>
@@ -139,6 +143,7 @@ export default fp<QueuePluginOptions>(
     const queueNames = () => [...new Set([...definitions.keys(), ...deadLetters()])]
 
     const stats: Jobs['stats'] = async () => queueStats(boss, schema, new Set(queueNames()))
+    const lag: Jobs['lag'] = async () => queueLag(boss, schema, new Set(queueNames()))
 
     const policyOf = (def: JobDefinition): Queue => ({
       retryLimit: 3,
@@ -243,7 +248,7 @@ export default fp<QueuePluginOptions>(
     }
 
     const onSettled: Jobs['onSettled'] = (listener) => void settledListeners.push(listener)
-    const jobs: Jobs = { boss, send, insert, stats, define, definitions, onSettled }
+    const jobs: Jobs = { boss, send, insert, stats, lag, deadLetterQueues: deadLetters, define, definitions, onSettled }
     fastify.decorate('jobs', jobs)
     if (offline) return
 
