@@ -6,6 +6,10 @@ import { startServer } from '../helpers/server-process.js'
 import { otlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js'
 import { receiver } from '../modules/webhooks/receiver.js'
 import { waitFor } from '../helpers/wait.js'
+import { waterfall } from '../helpers/waterfall.js'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { projectRoot } from '../../src/lib/paths.js'
 
 const SERVER = 2
 const CLIENT = 3
@@ -83,7 +87,9 @@ t.test('an order placed over HTTP and delivered to a webhook is one trace', { sk
   const spans = await waitFor(
     () => {
       const inTrace = collector.spans.filter((s) => s.traceId === traceId)
-      return inTrace.some((s) => s.spanId === postSpanId) && inTrace.some((s) => s.name === 'job send-email') ? inTrace : undefined
+      const names = new Set(inTrace.map((s) => s.name))
+      const all = ['job webhooks.fan-out', 'job deliver-webhook', 'job send-email'].every((n) => names.has(n))
+      return all && inTrace.some((s) => s.spanId === postSpanId) && inTrace.some((s) => s.kind === SERVER) ? inTrace : undefined
     },
     { what: 'the trace to be exported', timeoutMs: 30_000 },
   ).catch((err: Error) => {
@@ -135,14 +141,20 @@ t.test('an order placed over HTTP and delivered to a webhook is one trace', { sk
   const emailJob = spans.find((s) => s.name === 'job send-email')
   t.ok(emailJob && isUnder(emailJob, server!), 'the confirmation email is sent in a span of its own, in the same trace')
 
-  const jobLine = keel.logs().find((l) => l.msg === 'webhook delivered')
-  t.equal(jobLine?.trace_id, traceId, "a job's log lines name the trace too")
-  t.equal(jobLine?.span_id, deliver!.spanId)
+  const jobLine = await waitFor(() => keel.logs().find((l) => l.msg === 'webhook delivered'), { what: 'the delivery log line' })
+  t.equal(jobLine.trace_id, traceId, "a job's log lines name the trace too")
+  t.equal(jobLine.span_id, deliver!.spanId)
 
   t.notOk(
     collector.spans.some((s) => /health|metrics/.test(String(s.attributes['url.path'] ?? s.attributes['http.route'] ?? ''))),
     'health and metrics are not traced',
   )
+  // The README's picture of this trace: KEEL_TRACE_PICTURE=1 npx tap test/observability/trace.test.ts
+  if (process.env.KEEL_TRACE_PICTURE) {
+    // The order's own spans, up to the webhook receiver's answer (later ones: pg-boss settling jobs, the email).
+    const shown = spans.filter((s) => s.start <= post.end && s.name !== 'pg-pool.connect' && !s.name.startsWith('complete '))
+    writeFileSync(join(projectRoot, 'docs/order-trace.svg'), waterfall(shown, { title: 'POST /api/v1/orders → webhook delivered' }))
+  }
   keel.child.kill('SIGTERM')
   await keel.exited
 })
