@@ -152,7 +152,7 @@ t.test('an order placed over HTTP and delivered to a webhook is one trace', { sk
   // The README's picture of this trace: KEEL_TRACE_PICTURE=1 npx tap test/observability/trace.test.ts
   if (process.env.KEEL_TRACE_PICTURE) {
     // The order's own spans, up to the webhook receiver's answer (later ones: pg-boss settling jobs, the email).
-    const shown = spans.filter((s) => s.start <= post.end && s.name !== 'pg-pool.connect' && !s.name.startsWith('complete '))
+    const shown = spans.filter((s) => s === server || (isUnder(s, server!) && s.start <= post.end && s.name !== 'pg-pool.connect'))
     writeFileSync(join(projectRoot, 'docs/order-trace.svg'), waterfall(shown, { title: 'POST /api/v1/orders → webhook delivered' }))
   }
   keel.child.kill('SIGTERM')
