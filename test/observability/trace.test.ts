@@ -1,7 +1,11 @@
 // One order's trace, from the POST to the webhook receiver's answer: a real Keel process with tracing
-// loaded by `--import` (as `npm start` does) and pointed at a local OTLP receiver.
+// loaded by `--import` (as `npm start` does) and pointed at a local OTLP receiver. And without an
+// endpoint: no SDK, nothing stored.
 import t from 'tap'
-import { createTestDatabase, needsRedis, redisUrl } from '../helpers/build.js'
+import { spawnSync } from 'node:child_process'
+import { build, createTestDatabase, needsRedis, redisUrl } from '../helpers/build.js'
+import { createUser } from '../helpers/auth.js'
+import { QUEUE_SCHEMA } from '../../plugins/queue/index.js'
 import { startServer } from '../helpers/server-process.js'
 import { otlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js'
 import { receiver } from '../modules/webhooks/receiver.js'
@@ -157,4 +161,42 @@ t.test('an order placed over HTTP and delivered to a webhook is one trace', { sk
   }
   keel.child.kill('SIGTERM')
   await keel.exited
+})
+
+t.test('with no OTLP endpoint no SDK is loaded, and jobs carry no trace context', async (t) => {
+  // The instrumentation module as `npm start` loads it, with tracing not configured.
+  const probe = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--import',
+      './src/app/instrumentation.ts',
+      '--input-type=module',
+      '-e',
+      "const { tracingOn } = await import('./src/lib/tracing.ts'); console.log(JSON.stringify({ on: tracingOn() }))",
+    ],
+    { cwd: projectRoot, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME } },
+  )
+  t.equal(probe.status, 0, probe.stderr)
+  t.same(JSON.parse(probe.stdout), { on: false }, 'no tracer provider registered')
+
+  // In a process without the SDK, a job queued inside a request stores its payload as it is.
+  const app = await build(t, { ROLE: 'api' })
+  const user = await createUser(app)
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/products',
+    headers: user.headers,
+    payload: { name: 'Untraced', priceCents: 100, stock: 1 },
+  })
+  t.equal(res.statusCode, 201)
+  const rows = await app.sql.unsafe<{ data: Record<string, unknown>; trace_context: unknown }[]>(
+    `select data, trace_context from ${QUEUE_SCHEMA}.job where name = 'webhooks.fan-out'`,
+  )
+  t.ok(rows.length > 0, 'the event was queued')
+  t.ok(
+    rows.every((r) => !('_trace' in r.data) && r.trace_context === null),
+    'without trace context',
+  )
 })
