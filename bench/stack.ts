@@ -9,6 +9,8 @@
 // RSS at the end. Then what the difference is made of: Keel again with request logging off
 // (LOG_LEVEL=warn), rate limiting off, and both, on the same scenarios (a second Keel process).
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -227,17 +229,29 @@ try {
   }
   const keelRss = rssMb(keel.pid)
 
-  // What the difference is made of: the same Keel with request logging off, rate limiting off, both.
+  // What the difference is made of: the same Keel with request logging off, rate limiting off, both;
+  // and what tracing costs: started as `npm start` does (--import of the instrumentation) with no
+  // OTLP endpoint (off: no SDK loaded), and with every request traced and exported to a local sink.
+  const sink = createServer((req, res) => req.resume().on('end', () => res.writeHead(200).end('{}')))
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
+  sink.unref()
+  const traced = ['--import', './dist/src/app/instrumentation.js', 'dist/src/app/server.js']
   const costRows: string[] = []
-  const variants = [
+  const variants: [string, Record<string, string>, string[]?][] = [
     ['request logging off (LOG_LEVEL=warn)', { LOG_LEVEL: 'warn' }],
     ['rate limiting off (RATE_LIMIT_ENABLED=false)', { RATE_LIMIT_ENABLED: 'false' }],
     ['both off', { LOG_LEVEL: 'warn', RATE_LIMIT_ENABLED: 'false' }],
-  ] as const
+    ['tracing off, as `npm start` loads it (--import, no OTLP endpoint)', {}, traced],
+    [
+      'tracing on (every request sampled, OTLP to a local sink)',
+      { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`, OTEL_SERVICE_NAME: 'keel-bench' },
+      traced,
+    ],
+  ]
   for (const s of [scenarios[0]!, scenarios[1]!]) {
-    for (const [label, env] of variants) {
+    for (const [label, env, args = ['dist/src/app/server.js']] of variants) {
       // Keel as configured above and the variant, in the same alternating rounds.
-      const variant = await startServer(`Keel (${label})`, ['dist/src/app/server.js'], { ...keelEnv, ...env })
+      const variant = await startServer(`Keel (${label})`, args, { ...keelEnv, ...env })
       const [base, r] = await measure({ url: keel.url, ...s.keel }, { url: variant.url, ...s.keel })
       costRows.push(
         `| ${s.name.split(' vs ')[0]}, ${label} | ${fmt(base!.rps)} | ${fmt(r!.rps)} | ${(r!.rps / base!.rps).toFixed(2)} | ${base!.p99} / ${r!.p99} ms |${failures(base!, r!)}`,
@@ -260,7 +274,7 @@ try {
     '',
     `RSS after the run: bare ${rssMb(bare.pid).toFixed(0)} MB, Keel ${keelRss.toFixed(0)} MB.`,
     '',
-    '| what the difference is made of: Keel as above vs Keel with a feature off | Keel req/s | without it req/s | ratio | p99 Keel / without |',
+    '| what the difference is made of: Keel as above vs Keel with one thing changed | Keel req/s | changed req/s | ratio | p99 Keel / changed |',
     '|---|---|---|---|---|',
     ...costRows,
   ].join('\n')

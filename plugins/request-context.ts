@@ -7,6 +7,7 @@ import type { FastifyRequest, FastifyServerOptions, RawRequestDefaultExpression 
 import { newId } from '../src/lib/ids.js'
 import type { Config } from '../src/lib/config.js'
 import { serializeError } from './errors.js'
+import { traceLogFields, tracingOn } from '../src/lib/tracing.js'
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -41,6 +42,9 @@ export function loggerOptions(config: Pick<Config, 'LOG_LEVEL'>): FastifyServerO
     redact: { paths: redactPaths, censor: '[REDACTED]' },
     // Query errors without their parameters (emails, password hashes...).
     serializers: { err: serializeError },
+    // With tracing on, every line written inside a span names it (trace_id, span_id): the request's
+    // line carries its request id and its trace id together.
+    ...(tracingOn() ? { mixin: traceLogFields } : {}),
   }
 }
 

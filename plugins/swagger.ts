@@ -10,6 +10,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { RouteOptions } from 'fastify'
 import { errorResponses, problemMedia, ProblemDetailsSchema, PROBLEM_JSON, sharedSchemas, type ErrorResponse } from '../src/lib/envelope.js'
 import { projectRoot } from '../src/lib/paths.js'
+import { docsEnabled } from '../src/lib/config.js'
 
 export const openapiInfo = {
   title: 'Keel API',
@@ -129,6 +130,8 @@ export default fp(
         }
       },
     })
+    // Off in production unless DOCS_ENABLED=true: the spec is still built (`npm run openapi`), not served.
+    if (!docsEnabled(fastify.config)) return
     await fastify.register(swaggerUi, {
       routePrefix: '/docs',
       staticCSP: true,

@@ -53,7 +53,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description For a Prometheus scraper: request durations by route and status, cache hits and misses, rate-limit store failures, jobs by queue and state, database connections in use, and the Node.js process metrics (all prefixed `keel_`). Public: expose it only on a network your scraper is on.
+         * @description For a Prometheus scraper: request durations by route and status, cache hits and misses, rate-limit store failures, jobs by queue and state, job durations, queue lag, dead-lettered jobs, database connections in use, and the Node.js process metrics (all prefixed `keel_`). When METRICS_TOKEN is set it answers only a scraper that sends it as a bearer token (401 otherwise); with NODE_ENV=production and no token it is not served. What it reads from the database is read at most once per METRICS_CACHE_MS.
          */
         get: operations["getMetrics"];
         put?: never;
@@ -2937,6 +2937,46 @@ export interface operations {
                      *     keel_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/products",status_code="200"} 42
                      */
                     "text/plain": string;
+                };
+            };
+            /** @description The request is invalid (VALIDATION_ERROR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Missing or invalid credentials (UNAUTHORIZED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unexpected error (logged with the request id) (INTERNAL_ERROR) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A dependency is down (see retry-after) (SERVICE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
         };

@@ -16,10 +16,11 @@ import { isConnectionError } from '../../src/db/guard.js'
 import { serializeError } from '../errors.js'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { assertPayload, PermanentJobError, type JobContext, type JobDefinition } from './jobs.js'
-import { queueStats, type QueueStats } from './stats.js'
+import { queueLag, queueStats, type QueueStats } from './stats.js'
 import { QUEUE_SCHEMA } from './storage.js'
 import { bossDb, type QueueTx } from './transactions.js'
 import { drainPgBoss10, type Pg10Drain } from './upgrade.js'
+import { inJobSpan, takeTraceContext, withTraceContext } from './tracing.js'
 
 export { defineJob, PermanentJobError, type JobContext, type JobDefinition, type JobSchedule, type ModuleJobs } from './jobs.js'
 export type { QueueTx } from './transactions.js'
@@ -48,11 +49,17 @@ export interface Jobs {
   insert: (jobs: NewJob[], options?: { tx?: QueueTx }) => Promise<void>
   /** Job counts by queue and state, for every declared queue (zeros included). */
   stats: () => Promise<QueueStats>
+  /** Seconds the oldest job ready to run has waited, by queue (queues with none waiting are absent). */
+  lag: () => Promise<Record<string, number>>
+  /** The dead-letter queues the declared queues name. */
+  deadLetterQueues: () => string[]
   /** Declare a queue: modules' jobs.ts (through module discovery), tests and benchmarks. */
   define: <S extends TSchema>(def: JobDefinition<S>) => Promise<void>
   definitions: Map<string, JobDefinition>
   /** Moving Keel 1.x's jobs out of pg-boss 10, while that schema exists (workers only). */
   upgrade?: Pg10Drain
+  /** Called as each job settles, with how long its handler ran (the metrics plugin observes it). */
+  onSettled: (listener: (queue: string, outcome: 'completed' | 'failed', seconds: number) => void) => void
 }
 
 declare module 'fastify' {
@@ -88,6 +95,9 @@ export default fp<QueuePluginOptions>(
       schedule: runsWorkers,
       connectionTimeoutMillis: config.DB_CONNECT_TIMEOUT_S * 1000,
       query_timeout: Math.max(config.DB_STATEMENT_TIMEOUT_MS, 5000) + 1000,
+      // With tracing on (src/app/instrumentation.ts), pg-boss stores the trace context with each job
+      // and its process span continues it (tracing.ts). Without an SDK this stores nothing.
+      openTelemetry: { propagateContext: true },
     }
     const boss = new PgBoss(options)
     boss.on('error', (err: Error & { code?: string }) => {
@@ -110,7 +120,7 @@ export default fp<QueuePluginOptions>(
     const send: Jobs['send'] = async (name, data, options = {}) => {
       assertPayload(definitionOf(name), data)
       const { tx, ...rest } = options
-      return boss.send(name, data as object, { ...rest, ...(tx ? { db: bossDb(tx) } : {}) })
+      return boss.send(name, withTraceContext(data) as object, { ...rest, ...(tx ? { db: bossDb(tx) } : {}) })
     }
 
     const insert: Jobs['insert'] = async (jobs, { tx } = {}) => {
@@ -123,7 +133,7 @@ export default fp<QueuePluginOptions>(
       const db = tx ? bossDb(tx) : undefined
       for (const [name, batch] of byQueue) {
         const rows = batch.map(({ data, startAfter, retryLimit, group }) => ({
-          data: data as object,
+          data: withTraceContext(data) as object,
           ...(startAfter ? { startAfter } : {}),
           ...(retryLimit === undefined ? {} : { retryLimit }),
           ...(group ? { group: { id: group } } : {}),
@@ -136,6 +146,7 @@ export default fp<QueuePluginOptions>(
     const queueNames = () => [...new Set([...definitions.keys(), ...deadLetters()])]
 
     const stats: Jobs['stats'] = async () => queueStats(boss, schema, new Set(queueNames()))
+    const lag: Jobs['lag'] = async () => queueLag(boss, schema, new Set(queueNames()))
 
     const policyOf = (def: JobDefinition): Queue => ({
       retryLimit: 3,
@@ -166,10 +177,19 @@ export default fp<QueuePluginOptions>(
       }
     }
 
-    /** A batch through its handler: each job's outcome is returned and pg-boss settles each on its own. */
+    const settledListeners: Parameters<Jobs['onSettled']>[0][] = []
+    const settled = (queue: string, outcome: 'completed' | 'failed', started: number) => {
+      for (const listener of settledListeners) listener(queue, outcome, (performance.now() - started) / 1000)
+    }
+
+    /**
+     * A batch through its handler: each job's outcome is returned and pg-boss settles each on its own.
+     * The handler runs in the job's span (with tracing on: a child of what queued it, tracing.ts).
+     */
     const runBatch = async (def: JobDefinition, jobs: JobWithMetadata<unknown>[]): Promise<JobResult[]> =>
       Promise.all(
-        jobs.map(async (job): Promise<JobResult> => {
+        jobs.map(takeTraceContext).map(async (job): Promise<JobResult> => {
+          const started = performance.now()
           const log = fastify.log.child({ queue: def.name, jobId: job.id })
           const ctx: JobContext = {
             id: job.id,
@@ -181,7 +201,8 @@ export default fp<QueuePluginOptions>(
           }
           try {
             assertPayload(def, job.data)
-            const output = await def.handler(job.data as Static<typeof def.schema>, ctx)
+            const output = await inJobSpan(def.name, job, () => def.handler(job.data as Static<typeof def.schema>, ctx))
+            settled(def.name, 'completed', started)
             return { id: job.id, status: 'completed', ...(output && typeof output === 'object' ? { output } : {}) }
           } catch (err) {
             // A permanent failure skips the retries left and goes to the dead-letter queue, if any.
@@ -190,6 +211,7 @@ export default fp<QueuePluginOptions>(
               { err, retryCount: job.retryCount, retryLimit: job.retryLimit, willRetry: !permanent && !ctx.isFinalAttempt },
               'job failed',
             )
+            settled(def.name, 'failed', started)
             return { id: job.id, status: permanent ? 'deadletter' : 'failed', output: errorOutput(err) }
           }
         }),
@@ -236,7 +258,8 @@ export default fp<QueuePluginOptions>(
       if (working) await startWorker(def as unknown as JobDefinition)
     }
 
-    const jobs: Jobs = { boss, send, insert, stats, define, definitions }
+    const onSettled: Jobs['onSettled'] = (listener) => void settledListeners.push(listener)
+    const jobs: Jobs = { boss, send, insert, stats, lag, deadLetterQueues: deadLetters, define, definitions, onSettled }
     fastify.decorate('jobs', jobs)
     if (offline) return
 

@@ -23,3 +23,17 @@ export async function queueStats(boss: PgBoss, schema: string, names: Set<string
   }
   return out
 }
+
+/**
+ * Queue lag: for each queue, how long its oldest job that is ready to run (created or waiting to be
+ * retried, its start time passed) has waited since that start time. Queues with none are absent.
+ */
+export async function queueLag(boss: PgBoss, schema: string, names: Set<string>): Promise<Record<string, number>> {
+  if (names.size === 0) return {}
+  const { rows } = await boss.getDb().executeSql(
+    `SELECT name, extract(epoch FROM now() - min(start_after))::float8 AS lag FROM ${schema}.job
+     WHERE name = ANY($1::text[]) AND state IN ('created', 'retry') AND start_after <= now() GROUP BY 1`,
+    [[...names]],
+  )
+  return Object.fromEntries((rows as { name: string; lag: number }[]).map((r) => [r.name, Math.max(0, r.lag)]))
+}

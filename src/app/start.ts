@@ -2,7 +2,8 @@
 // build the app, listen, and shut down gracefully on SIGTERM/SIGINT. Used by server.ts and worker.ts.
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from '../lib/config.js'
+import { ConfigError, docsEnabled, loadConfig, type Config } from '../lib/config.js'
+import { flushTraces } from '../lib/tracing.js'
 import type { EmbeddedDatabase } from '../dev/embedded-postgres.js'
 
 export async function start(overrides: Record<string, string> = {}): Promise<void> {
@@ -48,6 +49,7 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
       await app.close()
     } finally {
       await embedded?.stop()
+      await flushTraces() // the spans of the last requests and jobs
     }
   })
 
@@ -58,8 +60,9 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
   const base =
     config.PUBLIC_URL ??
     `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${(app.server.address() as { port: number }).port}`
+  const docs = docsEnabled(config) ? `${base}/docs` : 'off (DOCS_ENABLED=true serves it)'
   console.log(
-    `\nKeel is running (ROLE=${config.ROLE})\n  API:        ${base}/api/v1\n  Swagger UI: ${base}/docs\n  Health:     ${base}/health/ready\n`,
+    `\nKeel is running (ROLE=${config.ROLE})\n  API:        ${base}/api/v1\n  Swagger UI: ${docs}\n  Health:     ${base}/health/ready\n`,
   )
 }
 

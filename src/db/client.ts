@@ -4,6 +4,7 @@ import postgres from 'postgres'
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
 import type { Config } from '../lib/config.js'
 import { createGuard, type Guard } from './guard.js'
+import { traceQuery } from './tracing.js'
 
 export type Db = PostgresJsDatabase
 /** A Drizzle handle inside `db.transaction(async (tx) => ...)`; repositories accept either. */
@@ -66,7 +67,7 @@ export function createPool(url: string, config: PoolConfig, which: 'primary' | '
     onnotice: () => {},
     ...(guard.poolOptions as Pick<postgres.Options<Record<string, never>>, 'backoff' | 'onclose'>),
   })
-  return { sql: preparedStatements(guard.wrap(sql)), guard }
+  return { sql: preparedStatements(guard.wrap(sql), new URL(url)), guard }
 }
 
 type Unsafe = postgres.Sql['unsafe']
@@ -81,16 +82,17 @@ type Scope = { unsafe: Unsafe; savepoint?: (...args: unknown[]) => Promise<unkno
  * text on each connection (a migration that changes a table makes it re-prepare, by itself).
  * Applied to the pool and to each transaction's and savepoint's scope, which have their own `unsafe`.
  */
-function preparedStatements<T extends Scope>(sql: T): T {
+function preparedStatements<T extends Scope>(sql: T, server: URL): T {
   const unsafe = sql.unsafe
   sql.unsafe = ((text: string, params?: unknown[], options?: Options) =>
     // (The BEGIN that postgres.js sends for a transaction carries `onexecute`: left as it is.)
-    unsafe(text, params as never, options?.onexecute ? options : { ...options, prepare: true })) as Unsafe
+    // Also the one place every Drizzle query passes: its span (tracing.ts), when tracing is on.
+    traceQuery(unsafe(text, params as never, options?.onexecute ? options : { ...options, prepare: true }), text, server)) as Unsafe
   const { begin, savepoint } = sql as Partial<postgres.Sql> & Scope
   const inScope = (args: unknown[]) => {
     const i = args.length - 1
     const fn = args[i] as (scope: Scope) => unknown
-    args[i] = (scope: Scope) => fn(preparedStatements(scope))
+    args[i] = (scope: Scope) => fn(preparedStatements(scope, server))
     return args
   }
   if (begin) Object.assign(sql, { begin: (...args: unknown[]) => (begin as (...a: unknown[]) => unknown)(...inScope(args)) })

@@ -31,6 +31,37 @@ export const ConfigSchema = Type.Object({
     { default: 'info', description: 'pino log level' },
   ),
   TRUST_PROXY: Str('false', 'Proxies whose x-forwarded-for is believed: `false`, `true`, or a comma list of IPs/CIDRs'),
+  DOCS_ENABLED: Opt(Type.Boolean({ description: 'Serve Swagger UI and the spec at /docs (default: on, except with NODE_ENV=production)' })),
+  METRICS_TOKEN: Opt(
+    Type.String({
+      minLength: 16,
+      description:
+        'Bearer token a Prometheus scraper sends to GET /metrics (`Authorization: Bearer <token>`); when set, /metrics refuses anyone else. With NODE_ENV=production and no token, /metrics is not served',
+    }),
+  ),
+  METRICS_CACHE_MS: Int(
+    5000,
+    0,
+    600_000,
+    'The costly parts of /metrics (jobs by queue and state, queue lag, connections) are read from the database at most once per this long (ms)',
+  ),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Opt(
+    Type.String({
+      description:
+        'OpenTelemetry: the collector, e.g. http://localhost:4318 (traces go to /v1/traces). Unset = tracing off and no SDK loaded. Read by the SDK, with every other OTEL_* variable (README, "Observability")',
+    }),
+  ),
+  OTEL_EXPORTER_OTLP_PROTOCOL: Opt(
+    Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')], {
+      description: 'OpenTelemetry: OTLP encoding (default http/protobuf)',
+    }),
+  ),
+  OTEL_SERVICE_NAME: Opt(Type.String({ description: 'OpenTelemetry: the service name on every span (e.g. keel-api, keel-worker)' })),
+  OTEL_TRACES_SAMPLER: Opt(
+    Type.String({
+      description: 'OpenTelemetry: sampler, e.g. parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG=0.1 (default parentbased_always_on)',
+    }),
+  ),
 
   DATABASE_URL: Opt(
     Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset = start the embedded PostgreSQL (npm start)' }),
@@ -285,6 +316,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return config
 }
+
+/** Whether /docs (Swagger UI and the spec) is served: DOCS_ENABLED, else on except in production. */
+export const docsEnabled = (config: Pick<Config, 'DOCS_ENABLED' | 'NODE_ENV'>): boolean =>
+  config.DOCS_ENABLED ?? config.NODE_ENV !== 'production'
 
 /** "a, b,,c" -> ["a", "b", "c"] */
 export const list = (value: string): string[] =>

@@ -22,14 +22,16 @@ export interface ServerOptions {
   /** Its own process group (so a signal to -pid reaches it and its children, as a terminal's Ctrl-C does). */
   detached?: boolean
   timeoutMs?: number
+  /** Modules loaded before the app (`node --import`), e.g. src/app/instrumentation.ts. */
+  imports?: string[]
 }
 
 export async function startServer(
   t: Test,
   env: Record<string, string>,
-  { detached = false, timeoutMs = 90_000 }: ServerOptions = {},
+  { detached = false, timeoutMs = 90_000, imports = [] }: ServerOptions = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/app/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...imports.flatMap((m) => ['--import', m]), 'src/app/server.ts'], {
     cwd: projectRoot,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
