@@ -1,12 +1,13 @@
 // `node dist/src/cli/migrate.js` (`npm run migrate`): apply the committed drizzle/ migrations and
 // exit, for the one-shot migration step of a deployment (the compose `migrate` service, the
 // Kubernetes migration Job) ahead of instances started with DB_MIGRATE=false. Connects straight to
-// the primary (DATABASE_URL here is the direct one, not PgBouncer's): the migration lock is a
-// session advisory lock. Waits for the database like a starting instance does.
+// the primary (DATABASE_DIRECT_URL, else DATABASE_URL; never PgBouncer's transaction pooling): the
+// migration lock is a session advisory lock. Waits for the database like a starting instance does.
 import postgres from 'postgres'
 import { ConfigError, loadConfig, type Config } from '../lib/config.js'
 import '../lib/schemas.js' // the string formats (uri, ...) the configuration's schema uses
 import { runMigrations } from '../db/migrate.js'
+import { sessionUrl } from '../db/client.js'
 import { retry } from '../lib/retry.js'
 
 async function main(): Promise<void> {
@@ -20,9 +21,11 @@ async function main(): Promise<void> {
     }
     throw err
   }
-  const url = config.DATABASE_URL
+  const url = sessionUrl(config)
   if (!url) {
-    console.error('Invalid configuration:\n  DATABASE_URL="": required (the primary, directly: migrations take a session lock)')
+    console.error(
+      'Invalid configuration:\n  DATABASE_DIRECT_URL (or DATABASE_URL): required, the primary directly (migrations take a session lock)',
+    )
     process.exit(1)
   }
   await retry(

@@ -50,6 +50,8 @@ for (const [artefact, envs] of [
         const config = loadConfig(effective)
         t.ok(config.REDIS_URL, `${where}: REDIS_URL set (shared cache and rate limits across instances)`)
         t.equal(config.DB_MIGRATE, false, `${where}: migrations are the one-shot step's, not the instances'`)
+        t.equal(config.DB_PREPARE, false, `${where}: no prepared statements through PgBouncer's transaction pooling`)
+        t.ok(config.DATABASE_DIRECT_URL, `${where}: pg-boss gets a session on the primary (DATABASE_DIRECT_URL)`)
       }
     }
     for (const { where, effective } of byRole('api')) t.ok(loadConfig(effective).DATABASE_READ_URL, `${where}: reads go to the replica`)
