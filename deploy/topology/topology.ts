@@ -466,6 +466,8 @@ async function ensureBuilt(): Promise<void> {
 export function endpoints(): Record<string, string> {
   return {
     KEEL_URL: urls.keel,
+    API_URLS: Array.from({ length: API_INSTANCES }, (_, i) => `http://127.0.0.1:${port.api(i + 1)}`).join(','),
+    WORKER_URLS: Array.from({ length: WORKERS }, (_, i) => `http://127.0.0.1:${port.worker(i + 1)}`).join(','),
     DATABASE_URL: urls.primary,
     DATABASE_POOLED_URL: urls.pooled,
     DATABASE_READ_URL: urls.pooledReplica,
