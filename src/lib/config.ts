@@ -38,6 +38,17 @@ export const ConfigSchema = Type.Object({
   DATABASE_READ_URL: Opt(
     Type.String({ pattern: '^postgres(ql)?://', description: 'Optional read replica for read-only queries (fastify.dbRead)' }),
   ),
+  DATABASE_DIRECT_URL: Opt(
+    Type.String({
+      pattern: '^postgres(ql)?://',
+      description:
+        'A direct (session-capable) PostgreSQL URL for what needs a session: migrations and their advisory lock, pg-boss; default DATABASE_URL. Set it when DATABASE_URL is a pooler in transaction mode',
+    }),
+  ),
+  DB_PREPARE: Bool(
+    true,
+    "Run queries as prepared statements (Drizzle's and postgres.js's); set false behind a pooler that cannot keep them (PgBouncer < 1.21 in transaction mode)",
+  ),
   EMBEDDED_PG_DIR: Str('./.data/postgres', 'Data directory of the embedded PostgreSQL (kept across restarts)'),
   EMBEDDED_PG_PORT: Int(54320, 1, 65535, 'Port of the embedded PostgreSQL (5432 is often taken by a system one)'),
   DB_POOL_MAX: Int(10, 1, 1000, 'Maximum connections in the pool (per instance)'),
