@@ -93,7 +93,8 @@ function pgBin(name: string): string {
   return join(dir, name)
 }
 
-const has = (binary: string) => spawnSync(binary, ['--version'], { stdio: 'ignore' }).status === 0 || spawnSync(binary, ['-v'], { stdio: 'ignore' }).status === 0
+const has = (binary: string) =>
+  spawnSync(binary, ['--version'], { stdio: 'ignore' }).status === 0 || spawnSync(binary, ['-v'], { stdio: 'ignore' }).status === 0
 /** What `up` needs besides Node and PostgreSQL; the topology tests skip with this message without it. */
 export const missingBinaries = () => ['haproxy', 'pgbouncer', 'redis-server', 'redis-cli'].filter((b) => !has(b))
 
@@ -382,14 +383,22 @@ async function waitReady(state: State, proc: Proc, timeoutMs = 90_000): Promise<
 
 const tail = (state: State, name: string) => {
   try {
-    return readFileSync(join(state.dir, 'logs', `${name}.log`), 'utf8').split('\n').slice(-15).join('\n')
+    return readFileSync(join(state.dir, 'logs', `${name}.log`), 'utf8')
+      .split('\n')
+      .slice(-15)
+      .join('\n')
   } catch {
     return '(no log)'
   }
 }
 
 /** Stop one process (its clean signal, or SIGKILL), wait until it has exited, forget its pid. */
-async function stopProcess(state: State, proc: Proc, signal: NodeJS.Signals = proc.stopSignal ?? 'SIGTERM', timeoutMs = 30_000): Promise<void> {
+async function stopProcess(
+  state: State,
+  proc: Proc,
+  signal: NodeJS.Signals = proc.stopSignal ?? 'SIGTERM',
+  timeoutMs = 30_000,
+): Promise<void> {
   const pid = state.pids[proc.name]
   if (pid && alive(pid) && ours(pid, proc, state.dir)) {
     process.kill(pid, signal)
@@ -512,7 +521,24 @@ async function up(): Promise<void> {
     await admin`create database keel`
     await admin.end()
     // The replica: a base backup of the primary that streams from it (-R writes primary_conninfo).
-    await exec(pgBin('pg_basebackup'), ['-h', '127.0.0.1', '-p', String(port.primary), '-U', 'postgres', '-D', join(dir, 'replica'), '-R', '-X', 'stream', '--checkpoint=fast'], true)
+    await exec(
+      pgBin('pg_basebackup'),
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(port.primary),
+        '-U',
+        'postgres',
+        '-D',
+        join(dir, 'replica'),
+        '-R',
+        '-X',
+        'stream',
+        '--checkpoint=fast',
+      ],
+      true,
+    )
     await startProcess(state, find('replica'))
     await startProcess(state, find('pgbouncer'))
 
@@ -543,7 +569,8 @@ async function up(): Promise<void> {
 async function stopAll(state: State, { keepFolder = false } = {}): Promise<void> {
   // The reverse of the start order: the balancer first, the databases last.
   for (const proc of [...processes].reverse()) await stopProcess(state, proc, proc.stopSignal ?? 'SIGTERM', 15_000)
-  if (keepFolder) await rm(statePath(state.dir), { force: true }) // (the logs stay, to read)
+  if (keepFolder)
+    await rm(statePath(state.dir), { force: true }) // (the logs stay, to read)
   else await rm(state.dir, { recursive: true, force: true })
 }
 
@@ -662,7 +689,8 @@ async function main(argv: string[]): Promise<void> {
     case 'resume-replay':
       return setReplay(false)
     case 'env':
-      for (const [key, value] of Object.entries({ ...endpoints(), TOPOLOGY_DIR: (await requireState()).dir })) console.log(`${key}=${value}`)
+      for (const [key, value] of Object.entries({ ...endpoints(), TOPOLOGY_DIR: (await requireState()).dir }))
+        console.log(`${key}=${value}`)
       return
     default:
       console.error(`usage: npm run topology -- up | down | status | env | restart <api|name> | kill <name> | stop <name> | start <name> | pause-replay | resume-replay

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import postgres from 'postgres'
+import { Redis } from 'ioredis'
 import { missingBinaries } from '../../deploy/topology/topology.js'
 import { projectRoot } from '../../src/lib/paths.js'
 import { startServer } from '../helpers/server-process.js'
@@ -18,7 +19,9 @@ import { startLoad } from '../helpers/load.js'
 import { waitFor } from '../helpers/wait.js'
 
 const missing = missingBinaries()
-const skip = missing.length ? `needs ${missing.join(', ')}: apt-get install -y haproxy pgbouncer redis-server` : false
+const skip = missing.length
+  ? `needs ${missing.join(' and ')}: apt-get install -y ${missing.map((b) => (b === 'redis-cli' ? 'redis-tools' : b)).join(' ')}`
+  : false
 
 const env = { ...process.env, TOPOLOGY_PORT_BASE: process.env.TOPOLOGY_PORT_BASE ?? '17050' }
 /** Runs `npm run topology -- <args>` (as tsx runs it) and returns its stdout. */
@@ -45,7 +48,11 @@ const address = () => `198.51.100.${++nextAddress}`
 async function account(name: string) {
   const from = { 'x-forwarded-for': address() }
   const body = { email: `${name}-${tag}@example.test`, password: 'Correct-Horse-9-Battery', name }
-  const registered = await fetch(`${keel}/api/v1/auth/register`, { method: 'POST', headers: { ...json, ...from }, body: JSON.stringify(body) })
+  const registered = await fetch(`${keel}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { ...json, ...from },
+    body: JSON.stringify(body),
+  })
   if (registered.status !== 201) throw new Error(`register ${name}: ${registered.status} ${await registered.text()}`)
   const login = await fetch(`${keel}/api/v1/auth/login`, {
     method: 'POST',
@@ -57,17 +64,24 @@ async function account(name: string) {
 }
 
 async function createProduct(headers: Record<string, string>, name: string, base = keel) {
-  const res = await fetch(`${base}/api/v1/products`, { method: 'POST', headers, body: JSON.stringify({ name, priceCents: 1000, stock: 10 }) })
+  const res = await fetch(`${base}/api/v1/products`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ name, priceCents: 1000, stock: 10 }),
+  })
   if (res.status !== 201) throw new Error(`create product: ${res.status} ${await res.text()}`)
   return ((await res.json()) as { data: { id: string; priceCents: number } }).data
 }
 
-const pids = async () => (JSON.parse(readFileSync(join(endpoint.TOPOLOGY_DIR!, 'state.json'), 'utf8')) as { pids: Record<string, number> }).pids
+const pids = async () =>
+  (JSON.parse(readFileSync(join(endpoint.TOPOLOGY_DIR!, 'state.json'), 'utf8')) as { pids: Record<string, number> }).pids
 
 t.before(async () => {
   if (skip) return
   const out = await topology('up')
-  endpoint = Object.fromEntries(out.split('\n').flatMap((line) => (/^([A-Z_]+)=(.*)$/.exec(line) ? [line.split(/=(.*)/s).slice(0, 2)] : [])))
+  endpoint = Object.fromEntries(
+    out.split('\n').flatMap((line) => (/^([A-Z_]+)=(.*)$/.exec(line) ? [line.split(/=(.*)/s).slice(0, 2)] : [])),
+  )
   keel = endpoint.KEEL_URL!
   apiUrls = endpoint.API_URLS!.split(',')
   primary = postgres(endpoint.DATABASE_URL!, { max: 1, onnotice: () => {} })
@@ -126,9 +140,11 @@ t.test('a write on one instance is never read stale on another', { skip }, async
 
 t.test('a logout ends the session on every instance', { skip }, async (t) => {
   const user = await account('leaver')
-  for (const base of apiUrls) t.equal((await fetch(`${base}/api/v1/auth/me`, { headers: user.headers })).status, 200, `signed in on ${base}`)
+  for (const base of apiUrls)
+    t.equal((await fetch(`${base}/api/v1/auth/me`, { headers: user.headers })).status, 200, `signed in on ${base}`)
   t.equal((await fetch(`${apiUrls[0]}/api/v1/auth/logout`, { method: 'POST', headers: user.headers, body: '{}' })).status, 204)
-  for (const base of apiUrls) t.equal((await fetch(`${base}/api/v1/auth/me`, { headers: user.headers })).status, 401, `signed out on ${base}`)
+  for (const base of apiUrls)
+    t.equal((await fetch(`${base}/api/v1/auth/me`, { headers: user.headers })).status, 401, `signed out on ${base}`)
 })
 
 t.test('each job runs once across the 2 workers', { skip }, async (t) => {
@@ -194,6 +210,19 @@ t.test('the replica stopped: reads still answer, readiness says degraded', { ski
 t.test('a Redis master killed: its replica takes over, requests answer meanwhile', { skip }, async (t) => {
   const seller = await account('redis')
   const product = await createProduct(seller.headers, 'Clustered lamp')
+  await fetch(`${keel}/api/v1/products/${product.id}`)
+  const keys = await Promise.all(
+    endpoint.REDIS_CLUSTER_NODES!.split(',').map(async (node) => {
+      const redis = new Redis(Number(node.split(':')[1]), '127.0.0.1', { lazyConnect: true })
+      try {
+        await redis.connect()
+        return (await redis.info('replication')).includes('role:master') ? await redis.dbsize() : 0
+      } finally {
+        redis.disconnect()
+      }
+    }),
+  )
+  t.ok(keys.filter((n) => n > 0).length >= 2, `Keel's cache and counters are spread over the cluster's masters (keys: ${keys.join(', ')})`)
   const load = startLoad(
     async () => {
       const res = await fetch(`${keel}/api/v1/products/${product.id}`, { headers: { 'x-forwarded-for': address() } })
@@ -272,6 +301,33 @@ t.test('a rolling restart of the 3 API instances under constant load loses no re
   const all = [...reads.samples, ...writes.samples].map((s) => s.result)
   const lost = all.filter((o) => o.status !== 200)
   t.same(lost, [], `${all.length} requests (${writes.samples.length} writes), none lost`)
+})
+
+t.test('the connection budget: what the instances and workers open, after the load above', { skip }, async (t) => {
+  // Direct to the primary: pg-boss's pool in each Keel process (DATABASE_DIRECT_URL). Through
+  // PgBouncer: each process's pools (DATABASE_URL, DATABASE_READ_URL), multiplexed onto at most
+  // default_pool_size server connections per database.
+  const byApp = await primary<{ app: string; n: number }[]>`
+    select coalesce(nullif(application_name, ''), backend_type) as app, count(*)::int as n
+    from pg_stat_activity where datname = 'keel' group by 1 order by 1`
+  t.comment(`primary, by application_name: ${byApp.map((r) => `${r.app} ${r.n}`).join(', ')}`)
+  const direct = byApp.find((r) => r.app === 'keel-queue')?.n ?? 0
+  t.ok(direct <= 5 * 5, `pg-boss direct connections: ${direct} ≤ 5 processes × max(2, DB_POOL_MAX / 2)`)
+  const admin = postgres(endpoint.PGBOUNCER_ADMIN_URL!, { max: 1, prepare: false, onnotice: () => {} })
+  t.teardown(() => admin.end({ timeout: 1 }))
+  const pools =
+    await admin.unsafe<{ database: string; cl_active: number; cl_waiting: number; sv_active: number; sv_idle: number; sv_used: number }[]>(
+      'SHOW POOLS',
+    )
+  const clients = await admin.unsafe<{ database: string }[]>('SHOW CLIENTS')
+  for (const database of ['keel', 'keel_replica']) {
+    const pool = pools.find((p) => p.database === database)!
+    const servers = Number(pool.sv_active) + Number(pool.sv_idle) + Number(pool.sv_used)
+    const clientCount = clients.filter((c) => c.database === database).length
+    t.comment(`PgBouncer ${database}: ${clientCount} client connections, ${servers} server connections`)
+    t.ok(clientCount <= 5 * 10, `${database}: ${clientCount} clients ≤ 5 processes × DB_POOL_MAX`)
+    t.ok(servers <= 20, `${database}: ${servers} server connections ≤ default_pool_size (20)`)
+  }
 })
 
 t.test('two instances started together on a migrated database apply nothing twice', { skip }, async (t) => {
