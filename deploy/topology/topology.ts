@@ -602,7 +602,7 @@ async function status(): Promise<void> {
       const ready = running && (await proc.ready().catch(() => false))
       let note = ''
       if (proc.name.startsWith('api-')) note = `balancer: ${(view as Record<string, string>)[proc.name] ?? '?'}`
-      if (proc.name.startsWith('redis-')) {
+      if (proc.name.startsWith('redis-') && running) {
         const n = nodes.find((x) => x.port === proc.port)
         note = n ? (n.master ? 'master' : 'replica') : ''
       }

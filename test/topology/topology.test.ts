@@ -250,11 +250,12 @@ t.test('PgBouncer restarted: Keel recovers by itself', { skip }, async (t) => {
   const seller = await account('bouncer')
   const before = await pids()
   await topology('restart', 'pgbouncer')
+  const restartedAt = Date.now()
   const product = await waitFor(() => createProduct(seller.headers, 'Pooled lamp').catch(() => undefined), {
     timeoutMs: 15_000,
     what: 'a write to succeed again',
   })
-  t.ok(product.id, 'writes succeed again')
+  t.ok(product.id, `writes succeed again (${Date.now() - restartedAt} ms after PgBouncer was back)`)
   t.equal((await fetch(`${keel}/api/v1/products?limit=1`)).status, 200, 'reads too')
   const after = await pids()
   t.same(
