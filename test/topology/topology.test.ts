@@ -78,6 +78,7 @@ const pids = async () =>
 
 t.before(async () => {
   if (skip) return
+  await topology('down') // (what an interrupted run left behind, stopped by its recorded PIDs)
   const out = await topology('up')
   endpoint = Object.fromEntries(
     out.split('\n').flatMap((line) => (/^([A-Z_]+)=(.*)$/.exec(line) ? [line.split(/=(.*)/s).slice(0, 2)] : [])),
