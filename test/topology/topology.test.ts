@@ -315,16 +315,15 @@ t.test('the connection budget: what the instances and workers open, after the lo
   t.comment(`primary, by application_name: ${byApp.map((r) => `${r.app} ${r.n}`).join(', ')}`)
   const direct = byApp.find((r) => r.app === 'keel-queue')?.n ?? 0
   t.ok(direct <= 5 * 5, `pg-boss direct connections: ${direct} ≤ 5 processes × max(2, DB_POOL_MAX / 2)`)
-  const admin = postgres(endpoint.PGBOUNCER_ADMIN_URL!, { max: 1, prepare: false, onnotice: () => {} })
+  const admin = postgres(endpoint.PGBOUNCER_ADMIN_URL!, { max: 1, prepare: false, fetch_types: false, onnotice: () => {} })
   t.teardown(() => admin.end({ timeout: 1 }))
-  const pools =
-    await admin.unsafe<{ database: string; cl_active: number; cl_waiting: number; sv_active: number; sv_idle: number; sv_used: number }[]>(
-      'SHOW POOLS',
-    )
-  const clients = await admin.unsafe<{ database: string }[]>('SHOW CLIENTS')
+  // (The admin console speaks only the simple query protocol.)
+  type Pool = { database: string; sv_active: number; sv_idle: number; sv_used: number }
+  const pools = await admin.unsafe<Pool[]>('SHOW POOLS').simple()
+  const clients = await admin.unsafe<{ database: string }[]>('SHOW CLIENTS').simple()
   for (const database of ['keel', 'keel_replica']) {
-    const pool = pools.find((p) => p.database === database)!
-    const servers = Number(pool.sv_active) + Number(pool.sv_idle) + Number(pool.sv_used)
+    const pool = pools.find((p) => p.database === database) // (none until a client has connected)
+    const servers = pool ? Number(pool.sv_active) + Number(pool.sv_idle) + Number(pool.sv_used) : 0
     const clientCount = clients.filter((c) => c.database === database).length
     t.comment(`PgBouncer ${database}: ${clientCount} client connections, ${servers} server connections`)
     t.ok(clientCount <= 5 * 10, `${database}: ${clientCount} clients ≤ 5 processes × DB_POOL_MAX`)
