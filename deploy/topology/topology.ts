@@ -13,7 +13,7 @@
 import { execFile, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, openSync, readdirSync, readFileSync, statSync, closeSync } from 'node:fs'
-import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chown, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -74,9 +74,19 @@ const statePath = (dir: string) => join(dir, 'state.json')
 async function loadState(): Promise<State | undefined> {
   const dir = await topologyDir()
   if (!existsSync(statePath(dir))) return undefined
-  return JSON.parse(await readFile(statePath(dir), 'utf8')) as State
+  try {
+    return JSON.parse(await readFile(statePath(dir), 'utf8')) as State
+  } catch {
+    throw new Error(`${statePath(dir)} is unreadable: stop what it started by hand (see its logs), then remove ${dir}`)
+  }
 }
-const saveState = (state: State) => writeFile(statePath(state.dir), JSON.stringify(state, null, 2) + '\n')
+/** Written whole (a temporary file renamed over it), so a command killed meanwhile never leaves half a file. */
+let saves = 0
+async function saveState(state: State): Promise<void> {
+  const partial = `${statePath(state.dir)}.${process.pid}-${++saves}.partial`
+  await writeFile(partial, JSON.stringify(state, null, 2) + '\n')
+  await rename(partial, statePath(state.dir))
+}
 
 // --- Binaries -----------------------------------------------------------------------------------
 /** Debian's PostgreSQL server binaries (the newest installed), or TOPOLOGY_PG_BIN. */
