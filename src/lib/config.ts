@@ -147,6 +147,12 @@ export const ConfigSchema = Type.Object({
   ),
   LOAD_SHED_RETRY_AFTER_SECONDS: Int(5, 1, 3600, 'retry-after of a request refused because the server is overloaded'),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, Number.MAX_SAFE_INTEGER, 'Bound on draining requests and running jobs at shutdown'),
+  SHUTDOWN_DRAIN_DELAY_MS: Int(
+    0,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    'At shutdown, readiness answers 503 for this long while requests are still served, before the server stops accepting connections: behind a load balancer, longer than its health checks take to mark the instance down (0 = stop at once; counts within SHUTDOWN_TIMEOUT_MS)',
+  ),
 
   RATE_LIMIT_ENABLED: Bool(true, 'Turn rate limiting on or off'),
   RATE_LIMIT_FAIL_OPEN: Bool(true, 'When Redis fails: true = let requests through (logged), false = answer 503'),
