@@ -3,7 +3,7 @@
 // database is down or hung, requests that need it answer 503 at once (src/db/guard.ts); the outage
 // and the recovery are logged once each.
 import fp from 'fastify-plugin'
-import { createDatabase, type Database, type Db } from '../src/db/client.js'
+import { createDatabase, sessionUrl, type Database, type Db } from '../src/db/client.js'
 import type { GuardStats } from '../src/db/guard.js'
 import { runMigrations } from '../src/db/migrate.js'
 import { retry } from '../src/lib/retry.js'
@@ -51,7 +51,9 @@ export default fp<DbPluginOptions>(
         fastify.log.warn({ attempt, delayMs, err: { message: (err as Error).message } }, 'database not reachable yet, retrying'),
     })
     if (config.DB_MIGRATE) {
-      await runMigrations(url)
+      // Over a session of its own: behind a pooler in transaction mode, the advisory lock, the
+      // migration and the unlock could otherwise land on different server connections.
+      await runMigrations(sessionUrl(config) ?? url)
       fastify.log.debug('database migrations applied')
     }
   },

@@ -1,5 +1,6 @@
 // Liveness (/health) and readiness (/health/ready): database and queue are required (503 without
-// them); a cache outage is "degraded" but still 200. Each check has a short timeout.
+// them); a cache outage is "degraded" but still 200. Each check has a short timeout. Once shutdown
+// begins readiness answers 503 whatever the checks say, so a load balancer drains this instance.
 import fp from 'fastify-plugin'
 import { Type, type Static } from '@sinclair/typebox'
 import { Ref, StringEnum } from '../src/lib/schemas.js'
@@ -32,7 +33,8 @@ const Liveness = Type.Object(
 const Readiness = Type.Object(
   {
     status: StringEnum(['healthy', 'degraded', 'unhealthy'], {
-      description: '`degraded`: the cache is down (reads go to the database); `unhealthy`: the database or the queue is',
+      description:
+        '`degraded`: the cache is down (reads go to the database); `unhealthy`: the database or the queue is down, or the instance is shutting down',
     }),
     checks: Type.Object({
       database: Check,
@@ -82,13 +84,13 @@ export default fp(
           tags: ['health'],
           summary: 'Readiness: database, cache and queue',
           description:
-            '200 while the database and queue answer (a cache outage is "degraded": reads bypass the cache); 503 otherwise, so a load balancer sends traffic elsewhere until it recovers.',
+            '200 while the database and queue answer (a cache outage is "degraded": reads bypass the cache); 503 otherwise, so a load balancer sends traffic elsewhere until it recovers. From the start of a shutdown it answers 503 (`unhealthy`) while requests are still served for SHUTDOWN_DRAIN_DELAY_MS, so the balancer stops sending first.',
           security: publicRoute,
           response: {
             200: { ...Ref(Readiness), description: 'Ready: `healthy`, or `degraded` when only the cache is down' },
             // Its own example at the media type (one beside a $ref would be dropped).
             503: Type.Unsafe<Static<typeof Readiness>>({
-              description: 'Not ready: the database or the queue is down',
+              description: 'Not ready: the database or the queue is down, or the instance is shutting down',
               content: {
                 'application/json': {
                   schema: Ref(Readiness),
@@ -106,11 +108,11 @@ export default fp(
           redis ? check(() => redis.ping(), timeoutMs) : Promise.resolve<CheckResult>('ok'),
           check(() => fastify.jobs.boss.getDb().executeSql('select 1', []), timeoutMs),
         ])
-        const required = database === 'ok' && queue === 'ok'
+        const required = database === 'ok' && queue === 'ok' && !fastify.draining()
         const status = !required ? 'unhealthy' : cache === 'ok' ? 'healthy' : 'degraded'
         return reply.code(required ? 200 : 503).send({ status, checks: { database, cache, queue } })
       },
     )
   },
-  { fastify: '5.x', name: 'health', dependencies: ['config', 'db', 'redis', 'queue'] },
+  { fastify: '5.x', name: 'health', dependencies: ['config', 'load-shedding', 'db', 'redis', 'queue'] },
 )

@@ -37,6 +37,8 @@ const SAMPLE_MS = 1000
 declare module 'fastify' {
   interface FastifyInstance {
     loadStats(): LoadStats
+    /** True once shutdown has begun: readiness answers 503 from then on. */
+    draining(): boolean
   }
 }
 
@@ -48,10 +50,18 @@ export default fp(
   async (fastify) => {
     const { config } = fastify
     let closing = false
-    fastify.addHook('preClose', (done) => {
+    let draining = false
+    // Behind a load balancer: readiness answers 503 first (plugins/health.ts) while requests are
+    // still served, so the balancer stops sending here before the server stops listening.
+    fastify.addHook('preClose', async () => {
+      draining = true
+      if (config.SHUTDOWN_DRAIN_DELAY_MS > 0) {
+        fastify.log.info({ delayMs: config.SHUTDOWN_DRAIN_DELAY_MS }, 'draining: readiness answers 503 before the server stops listening')
+        await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DRAIN_DELAY_MS))
+      }
       closing = true
-      done()
     })
+    fastify.decorate('draining', () => draining)
     // Requests that still arrive while draining (on kept-alive connections): Fastify's own 503 has
     // its own body (return503OnClosing is off in app.ts); this one is the envelope.
     // (Hooks on every request take a callback: an async hook costs promises on every request.)

@@ -33,7 +33,7 @@ export interface paths {
         };
         /**
          * Readiness: database, cache and queue
-         * @description 200 while the database and queue answer (a cache outage is "degraded": reads bypass the cache); 503 otherwise, so a load balancer sends traffic elsewhere until it recovers.
+         * @description 200 while the database and queue answer (a cache outage is "degraded": reads bypass the cache); 503 otherwise, so a load balancer sends traffic elsewhere until it recovers. From the start of a shutdown it answers 503 (`unhealthy`) while requests are still served for SHUTDOWN_DRAIN_DELAY_MS, so the balancer stops sending first.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -909,7 +909,7 @@ export interface components {
          */
         Readiness: {
             /**
-             * @description `degraded`: the cache is down (reads go to the database); `unhealthy`: the database or the queue is
+             * @description `degraded`: the cache is down (reads go to the database); `unhealthy`: the database or the queue is down, or the instance is shutting down
              * @enum {string}
              */
             status: "healthy" | "degraded" | "unhealthy";
@@ -2895,7 +2895,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Not ready: the database or the queue is down */
+            /** @description Not ready: the database or the queue is down, or the instance is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;

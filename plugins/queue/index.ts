@@ -12,6 +12,7 @@ import {
   type Queue,
   type SendOptions as BossSendOptions,
 } from 'pg-boss'
+import { sessionUrl } from '../../src/db/client.js'
 import { isConnectionError } from '../../src/db/guard.js'
 import { serializeError } from '../errors.js'
 import type { Static, TSchema } from '@sinclair/typebox'
@@ -86,7 +87,9 @@ export default fp<QueuePluginOptions>(
     // answers, where the server's statement timeout cannot fire (query_timeout, node-postgres's own
     // option, which pg-boss hands to its pg.Pool with the rest of its options).
     const options: ConstructorOptions & { query_timeout: number } = {
-      connectionString: config.DATABASE_URL,
+      // pg-boss's own pool (maintenance, schema and queue creation, their locks) on the direct URL:
+      // none of it goes through a pooler in transaction mode.
+      connectionString: sessionUrl(config),
       schema,
       max: Math.max(2, Math.ceil(config.DB_POOL_MAX / 2)),
       application_name: 'keel-queue',

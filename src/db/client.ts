@@ -34,6 +34,7 @@ export type PoolConfig = Pick<
   | 'DB_PROBE_TIMEOUT_MS'
   | 'DB_PROBE_INTERVAL_MS'
   | 'DB_RECONNECT_MAX_MS'
+  | 'DB_PREPARE'
 >
 
 export interface PoolEvents {
@@ -52,6 +53,7 @@ export function createPool(url: string, config: PoolConfig, which: 'primary' | '
     probeTimeoutMs: config.DB_PROBE_TIMEOUT_MS,
     probeIntervalMs: config.DB_PROBE_INTERVAL_MS,
     reconnectMaxMs: config.DB_RECONNECT_MAX_MS,
+    prepare: config.DB_PREPARE,
     onDown: (err) => events.onDown?.(which, err),
     onUp: (ms) => events.onUp?.(which, ms),
   })
@@ -65,9 +67,13 @@ export function createPool(url: string, config: PoolConfig, which: 'primary' | '
       ...(config.DB_STATEMENT_TIMEOUT_MS > 0 ? { statement_timeout: config.DB_STATEMENT_TIMEOUT_MS } : {}),
     },
     onnotice: () => {},
+    // Off: every statement unnamed (postgres.js's tagged templates too), so a pooler may hand each
+    // query to another server connection. On: see preparedStatements.
+    prepare: config.DB_PREPARE,
     ...(guard.poolOptions as Pick<postgres.Options<Record<string, never>>, 'backoff' | 'onclose'>),
   })
-  return { sql: preparedStatements(guard.wrap(sql), new URL(url)), guard }
+  const guarded = guard.wrap(sql)
+  return { sql: config.DB_PREPARE ? preparedStatements(guarded, new URL(url)) : guarded, guard }
 }
 
 type Unsafe = postgres.Sql['unsafe']
@@ -81,6 +87,7 @@ type Scope = { unsafe: Unsafe; savepoint?: (...args: unknown[]) => Promise<unkno
  * at about half the rate of the same select prepared. postgres.js keeps one statement per query
  * text on each connection (a migration that changes a table makes it re-prepare, by itself).
  * Applied to the pool and to each transaction's and savepoint's scope, which have their own `unsafe`.
+ * Not applied with DB_PREPARE=false (the pool's `prepare: false` then wins over any query's own).
  */
 function preparedStatements<T extends Scope>(sql: T, server: URL): T {
   const unsafe = sql.unsafe
@@ -99,6 +106,10 @@ function preparedStatements<T extends Scope>(sql: T, server: URL): T {
   if (savepoint) sql.savepoint = (...args: unknown[]) => savepoint(...inScope(args))
   return sql
 }
+
+/** The URL for what needs a session of its own (migrations and their advisory lock, pg-boss): DATABASE_DIRECT_URL, else DATABASE_URL. */
+export const sessionUrl = (config: Pick<Config, 'DATABASE_URL' | 'DATABASE_DIRECT_URL'>): string | undefined =>
+  config.DATABASE_DIRECT_URL ?? config.DATABASE_URL
 
 export function createDatabase(url: string, config: PoolConfig & Pick<Config, 'DATABASE_READ_URL'>, events: PoolEvents = {}): Database {
   const primary = createPool(url, config, 'primary', events)

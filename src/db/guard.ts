@@ -41,6 +41,8 @@ export interface GuardOptions {
   probeTimeoutMs: number
   probeIntervalMs: number
   reconnectMaxMs: number
+  /** Whether the probe may prepare its statement (false behind a pooler that cannot keep them). */
+  prepare?: boolean
   onDown?: (err: Error) => void
   onUp?: (downForMs: number) => void
 }
@@ -110,6 +112,7 @@ export function createGuard(opts: GuardOptions): Guard {
       connect_timeout: Math.max(1, Math.ceil(opts.probeTimeoutMs / 1000)),
       backoff: () => 0,
       fetch_types: false,
+      prepare: opts.prepare ?? true,
       connection: { application_name: 'keel-probe' },
       onnotice: () => {},
     })

@@ -69,6 +69,17 @@ export const ConfigSchema = Type.Object({
   DATABASE_READ_URL: Opt(
     Type.String({ pattern: '^postgres(ql)?://', description: 'Optional read replica for read-only queries (fastify.dbRead)' }),
   ),
+  DATABASE_DIRECT_URL: Opt(
+    Type.String({
+      pattern: '^postgres(ql)?://',
+      description:
+        'A direct (session-capable) PostgreSQL URL for what needs a session: migrations and their advisory lock, pg-boss; default DATABASE_URL. Set it when DATABASE_URL is a pooler in transaction mode',
+    }),
+  ),
+  DB_PREPARE: Bool(
+    true,
+    "Run queries as prepared statements (Drizzle's and postgres.js's); set false behind a pooler that cannot keep them (PgBouncer < 1.21 in transaction mode)",
+  ),
   EMBEDDED_PG_DIR: Str('./.data/postgres', 'Data directory of the embedded PostgreSQL (kept across restarts)'),
   EMBEDDED_PG_PORT: Int(54320, 1, 65535, 'Port of the embedded PostgreSQL (5432 is often taken by a system one)'),
   DB_POOL_MAX: Int(10, 1, 1000, 'Maximum connections in the pool (per instance)'),
@@ -187,6 +198,12 @@ export const ConfigSchema = Type.Object({
   ),
   LOAD_SHED_RETRY_AFTER_SECONDS: Int(5, 1, 3600, 'retry-after of a request refused because the server is overloaded'),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, Number.MAX_SAFE_INTEGER, 'Bound on draining requests and running jobs at shutdown'),
+  SHUTDOWN_DRAIN_DELAY_MS: Int(
+    0,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    'At shutdown, readiness answers 503 for this long while requests are still served, before the server stops accepting connections: behind a load balancer, longer than its health checks take to mark the instance down (0 = stop at once; counts within SHUTDOWN_TIMEOUT_MS)',
+  ),
 
   RATE_LIMIT_ENABLED: Bool(true, 'Turn rate limiting on or off'),
   RATE_LIMIT_FAIL_OPEN: Bool(true, 'When Redis fails: true = let requests through (logged), false = answer 503'),
