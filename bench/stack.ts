@@ -110,9 +110,12 @@ try {
     select created_at as at, id from (select created_at, id, row_number() over (order by created_at desc, id) as n from products) p where n % 97 = 0`
 
   const common = { DATABASE_URL: database.url, REDIS_URL }
-  const bare = await startServer('the bare server', ['--import', 'tsx', 'bench/bare-server.ts'], common)
+  // BENCH_CPU_PROF=<folder>: each server writes a V8 CPU profile of the whole run there when it exits
+  // (CPU.<date>.<time>.<pid>...cpuprofile; the pids are printed).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+  const bare = await startServer('the bare server', [...profile, '--import', 'tsx', 'bench/bare-server.ts'], common)
   const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-bench'
-  const stock = await startServer('the stock assembly', ['--import', 'tsx', 'bench/stock-server.ts'], { ...common, JWT_SECRET })
+  const stock = await startServer('the stock assembly', [...profile, '--import', 'tsx', 'bench/stock-server.ts'], { ...common, JWT_SECRET })
   const keelEnv = {
     ...common,
     NODE_ENV: 'production',
@@ -125,7 +128,8 @@ try {
     SEED_DEMO_DATA: 'false',
     DB_MIGRATE: 'false',
   }
-  const keel = await startServer('Keel', ['dist/src/app/server.js'], keelEnv)
+  const keel = await startServer('Keel', [...profile, 'dist/src/app/server.js'], keelEnv)
+  if (profile.length) console.log(`profiles: bare ${bare.pid}, stock ${stock.pid}, Keel ${keel.pid}`)
 
   // ---- a buyer (JWT) and an API key, through Keel's own API
   const json = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
@@ -234,7 +238,9 @@ try {
     const bad = rs.reduce((n, r) => n + r.non2xx + r.errors, 0)
     return bad ? ` ${bad} non-2xx/errors` : ''
   }
-  for (const s of scenarios) {
+  // BENCH_SCENARIOS=<words>: only the scenarios whose name contains one of them (for profiling one path).
+  const only = process.env.BENCH_SCENARIOS?.split(',')
+  for (const s of scenarios.filter((s) => !only || only.some((w) => s.name.includes(w)))) {
     const [b, st, k] = await measure(
       { url: bare.url, pid: bare.pid, ...s.bare },
       { url: stock.url, pid: stock.pid, ...s.stock },
