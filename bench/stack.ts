@@ -1,12 +1,14 @@
-// Keel side by side with the bare stack it is built on, in one run. Both servers run as processes of
-// their own on the same data (a scratch database seeded with BENCH_PRODUCTS products), pinned to CPU 0;
+// Keel side by side with the bare stack it is built on and with the stock assembly a team would build
+// by hand from the popular plugins (bench/stock-server.ts says what it holds), in one run. The three
+// servers run as processes of their own on the same data (a scratch database seeded with BENCH_PRODUCTS products), pinned to CPU 0;
 // the load generator (autocannon, 50 connections) runs pinned to CPU 1; PostgreSQL and Redis float.
 // Keel runs its production build with production defaults (NODE_ENV=production, info logging to
 // /dev/null, rate limiting on with Redis — with a limit no client reaches — ROLE=api, as an API
 // instance behind which workers scale apart; the jobs bench measures those). Each scenario is warmed
-// up on both, then measured in BENCH_ROUNDS rounds alternating bare and Keel (a shared machine's
-// noise lands on both): the median of each figure — req/s, p50, p99 — their ratio, and each server's
-// RSS at the end. Then what the difference is made of: Keel again with request logging off
+// up on each, then measured in BENCH_ROUNDS rounds alternating bare, stock and Keel (a shared machine's
+// noise lands on all three): the median of each figure — req/s, p50, p99, and the CPU time each
+// request cost the server (user + system, from /proc/<pid>/stat, which noise moves less than req/s) —
+// the ratios, and each server's RSS at the end. Then what the difference is made of: Keel again with request logging off
 // (LOG_LEVEL=warn), rate limiting off, and both, on the same scenarios (a second Keel process).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:http'
@@ -60,9 +62,23 @@ function stop(child: ChildProcess): Promise<unknown> {
   return new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))
 }
 
+/** The process's CPU time so far (user + system), in µs: /proc/<pid>/stat fields 14 and 15, in clock ticks. */
+function cpuUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS
+}
+const CLOCK_TICKS = 100 // sysconf(_SC_CLK_TCK) on Linux
+
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
 
-function load(spec: Omit<LoadSpec, 'connections'>): Promise<LoadResult> {
+/** A load run against one server; with its pid, the CPU time the server spent per request. */
+async function load(spec: Omit<LoadSpec, 'connections'> & { pid?: number }): Promise<LoadResult & { cpuUs?: number }> {
+  const before = spec.pid ? cpuUs(spec.pid) : 0
+  const result = await loadRun(spec)
+  return spec.pid ? { ...result, cpuUs: (cpuUs(spec.pid) - before) / Math.max(1, result.total) } : result
+}
+
+function loadRun(spec: Omit<LoadSpec, 'connections'>): Promise<LoadResult> {
   const file = join(scratch, `load-${Math.random().toString(36).slice(2)}.json`)
   writeFileSync(file, JSON.stringify({ connections: CONNECTIONS, ...spec }))
   return new Promise((resolve, reject) => {
@@ -96,13 +112,18 @@ try {
     select created_at as at, id from (select created_at, id, row_number() over (order by created_at desc, id) as n from products) p where n % 97 = 0`
 
   const common = { DATABASE_URL: database.url, REDIS_URL }
-  const bare = await startServer('the bare server', ['--import', 'tsx', 'bench/bare-server.ts'], common)
+  // BENCH_CPU_PROF=<folder>: each server writes a V8 CPU profile of the whole run there when it exits
+  // (CPU.<date>.<time>.<pid>...cpuprofile; the pids are printed).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+  const bare = await startServer('the bare server', [...profile, '--import', 'tsx', 'bench/bare-server.ts'], common)
+  const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-bench'
+  const stock = await startServer('the stock assembly', [...profile, '--import', 'tsx', 'bench/stock-server.ts'], { ...common, JWT_SECRET })
   const keelEnv = {
     ...common,
     NODE_ENV: 'production',
     ROLE: 'api',
     LOG_LEVEL: 'info',
-    JWT_SECRET: 'bench-secret-bench-secret-bench-secret-bench',
+    JWT_SECRET,
     JWT_ACCESS_TTL_SECONDS: '7200',
     REDIS_KEY_PREFIX: `keel-bench:${process.pid}:`,
     RATE_LIMIT_MAX: '1000000000',
@@ -111,7 +132,8 @@ try {
     // The bench's buyer signs up and makes a key without opening the verification email.
     REQUIRE_VERIFIED_EMAIL_FOR: 'none',
   }
-  const keel = await startServer('Keel', ['dist/src/app/server.js'], keelEnv)
+  const keel = await startServer('Keel', [...profile, 'dist/src/app/server.js'], keelEnv)
+  if (profile.length) console.log(`profiles: bare ${bare.pid}, stock ${stock.pid}, Keel ${keel.pid}`)
 
   // ---- a buyer (JWT) and an API key, through Keel's own API
   const json = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
@@ -135,62 +157,82 @@ try {
   }
 
   // Warm both caches with the hot products.
-  for (const id of hot) await Promise.all([fetch(`${keel.url}/api/v1/products/${id}`), fetch(`${bare.url}/cached/products/${id}`)])
+  for (const id of hot)
+    await Promise.all([
+      fetch(`${keel.url}/api/v1/products/${id}`),
+      fetch(`${bare.url}/cached/products/${id}`),
+      fetch(`${stock.url}/products/${id}`),
+    ])
 
   const offsets = Array.from({ length: 500 }, (_, i) => (i * 37) % 2000)
-  const scenarios: {
-    name: string
-    bare: Omit<LoadSpec, 'connections' | 'seconds' | 'url'>
-    keel: Omit<LoadSpec, 'connections' | 'seconds' | 'url'>
-  }[] = [
-    { name: '`GET /health` vs a bare route', bare: { method: 'GET', paths: ['/health'] }, keel: { method: 'GET', paths: ['/health'] } },
+  type Request = Omit<LoadSpec, 'connections' | 'seconds' | 'url'>
+  const get = (paths: string[], headers?: Record<string, string>): Request => ({ method: 'GET', paths, ...(headers ? { headers } : {}) })
+  const orderBodies = hot.map((id) => JSON.stringify({ items: [{ productId: id, quantity: 1 }] }))
+  const scenarios: { name: string; bare: Request; stock: Request; keel: Request }[] = [
+    { name: '`GET /health`', bare: get(['/health']), stock: get(['/health']), keel: get(['/health']) },
     {
-      name: `product by id, cache hit (${HOT} hot ids) vs bare cache-aside`,
-      bare: { method: 'GET', paths: hot.map((id) => `/cached/products/${id}`) },
-      keel: { method: 'GET', paths: hot.map((id) => `/api/v1/products/${id}`) },
+      name: `product by id, cache hit (${HOT} hot ids)`,
+      bare: get(hot.map((id) => `/cached/products/${id}`)),
+      stock: get(hot.map((id) => `/products/${id}`)),
+      keel: get(hot.map((id) => `/api/v1/products/${id}`)),
     },
     {
-      name: `product by id, ${PRODUCTS.toLocaleString('en')} ids (Keel cache-aside, mostly misses) vs bare uncached select`,
-      bare: { method: 'GET', paths: all.map((r) => `/products/${r.id}`) },
-      keel: { method: 'GET', paths: all.map((r) => `/api/v1/products/${r.id}`) },
+      name: `product by id, cache hit, with a JWT (bare: anonymous)`,
+      bare: get(hot.map((id) => `/cached/products/${id}`)),
+      stock: get(
+        hot.map((id) => `/me/products/${id}`),
+        bearer,
+      ),
+      keel: get(
+        hot.map((id) => `/api/v1/products/${id}`),
+        bearer,
+      ),
     },
     {
-      name: 'list page of 20 with total vs bare page without total',
-      bare: { method: 'GET', paths: offsets.map((o) => `/products?limit=20&offset=${o}`) },
-      keel: { method: 'GET', paths: offsets.map((o) => `/api/v1/products?limit=20&offset=${o}`) },
+      name: `product by id, ${PRODUCTS.toLocaleString('en')} ids (cache-aside, mostly misses; bare uncached)`,
+      bare: get(all.map((r) => `/products/${r.id}`)),
+      stock: get(all.map((r) => `/products/${r.id}`)),
+      keel: get(all.map((r) => `/api/v1/products/${r.id}`)),
     },
     {
-      name: 'keyset page of 20 (anywhere in the catalog) vs bare keyset select',
-      bare: { method: 'GET', paths: positions.map((p) => `/products/keyset?limit=20&at=${p.at.toISOString()}&id=${p.id}`) },
-      keel: { method: 'GET', paths: positions.map((p) => `/api/v1/products?limit=20&cursor=${encodeCursor([p.at.toISOString(), p.id])}`) },
+      name: 'list page of 20 with total (bare without total)',
+      bare: get(offsets.map((o) => `/products?limit=20&offset=${o}`)),
+      stock: get(offsets.map((o) => `/products?limit=20&offset=${o}`)),
+      keel: get(offsets.map((o) => `/api/v1/products?limit=20&offset=${o}`)),
     },
     {
-      name: 'create an order (JWT; one transaction: stock, order, item, outbox) vs the same statements',
+      name: 'keyset page of 20, anywhere in the catalog',
+      bare: get(positions.map((p) => `/products/keyset?limit=20&at=${p.at.toISOString()}&id=${p.id}`)),
+      stock: get(positions.map((p) => `/products/keyset?limit=20&at=${p.at.toISOString()}&after=${p.id}`)),
+      keel: get(positions.map((p) => `/api/v1/products?limit=20&cursor=${encodeCursor([p.at.toISOString(), p.id])}`)),
+    },
+    {
+      name: 'create an order (JWT; one transaction: stock, order, item, outbox; bare anonymous)',
       bare: { method: 'POST', paths: ['/orders'], bodies: hot.map((id) => JSON.stringify({ userId: buyerId, productId: id })) },
-      keel: {
-        method: 'POST',
-        paths: ['/api/v1/orders'],
-        headers: bearer,
-        bodies: hot.map((id) => JSON.stringify({ items: [{ productId: id, quantity: 1 }] })),
-      },
+      stock: { method: 'POST', paths: ['/orders'], headers: bearer, bodies: orderBodies },
+      keel: { method: 'POST', paths: ['/api/v1/orders'], headers: bearer, bodies: orderBodies },
     },
   ]
 
-  type Spec = Omit<LoadSpec, 'connections' | 'seconds'>
+  type Spec = Omit<LoadSpec, 'connections' | 'seconds'> & { pid: number }
+  type Result = LoadResult & { cpuUs: number }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   /** Each spec warmed up (from halfway through its paths), then measured in alternating rounds: the medians. */
-  async function measure(...specs: Spec[]): Promise<LoadResult[]> {
+  async function measure(...specs: Spec[]): Promise<Result[]> {
     for (const spec of specs) await load({ ...spec, seconds: WARMUP, start: Math.floor(spec.paths.length / 2) })
-    const runs: LoadResult[][] = specs.map(() => [])
+    const runs: Result[][] = specs.map(() => [])
     for (let round = 0; round < ROUNDS; round++) {
       // Each round goes on through the paths where the last one stopped (a cold read stays cold).
-      for (const [i, spec] of specs.entries())
-        runs[i]!.push(await load({ ...spec, seconds: SECONDS, start: runs[i]!.reduce((n, r) => n + r.total, 0) }))
+      for (const [i, spec] of specs.entries()) {
+        const r = await load({ ...spec, seconds: SECONDS, start: runs[i]!.reduce((n, r) => n + r.total, 0) })
+        runs[i]!.push({ ...r, cpuUs: r.cpuUs ?? 0 })
+      }
     }
     return runs.map((rs) => ({
       rps: median(rs.map((r) => r.rps)),
       p50: median(rs.map((r) => r.p50)),
       p99: median(rs.map((r) => r.p99)),
+      cpuUs: median(rs.map((r) => r.cpuUs)),
       total: rs.reduce((n, r) => n + r.total, 0),
       non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
       errors: rs.reduce((n, r) => n + r.errors, 0),
@@ -198,36 +240,34 @@ try {
   }
 
   const rows: string[] = []
-  const results: Record<string, LoadResult> = {}
+  const cpuRows: string[] = []
   const fmt = (n: number) => Math.round(n).toLocaleString('en')
   const failures = (...rs: LoadResult[]) => {
     const bad = rs.reduce((n, r) => n + r.non2xx + r.errors, 0)
     return bad ? ` ${bad} non-2xx/errors` : ''
   }
-  for (const s of scenarios) {
-    const [bareResult, keelResult] = await measure({ url: bare.url, ...s.bare }, { url: keel.url, ...s.keel })
-    results[s.name] = keelResult!
-    rows.push(
-      `| ${s.name} | ${fmt(bareResult!.rps)} | ${fmt(keelResult!.rps)} | ${(keelResult!.rps / bareResult!.rps).toFixed(2)} | ${bareResult!.p50} / ${keelResult!.p50} ms | ${bareResult!.p99} / ${keelResult!.p99} ms |${failures(bareResult!, keelResult!)}`,
+  // BENCH_SCENARIOS=<words>: only the scenarios whose name contains one of them (for profiling one path).
+  const only = process.env.BENCH_SCENARIOS?.split(',')
+  for (const s of scenarios.filter((s) => !only || only.some((w) => s.name.includes(w)))) {
+    const [b, st, k] = await measure(
+      { url: bare.url, pid: bare.pid, ...s.bare },
+      { url: stock.url, pid: stock.pid, ...s.stock },
+      { url: keel.url, pid: keel.pid, ...s.keel },
     )
+    rows.push(
+      `| ${s.name} | ${fmt(b!.rps)} | ${fmt(st!.rps)} | ${fmt(k!.rps)} | ${(k!.rps / b!.rps).toFixed(2)} | ${(k!.rps / st!.rps).toFixed(2)} | ${b!.p99} / ${st!.p99} / ${k!.p99} ms |${failures(b!, st!, k!)}`,
+    )
+    cpuRows.push(`| ${s.name} | ${fmt(b!.cpuUs)} | ${fmt(st!.cpuUs)} | ${fmt(k!.cpuUs)} | ${(k!.cpuUs / st!.cpuUs).toFixed(2)} |`)
     console.log(rows.at(-1))
+    console.log(cpuRows.at(-1))
   }
 
-  // Authenticated reads against the same read without credentials (Keel both times).
-  const authRows: string[] = []
-  const hotKeel = { url: keel.url, method: 'GET' as const, paths: hot.map((id) => `/api/v1/products/${id}`) }
-  const anonymous = results[scenarios[1]!.name]!
-  for (const [name, headers] of [
-    ['product by id, cache hit, with a JWT (bearer)', bearer],
-    ['product by id, cache hit, with an API key', apiKey],
-  ] as const) {
-    const [r] = await measure({ ...hotKeel, headers })
-    authRows.push(
-      `| ${name} | ${fmt(anonymous.rps)} | ${fmt(r!.rps)} | ${(r!.rps / anonymous.rps).toFixed(2)} | ${anonymous.p50} / ${r!.p50} ms | ${anonymous.p99} / ${r!.p99} ms |${failures(r!)}`,
-    )
-    console.log(authRows.at(-1))
-  }
-  const keelRss = rssMb(keel.pid)
+  // An API key against the same read without credentials (Keel both times).
+  const hotKeel = { url: keel.url, pid: keel.pid, ...get(hot.map((id) => `/api/v1/products/${id}`)) }
+  const [anonymous, withKey] = await measure(hotKeel, { ...hotKeel, headers: apiKey })
+  const keyRow = `| product by id, cache hit, with an API key | ${fmt(anonymous!.rps)} | ${fmt(withKey!.rps)} | ${(withKey!.rps / anonymous!.rps).toFixed(2)} | ${anonymous!.p99} / ${withKey!.p99} ms |${failures(anonymous!, withKey!)}`
+  console.log(keyRow)
+  const rss = { bare: rssMb(bare.pid), stock: rssMb(stock.pid), keel: rssMb(keel.pid) }
 
   // What the difference is made of: the same Keel with request logging off, rate limiting off, both;
   // and what tracing costs: started as `npm start` does (--import of the instrumentation) with no
@@ -248,13 +288,13 @@ try {
       traced,
     ],
   ]
-  for (const s of [scenarios[0]!, scenarios[1]!]) {
+  for (const s of process.env.BENCH_VARIANTS === 'false' ? [] : [scenarios[0]!, scenarios[1]!]) {
     for (const [label, env, args = ['dist/src/app/server.js']] of variants) {
       // Keel as configured above and the variant, in the same alternating rounds.
       const variant = await startServer(`Keel (${label})`, args, { ...keelEnv, ...env })
-      const [base, r] = await measure({ url: keel.url, ...s.keel }, { url: variant.url, ...s.keel })
+      const [base, r] = await measure({ url: keel.url, pid: keel.pid, ...s.keel }, { url: variant.url, pid: variant.pid, ...s.keel })
       costRows.push(
-        `| ${s.name.split(' vs ')[0]}, ${label} | ${fmt(base!.rps)} | ${fmt(r!.rps)} | ${(r!.rps / base!.rps).toFixed(2)} | ${base!.p99} / ${r!.p99} ms |${failures(base!, r!)}`,
+        `| ${s.name}, ${label} | ${fmt(base!.rps)} | ${fmt(r!.rps)} | ${(r!.rps / base!.rps).toFixed(2)} | ${fmt(base!.cpuUs)} / ${fmt(r!.cpuUs)} µs |${failures(base!, r!)}`,
       )
       console.log(costRows.at(-1))
       await stop(variant.child)
@@ -262,21 +302,29 @@ try {
   }
 
   const table = [
-    `${PRODUCTS.toLocaleString('en')} products, ${CONNECTIONS} connections; per scenario a ${WARMUP} s warm-up, then ${ROUNDS} rounds of ${SECONDS} s alternating bare and Keel (medians shown); servers on CPU 0, load generator on CPU 1.`,
+    `Node.js ${process.version}; ${PRODUCTS.toLocaleString('en')} products, ${CONNECTIONS} connections; per scenario a ${WARMUP} s warm-up, then ${ROUNDS} rounds of ${SECONDS} s alternating bare, stock and Keel (medians shown); servers on CPU 0, load generator on CPU 1.`,
     '',
-    '| scenario | bare req/s | Keel req/s | ratio | p50 bare / Keel | p99 bare / Keel |',
-    '|---|---|---|---|---|---|',
+    '| scenario | bare req/s | stock req/s | Keel req/s | Keel / bare | Keel / stock | p99 bare / stock / Keel |',
+    '|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    '| authenticated read (Keel) | anonymous req/s | authenticated req/s | ratio | p50 anonymous / authenticated | p99 anonymous / authenticated |',
-    '|---|---|---|---|---|---|',
-    ...authRows,
-    '',
-    `RSS after the run: bare ${rssMb(bare.pid).toFixed(0)} MB, Keel ${keelRss.toFixed(0)} MB.`,
-    '',
-    '| what the difference is made of: Keel as above vs Keel with one thing changed | Keel req/s | changed req/s | ratio | p99 Keel / changed |',
+    '| CPU time per request (server process, user + system) | bare µs | stock µs | Keel µs | Keel / stock |',
     '|---|---|---|---|---|',
-    ...costRows,
+    ...cpuRows,
+    '',
+    '| authenticated read (Keel) | anonymous req/s | with an API key req/s | ratio | p99 anonymous / API key |',
+    '|---|---|---|---|---|',
+    keyRow,
+    '',
+    `RSS after the run: bare ${rss.bare.toFixed(0)} MB, stock ${rss.stock.toFixed(0)} MB, Keel ${rss.keel.toFixed(0)} MB.`,
+    ...(costRows.length
+      ? [
+          '',
+          '| what the difference is made of: Keel as above vs Keel with one thing changed | Keel req/s | changed req/s | ratio | CPU per request Keel / changed |',
+          '|---|---|---|---|---|',
+          ...costRows,
+        ]
+      : []),
   ].join('\n')
   console.log(`\n${table}\n`)
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, `${table}\n`)
