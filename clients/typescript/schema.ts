@@ -2419,7 +2419,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description Authenticated, but not allowed (FORBIDDEN, RATE_LIMIT_TOO_HIGH) */
+            /** @description Authenticated, but not allowed (FORBIDDEN, RATE_LIMIT_TOO_HIGH, EXPIRY_NOT_ALLOWED) */
             403: {
                 headers: {
                     [name: string]: unknown;

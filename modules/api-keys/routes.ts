@@ -3,10 +3,17 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { auditFor, authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { auditFor, authSecurity, SessionRequiredError } from '../../plugins/auth.js'
+import { errorResponses, ok, page } from '../../src/lib/envelope.js'
 import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
 import { pageMeta } from '../../src/lib/pagination.js'
+import {
+  ApiKeyLimitReachedError,
+  ApiKeyNotFoundError,
+  ExpiryNotAllowedError,
+  RateLimitNotAllowedError,
+  ScopeNotAllowedError,
+} from './errors.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { ApiKeysService, Issuer } from './service.js'
@@ -15,19 +22,6 @@ import { ApiKeyPage, ApiKeyParams, ApiKeyResponse, CreateApiKeyBody, IssuedApiKe
 const tags = ['api-keys']
 const security = authSecurity
 const session = { session: true }
-
-const sessionOnly: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: 'This needs a bearer session (log in); an API key cannot do it' }
-const scopeRefused: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: 'You cannot grant scope(s) you do not have: admin' }
-const limitRefused: ErrorSpec = {
-  status: 403,
-  code: 'RATE_LIMIT_TOO_HIGH',
-  message: "A key's rate limit can be at most 300 requests per 60 s (and no faster)",
-}
-const tooMany: ErrorSpec = {
-  status: 409,
-  code: 'API_KEY_LIMIT_REACHED',
-  message: 'You already have 20 API keys, the most allowed; delete one first',
-}
 
 /** Who issues a key: the caller, and the API key it authenticated with (none for a session). */
 const issuerOf = (request: FastifyRequest): Issuer => ({ principal: request.user!, key: request.apiKey })
@@ -60,7 +54,14 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
             ...Ref(IssuedApiKeyResponse),
             headers: { location: Type.String({ description: 'The new key' }), ...EtagHeader, ...noStore },
           },
-          ...errorResponses(401, sessionOnly, scopeRefused, limitRefused, tooMany),
+          ...errorResponses(
+            401,
+            SessionRequiredError,
+            ScopeNotAllowedError,
+            RateLimitNotAllowedError,
+            ExpiryNotAllowedError,
+            ApiKeyLimitReachedError,
+          ),
         },
       },
     },
@@ -87,7 +88,7 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
           '(a leaked key must not tell its holder which other keys exist, with what scopes). Sortable by `createdAt`, `name`, `lastUsedAt`, `expiresAt`.',
         security,
         querystring: apiKeyList.query,
-        response: { 200: Ref(ApiKeyPage), ...errorResponses(401, sessionOnly) },
+        response: { 200: Ref(ApiKeyPage), ...errorResponses(401, SessionRequiredError) },
       },
     },
     async (request) => {
@@ -115,7 +116,7 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         response: {
           200: { ...Ref(ApiKeyResponse), headers: EtagHeader },
           304: NotModifiedResponse,
-          ...errorResponses(401, sessionOnly, 404),
+          ...errorResponses(401, SessionRequiredError, ApiKeyNotFoundError),
         },
       },
     },
@@ -138,7 +139,7 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         params: ApiKeyParams,
         response: {
           200: { ...Ref(IssuedApiKeyResponse), headers: { ...EtagHeader, ...noStore } },
-          ...errorResponses(401, sessionOnly, 404),
+          ...errorResponses(401, SessionRequiredError, ApiKeyNotFoundError),
         },
       },
     },
@@ -160,7 +161,7 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         description: "It is refused from the next request on. Yours (admins: anyone's); needs a bearer session.",
         security,
         params: ApiKeyParams,
-        response: { 204: Type.Null({ description: 'Revoked' }), ...errorResponses(401, sessionOnly, 404) },
+        response: { 204: Type.Null({ description: 'Revoked' }), ...errorResponses(401, SessionRequiredError, ApiKeyNotFoundError) },
       },
     },
     async (request, reply) => {

@@ -3,8 +3,10 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { auditFor, authSecurity, publicRoute } from '../../plugins/auth.js'
-import { byAddress } from '../../plugins/rate-limit/index.js'
-import { errorResponses, ok, type ErrorSpec } from '../../src/lib/envelope.js'
+import { byAddress, LoginRefusedError } from '../../plugins/rate-limit/index.js'
+import { errorResponses, ok } from '../../src/lib/envelope.js'
+import { AccountDisabledError, InvalidCredentialsError, InvalidRefreshTokenError } from './errors.js'
+import { EmailTakenError } from '../users/contract.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { modulePath, resourcePath } from '../../src/lib/urls.js'
 import { UserResponse } from '../users/contract.js'
@@ -19,20 +21,6 @@ const deviceCookie = Type.String({
     '`keel_device=<token>; Path=/api/v1/auth/login; HttpOnly; SameSite=Strict` (and `Secure` in production): send it back on later ' +
     'logins (browsers do; other clients keep it, e.g. `curl -c jar -b jar`) and this client keeps its own failed-login budget on this account',
 })
-const emailTaken: ErrorSpec = { status: 409, code: 'EMAIL_TAKEN', message: 'An account with this email already exists' }
-const invalidCredentials: ErrorSpec = { status: 401, code: 'INVALID_CREDENTIALS', message: 'Invalid email or password' }
-const accountDisabled: ErrorSpec = { status: 403, code: 'ACCOUNT_DISABLED', message: 'This account is disabled' }
-const invalidRefreshToken: ErrorSpec = {
-  status: 401,
-  code: 'INVALID_REFRESH_TOKEN',
-  message: 'The refresh token is invalid, expired or revoked; log in again',
-}
-const tooManyFailures: ErrorSpec = {
-  status: 429,
-  code: 'RATE_LIMITED',
-  message: 'Too many failed logins for this account from this client, retry in 8 seconds',
-}
-const tooManyRegistrations: ErrorSpec = { status: 429, code: 'RATE_LIMITED', message: 'Rate limit exceeded, retry in 52 minutes' }
 
 const caller = (request: FastifyRequest): Caller => ({
   audit: auditFor(request),
@@ -68,7 +56,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
         body: Ref(RegisterBody),
         response: {
           201: { ...Ref(UserResponse), headers: { location: Type.String({ description: 'The new account' }) } },
-          ...errorResponses(emailTaken, tooManyRegistrations),
+          ...errorResponses(EmailTakenError, 429),
         },
       },
     },
@@ -98,7 +86,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
         body: Ref(LoginBody),
         response: {
           200: { ...Ref(LoginResultResponse), headers: { ...noStore, 'set-cookie': deviceCookie } },
-          ...errorResponses(invalidCredentials, accountDisabled, tooManyFailures),
+          ...errorResponses(InvalidCredentialsError, AccountDisabledError, LoginRefusedError),
         },
       },
     },
@@ -122,7 +110,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
           'presenting a spent one again ends the whole session (its refresh and access tokens): log in again. Never cached (`Cache-Control: no-store`).',
         security: publicRoute,
         body: Ref(RefreshBody),
-        response: { 200: { ...Ref(TokensResponse), headers: noStore }, ...errorResponses(invalidRefreshToken) },
+        response: { 200: { ...Ref(TokensResponse), headers: noStore }, ...errorResponses(InvalidRefreshTokenError) },
       },
     },
     async (request, reply) => {

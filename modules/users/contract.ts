@@ -14,6 +14,7 @@ export type { User } from './schemas.js'
 export { UserSchema, UserResponse, EmailSchema, NameSchema, PasswordSchema } from './schemas.js'
 export { userRegistered, userDeleted, type UserEvent } from './events.js'
 export { verifyPassword, verifyDummy } from './passwords.js'
+export { EmailTakenError } from './errors.js'
 
 const repo = createUsersRepository()
 

@@ -3,26 +3,16 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { errorResponses, ok, page } from '../../src/lib/envelope.js'
 import { EtagHeader, etagOf, IfMatchHeaders, IfNoneMatchHeaders, isNotModified, parseIfMatch } from '../../src/lib/conditional.js'
+import { EmailTakenError, LastAdminError, StaleUserError, UserNotFoundError } from './errors.js'
+import { LoginRefusedError } from '../../plugins/rate-limit/index.js'
 import { Ref } from '../../src/lib/schemas.js'
 import type { UsersService } from './service.js'
 import { UpdateUserBody, userList, UserPage, UserParams, UserResponse } from './schemas.js'
 
 const tags = ['users']
 const security = authSecurity
-
-const emailTaken: ErrorSpec = { status: 409, code: 'EMAIL_TAKEN', message: 'An account with this email already exists' }
-const lastAdmin: ErrorSpec = {
-  status: 409,
-  code: 'LAST_ADMIN',
-  message: 'This is the last active admin: it cannot be demoted, disabled or deleted (make another admin first)',
-}
-const tooManyFailures: ErrorSpec = {
-  status: 429,
-  code: 'RATE_LIMITED',
-  message: 'Too many failed logins for this account from this client, retry in 8 seconds',
-}
 
 export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -68,7 +58,7 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
         response: {
           200: { ...Ref(UserResponse), headers: EtagHeader },
           304: Type.Null({ description: 'Not modified: your copy (If-None-Match) is current' }),
-          ...errorResponses(401, 404),
+          ...errorResponses(401, UserNotFoundError),
         },
       },
     },
@@ -99,7 +89,7 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
         body: Ref(UpdateUserBody),
         response: {
           200: { ...Ref(UserResponse), headers: EtagHeader },
-          ...errorResponses(401, 403, 404, emailTaken, lastAdmin, 412, tooManyFailures),
+          ...errorResponses(401, 403, UserNotFoundError, EmailTakenError, LastAdminError, StaleUserError, LoginRefusedError),
         },
       },
     },
@@ -129,7 +119,7 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
           'The last active admin cannot be deleted (409 LAST_ADMIN).',
         security,
         params: UserParams,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, 404, lastAdmin) },
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, UserNotFoundError, LastAdminError) },
       },
     },
     async (request, reply) => {

@@ -4,8 +4,9 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { errorResponses, ok, page } from '../../src/lib/envelope.js'
 import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
+import { DeliveryNotFoundError, UnsafeWebhookUrlError, WebhookLimitError, WebhookNotFoundError } from './errors.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { WebhookService } from './service.js'
@@ -24,13 +25,6 @@ import {
 
 const tags = ['webhooks']
 const security = authSecurity
-
-const unsafeUrl: ErrorSpec = { status: 400, code: 'UNSAFE_WEBHOOK_URL', message: 'The webhook URL must resolve to public addresses only' }
-const limitReached: ErrorSpec = {
-  status: 409,
-  code: 'WEBHOOK_LIMIT_REACHED',
-  message: 'You have 25 webhooks, as many as allowed; delete one first',
-}
 
 export function webhookRoutes(fastify: FastifyInstance, service: WebhookService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -59,7 +53,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
               'cache-control': Type.String({ description: '`no-store`: the body carries the signing secret' }),
             },
           },
-          ...errorResponses(unsafeUrl, 401, 403, limitReached),
+          ...errorResponses(UnsafeWebhookUrlError, 401, 403, WebhookLimitError),
         },
       },
     },
@@ -111,7 +105,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         response: {
           200: { ...Ref(WebhookResponse), headers: EtagHeader },
           304: NotModifiedResponse,
-          ...errorResponses(401, 403, 404),
+          ...errorResponses(401, 403, WebhookNotFoundError),
         },
       },
     },
@@ -129,7 +123,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         description: 'Its owner or an admin. Its deliveries go with it: pending retries stop.',
         security,
         params: WebhookParams,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, 404) },
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, WebhookNotFoundError) },
       },
     },
     async (request, reply) => {
@@ -152,7 +146,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         security,
         params: WebhookParams,
         querystring: deliveryList.query,
-        response: { 200: Ref(DeliveryPage), ...errorResponses(401, 403, 404) },
+        response: { 200: Ref(DeliveryPage), ...errorResponses(401, 403, WebhookNotFoundError) },
       },
     },
     async (request) => {
@@ -179,7 +173,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         response: {
           200: { ...Ref(DeliveryResponse), headers: EtagHeader },
           304: NotModifiedResponse,
-          ...errorResponses(401, 403, 404),
+          ...errorResponses(401, 403, WebhookNotFoundError, DeliveryNotFoundError),
         },
       },
     },
@@ -202,7 +196,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         params: DeliveryParams,
         response: {
           202: { ...Ref(DeliveryResponse), headers: { location: Type.String({ description: 'The new delivery' }), ...EtagHeader } },
-          ...errorResponses(401, 403, 404),
+          ...errorResponses(401, 403, WebhookNotFoundError, DeliveryNotFoundError),
         },
       },
     },

@@ -7,10 +7,27 @@ export interface ErrorDetail {
   [key: string]: unknown
 }
 
-/** Build an error class: `new X(message?)`, with `code` and `statusCode`; see withDetails for details. */
-export function defineError(code: string, statusCode: number, defaultMessage: string) {
+/** What the API documents for an error: its status, its code and a realistic message (the example). */
+export interface ErrorSpec {
+  status: number
+  code: string
+  message: string
+}
+
+/** An error class made by defineError: routes list it in `errorResponses(...)`, which documents it from `spec`. */
+export interface ErrorDefinition {
+  readonly spec: ErrorSpec
+}
+
+/**
+ * Build an error class: `new X(message?)`, with `code` and `statusCode`; see withDetails for details.
+ * The definition is also the documentation: `X.spec` (status, code and `example`, a realistic message
+ * — the default message unless the thrown one carries values) is what `errorResponses(X)` puts in OpenAPI.
+ */
+export function defineError(code: string, statusCode: number, defaultMessage: string, example: string = defaultMessage) {
   const Base: FastifyErrorConstructor<{ code: string; statusCode: number }, [string]> = createError(code, '%s', statusCode)
   return class extends Base {
+    static readonly spec: ErrorSpec = { status: statusCode, code, message: example }
     constructor(message: string = defaultMessage) {
       super(message)
     }

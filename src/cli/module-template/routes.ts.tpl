@@ -7,6 +7,7 @@ import { errorResponses, ok, page } from '../../src/lib/envelope.js'
 import { EtagHeader, etagOf, IfMatchHeaders, parseIfMatch } from '../../src/lib/conditional.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
+import { __Item__NotFoundError, Stale__Item__Error } from './errors.js'
 import type { __Item__Service } from './service.js'
 import { __camel__List, __Item__Page, __Item__Params, __Item__Response, Create__Item__Body, Update__Item__Body } from './schemas.js'
 
@@ -48,7 +49,7 @@ export function __camel__Routes(fastify: FastifyInstance, service: __Item__Servi
         description: 'Its owner, moderators and admins; anybody else gets 404. The ETag is its version, for If-Match.',
         security,
         params: __Item__Params,
-        response: { 200: { ...Ref(__Item__Response), headers: EtagHeader }, ...errorResponses(401, 403, 404) },
+        response: { 200: { ...Ref(__Item__Response), headers: EtagHeader }, ...errorResponses(401, 403, __Item__NotFoundError) },
       },
     },
     async (request, reply) => {
@@ -95,7 +96,7 @@ export function __camel__Routes(fastify: FastifyInstance, service: __Item__Servi
         params: __Item__Params,
         headers: IfMatchHeaders,
         body: Ref(Update__Item__Body),
-        response: { 200: { ...Ref(__Item__Response), headers: EtagHeader }, ...errorResponses(401, 403, 404, 412) },
+        response: { 200: { ...Ref(__Item__Response), headers: EtagHeader }, ...errorResponses(401, 403, __Item__NotFoundError, Stale__Item__Error) },
       },
     },
     async (request, reply) => {
@@ -116,7 +117,7 @@ export function __camel__Routes(fastify: FastifyInstance, service: __Item__Servi
         description: 'Its owner, moderators and admins.',
         security,
         params: __Item__Params,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, 404) },
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, __Item__NotFoundError) },
       },
     },
     async (request, reply) => {
