@@ -64,13 +64,14 @@ export function createApiKeysRepository() {
       return row
     },
 
+    /** One page plus one row (to tell whether a next page exists). */
     async listByOwner(db: DbOrTx, ownerId: string, list: ParsedList): Promise<ApiKeyRow[]> {
       return db
         .select(columns)
         .from(apiKeys)
         .where(eq(apiKeys.ownerId, ownerId))
         .orderBy(...orderBy(list.sort, columns, apiKeys.id))
-        .limit(list.limit)
+        .limit(list.limit + 1)
         .offset(list.offset)
     },
 

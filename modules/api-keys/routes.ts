@@ -6,7 +6,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { auditFor, authSecurity, SessionRequiredError } from '../../plugins/auth.js'
 import { errorResponses, ok, page } from '../../src/lib/envelope.js'
 import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
-import { pageMeta } from '../../src/lib/pagination.js'
 import {
   ApiKeyLimitReachedError,
   ApiKeyNotFoundError,
@@ -93,8 +92,8 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
     },
     async (request) => {
       const { list, filters } = apiKeyList.parse(request.query)
-      const { items, total } = await service.list(request.user!, filters.ownerId, list)
-      return page(items, pageMeta(list, total))
+      const { items, meta } = await service.list(request.user!, filters.ownerId, list)
+      return page(items, meta)
     },
   )
 

@@ -7,7 +7,8 @@ import { can, type Permission, type Principal } from '../../src/lib/permissions.
 import type { Db } from '../../src/db/client.js'
 import { ForbiddenError, ValidationError, withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
-import type { ParsedList } from '../../src/lib/pagination.js'
+import { toPage, type ParsedList } from '../../src/lib/pagination.js'
+import type { PageMeta } from '../../src/lib/envelope.js'
 import {
   ApiKeyLimitReachedError,
   ApiKeyNotFoundError,
@@ -150,14 +151,14 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
     },
 
     /** The caller's keys, or (admins) another user's; the total through the count cache. */
-    async list(actor: Principal, ownerId: string | undefined, list: ParsedList): Promise<{ items: ApiKey[]; total: number }> {
+    async list(actor: Principal, ownerId: string | undefined, list: ParsedList): Promise<{ items: ApiKey[]; meta: PageMeta }> {
       const owner = ownerId ?? actor.id
       if (owner !== actor.id && !can(actor, 'admin')) throw new ForbiddenError("Only admins can list other users' keys")
       const [rows, total] = await Promise.all([
         repo.listByOwner(db, owner, list),
         cache.count(API_KEY_COUNT_NAMESPACE, { ownerId: owner }, () => repo.countByOwner(db, owner)),
       ])
-      return { items: rows.map(toApiKey), total }
+      return toPage(rows, list, toApiKey, total)
     },
 
     /**

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, page } from '../../src/lib/envelope.js'
-import { EtagHeader, etagOf, IfMatchHeaders, IfNoneMatchHeaders, isNotModified, parseIfMatch } from '../../src/lib/conditional.js'
+import { EtagHeader, etagOf, IfMatchHeaders, IfNoneMatchHeaders, NotModifiedResponse, parseIfMatch, sendVersioned } from '../../src/lib/conditional.js'
 import { EmailTakenError, LastAdminError, StaleUserError, UserNotFoundError } from './errors.js'
 import { LoginRefusedError } from '../../plugins/rate-limit/index.js'
 import { Ref } from '../../src/lib/schemas.js'
@@ -57,17 +57,12 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
         headers: IfNoneMatchHeaders,
         response: {
           200: { ...Ref(UserResponse), headers: EtagHeader },
-          304: Type.Null({ description: 'Not modified: your copy (If-None-Match) is current' }),
+          304: NotModifiedResponse,
           ...errorResponses(401, UserNotFoundError),
         },
       },
     },
-    async (request, reply) => {
-      const user = await service.get(request.user!, request.params.id)
-      reply.header('etag', etagOf(user.version))
-      if (isNotModified(request.headers['if-none-match'], etagOf(user.version))) return reply.code(304).send(null)
-      return ok(user)
-    },
+    async (request, reply) => sendVersioned(request, reply, await service.get(request.user!, request.params.id)),
   )
 
   app.patch(
