@@ -41,7 +41,7 @@ export interface Rotation {
   rateLimitWindowSeconds: number | null
 }
 
-export function createApiKeysRepository() {
+export function createApiKeyRepository() {
   return {
     async insert(db: DbOrTx, values: NewApiKeyRow): Promise<ApiKeyRow> {
       const [row] = await db.insert(apiKeys).values(values).returning(columns)
@@ -128,4 +128,4 @@ export function createApiKeysRepository() {
   }
 }
 
-export type ApiKeysRepository = ReturnType<typeof createApiKeysRepository>
+export type ApiKeyRepository = ReturnType<typeof createApiKeyRepository>

@@ -15,7 +15,7 @@ import {
 } from './errors.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
-import type { ApiKeysService, Issuer } from './service.js'
+import type { ApiKeyService, Issuer } from './service.js'
 import { ApiKeyPage, ApiKeyParams, ApiKeyResponse, CreateApiKeyBody, IssuedApiKeyResponse, apiKeyList } from './schemas.js'
 
 const tags = ['api-keys']
@@ -30,7 +30,7 @@ const noStore = {
   'cache-control': Type.String({ enum: ['no-store'], description: 'The key is a secret: never stored by a browser or a proxy' }),
 }
 
-export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService) {
+export function apiKeyRoutes(fastify: FastifyInstance, service: ApiKeyService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
   app.post(

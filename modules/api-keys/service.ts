@@ -18,16 +18,16 @@ import {
 } from './errors.js'
 import { generateKey } from './keys.js'
 import { isWithin, rateLimitOf } from './limits.js'
-import type { ApiKeyRow, ApiKeysRepository } from './repository.js'
+import type { ApiKeyRow, ApiKeyRepository } from './repository.js'
 import type { ApiKey, CreateApiKeyInput, IssuedApiKey, RateLimit } from './schemas.js'
 import { apiKeyLookupKey } from './verifier.js'
 
 export const API_KEY_COUNT_NAMESPACE = 'api-keys'
 
-export interface ApiKeysServiceDeps {
+export interface ApiKeyServiceDeps {
   db: Db
   cache: Cache
-  repo: ApiKeysRepository
+  repo: ApiKeyRepository
   /** Milliseconds since the epoch (injectable for tests). */
   now: () => number
   /** How long a rotated key keeps working. */
@@ -76,7 +76,7 @@ export const toApiKey = (row: ApiKeyRow): ApiKey => ({
   previousKeyValidUntil: iso(row.previousValidUntil),
 })
 
-export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPerUser, defaultRateLimit }: ApiKeysServiceDeps) {
+export function createApiKeyService({ db, cache, repo, now, graceSeconds, maxPerUser, defaultRateLimit }: ApiKeyServiceDeps) {
   /** The owner and admins see a key; anyone else gets 404 (no existence probe). */
   async function load(actor: Principal, id: string): Promise<ApiKeyRow> {
     const row = await repo.findById(db, id)
@@ -207,4 +207,4 @@ export function createApiKeysService({ db, cache, repo, now, graceSeconds, maxPe
   }
 }
 
-export type ApiKeysService = ReturnType<typeof createApiKeysService>
+export type ApiKeyService = ReturnType<typeof createApiKeyService>

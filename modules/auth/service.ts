@@ -9,7 +9,7 @@ import type { Principal, Role } from '../../src/lib/permissions.js'
 import type { Db } from '../../src/db/client.js'
 import { UnauthorizedError } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
-import { verifyDummy, verifyPassword, type User, type UsersContract } from '../users/contract.js'
+import { verifyDummy, verifyPassword, type User, type UserContract } from '../users/contract.js'
 import { AccountDisabledError, InvalidCredentialsError, InvalidRefreshTokenError } from './errors.js'
 import type { AuthRepository } from './repository.js'
 import type { LoginInput, LoginResult, LogoutInput, Me, RegisterInput, Tokens } from './schemas.js'
@@ -77,7 +77,7 @@ export interface AuthServiceDeps {
   db: Db
   repo: AuthRepository
   sessions: Sessions
-  users: Pick<UsersContract, 'register' | 'findById' | 'findCredentials' | 'getAuthState' | 'bumpTokenVersion'>
+  users: Pick<UserContract, 'register' | 'findById' | 'findCredentials' | 'getAuthState' | 'bumpTokenVersion'>
   loginFailures: LoginFailures
   signAccessToken: (user: TokenUser, sessionId: string) => { accessToken: string; expiresIn: number }
   refreshTtlDays: number

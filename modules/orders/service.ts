@@ -9,7 +9,7 @@ import { newId } from '../../src/lib/ids.js'
 import { withDetails } from '../../src/lib/errors.js'
 import { toPage, type ParsedList } from '../../src/lib/pagination.js'
 import type { PageMeta } from '../../src/lib/envelope.js'
-import type { ProductsContract } from '../products/contract.js'
+import type { ProductContract } from '../products/contract.js'
 import {
   IdempotencyKeyReusedError,
   InsufficientStockError,
@@ -32,7 +32,7 @@ export interface OrderServiceDeps {
   cache: Cache
   events: Events
   /** Stock is reserved and restored through the products contract, inside the order's transaction. */
-  products: Pick<ProductsContract, 'reserveStock' | 'restoreStock' | 'invalidate'>
+  products: Pick<ProductContract, 'reserveStock' | 'restoreStock' | 'invalidate'>
   repo: OrderRepository
   idempotencyTtlHours: number
 }

@@ -5,9 +5,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { generatePassword } from './passwords.js'
-import { createUsersRepository } from './repository.js'
+import { createUserRepository } from './repository.js'
 import type { User } from './schemas.js'
-import { createUsersService } from './service.js'
+import { createUserService } from './service.js'
 
 export type { AuthState, NewUser } from './service.js'
 export type { User } from './schemas.js'
@@ -16,7 +16,7 @@ export { userRegistered, userDeleted, type UserEvent } from './events.js'
 export { verifyPassword, verifyDummy } from './passwords.js'
 export { EmailTakenError } from './errors.js'
 
-const repo = createUsersRepository()
+const repo = createUserRepository()
 
 export interface SeededUsers {
   admin: User
@@ -25,8 +25,8 @@ export interface SeededUsers {
   demoPassword: string
 }
 
-export function createUsersContract(app: FastifyInstance) {
-  const service = createUsersService({
+export function createUserContract(app: FastifyInstance) {
+  const service = createUserService({
     db: app.db,
     dbRead: app.dbRead,
     cache: app.cache,
@@ -69,17 +69,17 @@ export function createUsersContract(app: FastifyInstance) {
   }
 }
 
-export type UsersContract = ReturnType<typeof createUsersContract>
+export type UserContract = ReturnType<typeof createUserContract>
 
 declare module 'fastify' {
   interface FastifyInstance {
-    users: UsersContract
+    users: UserContract
   }
 }
 
 export default fp(
   async (app) => {
-    app.decorate('users', createUsersContract(app))
+    app.decorate('users', createUserContract(app))
   },
   { fastify: '5.x', name: 'users-contract', dependencies: ['db', 'cache', 'events', 'rate-limit'] },
 )

@@ -1,24 +1,24 @@
 // The users module: accounts, listed and managed by admins, read and changed by their owners.
 // Encapsulated: its schemas and routes stay in its own context; it decorates nothing on the root.
 import fp from 'fastify-plugin'
-import { createUsersRepository } from './repository.js'
-import { usersRoutes } from './routes.js'
+import { createUserRepository } from './repository.js'
+import { userRoutes } from './routes.js'
 import { userSchemas } from './schemas.js'
-import { createUsersService } from './service.js'
+import { createUserService } from './service.js'
 
 export default fp(
   async (app) => {
     for (const schema of userSchemas) app.addSchema(schema)
-    const service = createUsersService({
+    const service = createUserService({
       db: app.db,
       dbRead: app.dbRead,
       cache: app.cache,
       events: app.events,
-      repo: createUsersRepository(),
+      repo: createUserRepository(),
       loginFailures: app.loginFailures,
       authStateTtlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
     })
-    usersRoutes(app, service)
+    userRoutes(app, service)
   },
   { fastify: '5.x', name: 'users-module', dependencies: ['auth', 'cache', 'events', 'rate-limit'], encapsulate: true },
 )

@@ -31,7 +31,7 @@ function whereOf(f: UserFilters): SQL | undefined {
   )
 }
 
-export function createUsersRepository() {
+export function createUserRepository() {
   return {
     async insert(db: DbOrTx, values: NewUserRow): Promise<UserRow> {
       const [row] = await db.insert(users).values(values).returning(userColumns)
@@ -148,4 +148,4 @@ export function createUsersRepository() {
   }
 }
 
-export type UsersRepository = ReturnType<typeof createUsersRepository>
+export type UserRepository = ReturnType<typeof createUserRepository>

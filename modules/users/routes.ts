@@ -4,17 +4,25 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, page } from '../../src/lib/envelope.js'
-import { EtagHeader, etagOf, IfMatchHeaders, IfNoneMatchHeaders, NotModifiedResponse, parseIfMatch, sendVersioned } from '../../src/lib/conditional.js'
+import {
+  EtagHeader,
+  etagOf,
+  IfMatchHeaders,
+  IfNoneMatchHeaders,
+  NotModifiedResponse,
+  parseIfMatch,
+  sendVersioned,
+} from '../../src/lib/conditional.js'
 import { EmailTakenError, LastAdminError, StaleUserError, UserNotFoundError } from './errors.js'
 import { LoginRefusedError } from '../../plugins/rate-limit/index.js'
 import { Ref } from '../../src/lib/schemas.js'
-import type { UsersService } from './service.js'
+import type { UserService } from './service.js'
 import { UpdateUserBody, userList, UserPage, UserParams, UserResponse } from './schemas.js'
 
 const tags = ['users']
 const security = authSecurity
 
-export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
+export function userRoutes(fastify: FastifyInstance, service: UserService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
   app.get(

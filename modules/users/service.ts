@@ -14,19 +14,19 @@ import { toPage, type ParsedList } from '../../src/lib/pagination.js'
 import { EmailTakenError, LastAdminError, StaleUserError, UserNotFoundError } from './errors.js'
 import { userDeleted, userRegistered, type UserEvent } from './events.js'
 import { generatePassword, hashPassword, passwordProblem, verifyPassword } from './passwords.js'
-import type { NewUserRow, UserRow, UsersRepository, UserValues } from './repository.js'
+import type { NewUserRow, UserRow, UserRepository, UserValues } from './repository.js'
 import { EmailSchema, type UpdateUserInput, type User, type UserFilters, type UserListItem } from './schemas.js'
 
 export const USER_COUNT_NAMESPACE = 'users'
 const authStateKey = (id: string) => `users:auth-state:${id}`
 
-export interface UsersServiceDeps {
+export interface UserServiceDeps {
   db: Db
   /** Lists read here (a replica when configured). */
   dbRead: Db
   cache: Cache
   events: Events
-  repo: UsersRepository
+  repo: UserRepository
   /** A current-password check counts against the same failed-login budgets as a login. */
   loginFailures: LoginFailures
   /** How long a user's auth state may be served from the cache (invalidated on every change anyway). */
@@ -70,7 +70,7 @@ function isUniqueViolation(error: unknown): boolean {
   return e.code === '23505' || e.cause?.code === '23505'
 }
 
-export function createUsersService({ db, dbRead, cache, events, repo, loginFailures, authStateTtlSeconds }: UsersServiceDeps) {
+export function createUserService({ db, dbRead, cache, events, repo, loginFailures, authStateTtlSeconds }: UserServiceDeps) {
   /** Admins see everyone; anyone else only themselves (others answer 404, not 403: no existence probe). */
   const visible = (actor: Principal, id: string) => actor.id === id || can(actor, 'admin')
 
@@ -254,4 +254,4 @@ export function createUsersService({ db, dbRead, cache, events, repo, loginFailu
   }
 }
 
-export type UsersService = ReturnType<typeof createUsersService>
+export type UserService = ReturnType<typeof createUserService>

@@ -7,7 +7,7 @@ import type { Cache } from '../../plugins/cache.js'
 import type { EventEnvelope, Events } from '../../plugins/events.js'
 import { PermanentJobError, type JobContext, type Jobs } from '../../plugins/queue/index.js'
 import { newId } from '../../src/lib/ids.js'
-import type { UsersContract } from '../users/contract.js'
+import type { UserContract } from '../users/contract.js'
 import { BlockedAddressError, postJson, retryAfterSeconds, type PostResult } from './http.js'
 import type { WebhookRepository } from './repository.js'
 import { DELIVER_QUEUE, invalidateDeliveryCounts, WEBHOOK_COUNT_NAMESPACE } from './service.js'
@@ -23,7 +23,7 @@ export interface DeliveryBody {
 }
 
 export interface AudienceDeps {
-  users: Pick<UsersContract, 'getAuthState'>
+  users: Pick<UserContract, 'getAuthState'>
   events: Pick<Events, 'mayReceive'>
 }
 
