@@ -85,14 +85,6 @@ export function envelopes<R extends Named, I extends Named = R>(resource: R, lis
   return { response, page }
 }
 
-/** `{ success: true, data }` for a response schema. */
-export const Success = <T extends TSchema>(data: T, description?: string) =>
-  Type.Object({ success: Type.Literal(true), data }, { description })
-
-/** `{ success: true, data: [...], meta }` for a list response schema. */
-export const Page = <T extends TSchema>(item: T, description?: string) =>
-  Type.Object({ success: Type.Literal(true), data: Type.Array(item), meta: Ref(PageMetaSchema) }, { description })
-
 /**
  * What the server answers outside any module's rules — the error handler, the auth plugin, the
  * permission checks, the rate limiter: routes list these by status. A module's own errors are listed

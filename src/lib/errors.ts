@@ -34,14 +34,10 @@ export function defineError(code: string, statusCode: number, defaultMessage: st
   }
 }
 
-export const BadRequestError = defineError('BAD_REQUEST', 400, 'Bad request')
 export const ValidationError = defineError('VALIDATION_ERROR', 400, 'Validation failed')
 export const UnauthorizedError = defineError('UNAUTHORIZED', 401, 'Authentication required')
 export const ForbiddenError = defineError('FORBIDDEN', 403, 'You do not have permission to do this')
-export const NotFoundError = defineError('NOT_FOUND', 404, 'Resource not found')
 export const ConflictError = defineError('CONFLICT', 409, 'Conflict')
-export const PreconditionFailedError = defineError('PRECONDITION_FAILED', 412, 'The resource has changed since you read it')
-export const UnprocessableError = defineError('UNPROCESSABLE_ENTITY', 422, 'The request is well-formed but cannot be processed')
 export const ServiceUnavailableError = defineError('SERVICE_UNAVAILABLE', 503, 'Service temporarily unavailable')
 
 /** Attach per-field details to an error before throwing it. */
