@@ -11,7 +11,7 @@ import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { can, type Permission, type Principal, type Role } from '../src/lib/permissions.js'
-import { ForbiddenError, UnauthorizedError } from '../src/lib/errors.js'
+import { defineError, ForbiddenError, UnauthorizedError } from '../src/lib/errors.js'
 import { projectRoot } from '../src/lib/paths.js'
 import type { Config } from '../src/lib/config.js'
 
@@ -27,6 +27,9 @@ export interface AccessClaims {
 
 /** The HTTP header an API key is sent in. */
 export const API_KEY_HEADER = 'x-api-key'
+
+/** `requirePermission(p, { session: true })` refused an API key: routes that ask for a session list it. */
+export const SessionRequiredError = defineError('FORBIDDEN', 403, 'This needs a bearer session (log in); an API key cannot do it')
 
 /** An API key the caller authenticated with, as the rate limiter and the routes see it. */
 export interface ApiKeyIdentity {
@@ -255,7 +258,7 @@ export default fp(
         async (request, reply) => {
           await authenticate(request, reply)
           if (options.session && !request.user!.sessionId) {
-            throw new ForbiddenError('This needs a bearer session (log in); an API key cannot do it')
+            throw new SessionRequiredError()
           }
           if (!can(request.user, permission)) throw new ForbiddenError(`This action needs the '${permission}' permission`)
         },

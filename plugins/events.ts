@@ -118,8 +118,9 @@ export default fp(
           queues.map((name) => ({ name, data: envelope })),
           { tx },
         )
-        // One line per business event (with its transaction, when it has one).
-        fastify.log.info({ event: event.name, eventId: envelope.id, subscribers: queues }, event.name)
+        // One line per business event: queued, not yet delivered — with `tx` the jobs exist only once that
+        // transaction commits (a rollback drops them and this line stands alone; `inTransaction` says which).
+        fastify.log.info({ event: event.name, eventId: envelope.id, subscribers: queues, inTransaction: tx !== undefined }, event.name)
         return envelope
       },
 

@@ -8,7 +8,15 @@ import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { RouteOptions } from 'fastify'
-import { errorResponses, problemMedia, ProblemDetailsSchema, PROBLEM_JSON, sharedSchemas, type ErrorResponse } from '../src/lib/envelope.js'
+import {
+  errorResponses,
+  problemMedia,
+  ProblemDetailsSchema,
+  PROBLEM_JSON,
+  sharedSchemas,
+  type ErrorResponse,
+  type StandardStatus,
+} from '../src/lib/envelope.js'
 import { projectRoot } from '../src/lib/paths.js'
 import { docsEnabled } from '../src/lib/config.js'
 
@@ -77,9 +85,9 @@ function documentServerErrors(route: RouteOptions) {
   const schema = route.schema as RouteSchema | undefined
   if (!schema?.response) return
   const methods = [route.method].flat().map((m) => m.toUpperCase())
-  const statuses = [
-    ...(schema.body !== undefined || methods.some((m) => BODY_METHODS.has(m)) ? [408, 413, 415] : []),
-    ...(route.url.includes(':') ? [414] : []),
+  const statuses: StandardStatus[] = [
+    ...(schema.body !== undefined || methods.some((m) => BODY_METHODS.has(m)) ? ([408, 413, 415] as const) : []),
+    ...(route.url.includes(':') ? ([414] as const) : []),
   ]
   if (statuses.length === 0) return
   const errors = errorResponses(...statuses)

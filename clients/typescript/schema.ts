@@ -3126,7 +3126,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description Authenticated, but not allowed (FORBIDDEN, RATE_LIMIT_TOO_HIGH, EMAIL_NOT_VERIFIED) */
+            /** @description Authenticated, but not allowed (FORBIDDEN, RATE_LIMIT_TOO_HIGH, EXPIRY_NOT_ALLOWED, EMAIL_NOT_VERIFIED) */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -7,7 +7,7 @@
 import fp from 'fastify-plugin'
 import { rolePermissions } from '../../src/lib/permissions.js'
 import { isWithin } from './limits.js'
-import { createApiKeysRepository } from './repository.js'
+import { createApiKeyRepository } from './repository.js'
 import { createApiKeyVerifier } from './verifier.js'
 
 export type { ApiKey } from './schemas.js'
@@ -16,7 +16,7 @@ export default fp(
   async (app) => {
     const verify = createApiKeyVerifier({
       db: app.db,
-      repo: createApiKeysRepository(),
+      repo: createApiKeyRepository(),
       cache: app.cache,
       ttlSeconds: app.config.AUTH_STATE_CACHE_TTL_SECONDS,
       now: () => app.clock.now(),

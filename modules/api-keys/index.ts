@@ -3,16 +3,16 @@
 // it decorates nothing on the root (the key resolver is handed to the auth plugin by contract.ts).
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { createApiKeysRepository } from './repository.js'
-import { apiKeysRoutes } from './routes.js'
+import { createApiKeyRepository } from './repository.js'
+import { apiKeyRoutes } from './routes.js'
 import { apiKeySchemas } from './schemas.js'
-import { createApiKeysService, type ApiKeysServiceDeps } from './service.js'
+import { createApiKeyService, type ApiKeyServiceDeps } from './service.js'
 
 /** The service's dependencies, read from the instance (the routes here, the user.deleted subscriber in jobs.ts). */
-export const apiKeysServiceDeps = (app: FastifyInstance): ApiKeysServiceDeps => ({
+export const apiKeyServiceDeps = (app: FastifyInstance): ApiKeyServiceDeps => ({
   db: app.db,
   cache: app.cache,
-  repo: createApiKeysRepository(),
+  repo: createApiKeyRepository(),
   now: () => app.clock.now(),
   graceSeconds: app.config.API_KEY_GRACE_SECONDS,
   maxPerUser: app.config.API_KEYS_MAX_PER_USER,
@@ -23,7 +23,7 @@ export const apiKeysServiceDeps = (app: FastifyInstance): ApiKeysServiceDeps => 
 export default fp(
   async (app) => {
     for (const schema of apiKeySchemas) app.addSchema(schema)
-    apiKeysRoutes(app, createApiKeysService(apiKeysServiceDeps(app)))
+    apiKeyRoutes(app, createApiKeyService(apiKeyServiceDeps(app)))
   },
   { fastify: '5.x', name: 'api-keys-module', dependencies: ['auth', 'cache', 'audit-events-contract'], encapsulate: true },
 )

@@ -4,11 +4,11 @@ import type { FastifyInstance } from 'fastify'
 import { onEvent } from '../../plugins/events.js'
 import type { JobDefinition } from '../../plugins/queue/index.js'
 import { userDeleted } from '../users/contract.js'
-import { apiKeysServiceDeps } from './index.js'
-import { createApiKeysService } from './service.js'
+import { apiKeyServiceDeps } from './index.js'
+import { createApiKeyService } from './service.js'
 
 export default (app: FastifyInstance): JobDefinition[] => {
-  const service = createApiKeysService(apiKeysServiceDeps(app))
+  const service = createApiKeyService(apiKeyServiceDeps(app))
   return [
     onEvent(userDeleted, {
       name: 'api-keys.user-deleted',

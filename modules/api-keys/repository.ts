@@ -41,7 +41,7 @@ export interface Rotation {
   rateLimitWindowSeconds: number | null
 }
 
-export function createApiKeysRepository() {
+export function createApiKeyRepository() {
   return {
     async insert(db: DbOrTx, values: NewApiKeyRow): Promise<ApiKeyRow> {
       const [row] = await db.insert(apiKeys).values(values).returning(columns)
@@ -64,13 +64,14 @@ export function createApiKeysRepository() {
       return row
     },
 
+    /** One page plus one row (to tell whether a next page exists). */
     async listByOwner(db: DbOrTx, ownerId: string, list: ParsedList): Promise<ApiKeyRow[]> {
       return db
         .select(columns)
         .from(apiKeys)
         .where(eq(apiKeys.ownerId, ownerId))
         .orderBy(...orderBy(list.sort, columns, apiKeys.id))
-        .limit(list.limit)
+        .limit(list.limit + 1)
         .offset(list.offset)
     },
 
@@ -127,4 +128,4 @@ export function createApiKeysRepository() {
   }
 }
 
-export type ApiKeysRepository = ReturnType<typeof createApiKeysRepository>
+export type ApiKeyRepository = ReturnType<typeof createApiKeyRepository>

@@ -3,46 +3,27 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { auditFor, authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { auditFor, authSecurity, SessionRequiredError } from '../../plugins/auth.js'
+import { errorResponses, ok, page } from '../../src/lib/envelope.js'
 import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
-import { pageMeta } from '../../src/lib/pagination.js'
+import {
+  ApiKeyLimitReachedError,
+  ApiKeyNotFoundError,
+  ExpiryNotAllowedError,
+  RateLimitNotAllowedError,
+  RotateOthersKeyError,
+  ScopeNotAllowedError,
+} from './errors.js'
+import { LoginRefusedError } from '../../plugins/rate-limit/index.js'
+import { EmailNotVerifiedError } from '../users/contract.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
-import type { ApiKeysService, Issuer } from './service.js'
+import type { ApiKeyService, Issuer } from './service.js'
 import { ApiKeyPage, ApiKeyParams, ApiKeyResponse, CreateApiKeyBody, IssuedApiKeyResponse, apiKeyList } from './schemas.js'
 
 const tags = ['api-keys']
 const security = authSecurity
 const session = { session: true }
-
-const sessionOnly: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: 'This needs a bearer session (log in); an API key cannot do it' }
-const scopeRefused: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: 'You cannot grant scope(s) you do not have: admin' }
-const limitRefused: ErrorSpec = {
-  status: 403,
-  code: 'RATE_LIMIT_TOO_HIGH',
-  message: "A key's rate limit can be at most 300 requests per 60 s (and no faster)",
-}
-const notVerified: ErrorSpec = {
-  status: 403,
-  code: 'EMAIL_NOT_VERIFIED',
-  message: 'Confirm your email address first (the link we sent; POST /api/v1/auth/resend-verification sends a new one)',
-}
-const notYours: ErrorSpec = {
-  status: 403,
-  code: 'FORBIDDEN',
-  message: "Only the key's owner can rotate it (its new secret is theirs alone); an admin may revoke it",
-}
-const tooManyFailures: ErrorSpec = {
-  status: 429,
-  code: 'RATE_LIMITED',
-  message: 'Too many failed logins for this account from this client, retry in 8 seconds',
-}
-const tooMany: ErrorSpec = {
-  status: 409,
-  code: 'API_KEY_LIMIT_REACHED',
-  message: 'You already have 20 API keys, the most allowed; delete one first',
-}
 
 /** Who issues a key: the caller, and the API key it authenticated with (none for a session). */
 const issuerOf = (request: FastifyRequest): Issuer => ({ principal: request.user!, key: request.apiKey })
@@ -52,7 +33,7 @@ const noStore = {
   'cache-control': Type.String({ enum: ['no-store'], description: 'The key is a secret: never stored by a browser or a proxy' }),
 }
 
-export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService) {
+export function apiKeyRoutes(fastify: FastifyInstance, service: ApiKeyService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
   app.post(
@@ -77,7 +58,16 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
             ...Ref(IssuedApiKeyResponse),
             headers: { location: Type.String({ description: 'The new key' }), ...EtagHeader, ...noStore },
           },
-          ...errorResponses(401, sessionOnly, scopeRefused, limitRefused, notVerified, tooMany, tooManyFailures),
+          ...errorResponses(
+            401,
+            SessionRequiredError,
+            ScopeNotAllowedError,
+            RateLimitNotAllowedError,
+            ExpiryNotAllowedError,
+            EmailNotVerifiedError,
+            ApiKeyLimitReachedError,
+            LoginRefusedError,
+          ),
         },
       },
     },
@@ -105,13 +95,13 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
           '(a leaked key must not tell its holder which other keys exist, with what scopes). Sortable by `createdAt`, `name`, `lastUsedAt`, `expiresAt`.',
         security,
         querystring: apiKeyList.query,
-        response: { 200: Ref(ApiKeyPage), ...errorResponses(401, sessionOnly) },
+        response: { 200: Ref(ApiKeyPage), ...errorResponses(401, SessionRequiredError) },
       },
     },
     async (request) => {
       const { list, filters } = apiKeyList.parse(request.query)
-      const { items, total } = await service.list(request.user!, filters.ownerId, list)
-      return page(items, pageMeta(list, total))
+      const { items, meta } = await service.list(request.user!, filters.ownerId, list)
+      return page(items, meta)
     },
   )
 
@@ -133,7 +123,7 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         response: {
           200: { ...Ref(ApiKeyResponse), headers: EtagHeader },
           304: NotModifiedResponse,
-          ...errorResponses(401, sessionOnly, 404),
+          ...errorResponses(401, SessionRequiredError, ApiKeyNotFoundError),
         },
       },
     },
@@ -158,7 +148,7 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         params: ApiKeyParams,
         response: {
           200: { ...Ref(IssuedApiKeyResponse), headers: { ...EtagHeader, ...noStore } },
-          ...errorResponses(401, sessionOnly, notYours, 404),
+          ...errorResponses(401, SessionRequiredError, RotateOthersKeyError, ApiKeyNotFoundError),
         },
       },
     },
@@ -180,7 +170,7 @@ export function apiKeysRoutes(fastify: FastifyInstance, service: ApiKeysService)
         description: "It is refused from the next request on. Yours (admins: anyone's); needs a bearer session.",
         security,
         params: ApiKeyParams,
-        response: { 204: Type.Null({ description: 'Revoked' }), ...errorResponses(401, sessionOnly, 404) },
+        response: { 204: Type.Null({ description: 'Revoked' }), ...errorResponses(401, SessionRequiredError, ApiKeyNotFoundError) },
       },
     },
     async (request, reply) => {

@@ -7,27 +7,29 @@ import { can, type Permission, type Principal } from '../../src/lib/permissions.
 import type { Db } from '../../src/db/client.js'
 import { ForbiddenError, ValidationError, withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
-import type { ParsedList } from '../../src/lib/pagination.js'
+import { toPage, type ParsedList } from '../../src/lib/pagination.js'
+import type { PageMeta } from '../../src/lib/envelope.js'
 import type { AuditWriter } from '../audit-events/contract.js'
 import {
   ApiKeyLimitReachedError,
   ApiKeyNotFoundError,
+  RotateOthersKeyError,
   ExpiryNotAllowedError,
   RateLimitNotAllowedError,
   ScopeNotAllowedError,
 } from './errors.js'
 import { generateKey } from './keys.js'
 import { isWithin, rateLimitOf } from './limits.js'
-import type { ApiKeyRow, ApiKeysRepository } from './repository.js'
+import type { ApiKeyRow, ApiKeyRepository } from './repository.js'
 import type { ApiKey, CreateApiKeyInput, IssuedApiKey, RateLimit } from './schemas.js'
 import { apiKeyLookupKey } from './verifier.js'
 
 export const API_KEY_COUNT_NAMESPACE = 'api-keys'
 
-export interface ApiKeysServiceDeps {
+export interface ApiKeyServiceDeps {
   db: Db
   cache: Cache
-  repo: ApiKeysRepository
+  repo: ApiKeyRepository
   /** Milliseconds since the epoch (injectable for tests). */
   now: () => number
   /** How long a rotated key keeps working. */
@@ -77,7 +79,7 @@ export const toApiKey = (row: ApiKeyRow): ApiKey => ({
   previousKeyValidUntil: iso(row.previousValidUntil),
 })
 
-export function createApiKeysService({
+export function createApiKeyService({
   db,
   cache,
   repo,
@@ -86,7 +88,7 @@ export function createApiKeysService({
   maxPerUser,
   defaultRateLimit,
   audit: auditTrail,
-}: ApiKeysServiceDeps) {
+}: ApiKeyServiceDeps) {
   /** The owner and admins see a key; anyone else gets 404 (no existence probe). */
   async function load(actor: Principal, id: string): Promise<ApiKeyRow> {
     const row = await repo.findById(db, id)
@@ -163,14 +165,14 @@ export function createApiKeysService({
     },
 
     /** The caller's keys, or (admins) another user's; the total through the count cache. */
-    async list(actor: Principal, ownerId: string | undefined, list: ParsedList): Promise<{ items: ApiKey[]; total: number }> {
+    async list(actor: Principal, ownerId: string | undefined, list: ParsedList): Promise<{ items: ApiKey[]; meta: PageMeta }> {
       const owner = ownerId ?? actor.id
       if (owner !== actor.id && !can(actor, 'admin')) throw new ForbiddenError("Only admins can list other users' keys")
       const [rows, total] = await Promise.all([
         repo.listByOwner(db, owner, list),
         cache.count(API_KEY_COUNT_NAMESPACE, { ownerId: owner }, () => repo.countByOwner(db, owner)),
       ])
-      return { items: rows.map(toApiKey), total }
+      return toPage(rows, list, toApiKey, total)
     },
 
     /**
@@ -181,8 +183,7 @@ export function createApiKeysService({
     async rotate(issuer: Issuer, id: string, audit: Audit): Promise<IssuedApiKey> {
       const current = await load(issuer.principal, id)
       // The new secret would reach whoever rotates: never anyone but the owner (an admin may revoke instead).
-      if (current.ownerId !== issuer.principal.id)
-        throw new ForbiddenError("Only the key's owner can rotate it (its new secret is theirs alone); an admin may revoke it")
+      if (current.ownerId !== issuer.principal.id) throw new RotateOthersKeyError()
       const bounds = boundsOf(issuer)
       const scopes = current.scopes.filter((s) => bounds.permissions.includes(s as Permission))
       if (scopes.length === 0) throw new ScopeNotAllowedError("None of this key's scopes are yours to grant: create a new key instead")
@@ -234,4 +235,4 @@ export function createApiKeysService({
   }
 }
 
-export type ApiKeysService = ReturnType<typeof createApiKeysService>
+export type ApiKeyService = ReturnType<typeof createApiKeyService>

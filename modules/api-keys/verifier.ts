@@ -9,11 +9,11 @@ import type { ApiKeyIdentity } from '../../plugins/auth.js'
 import type { DbOrTx } from '../../src/db/client.js'
 import { keyMatches, keyPrefix } from './keys.js'
 import { rateLimitOf } from './limits.js'
-import type { ApiKeysRepository } from './repository.js'
+import type { ApiKeyRepository } from './repository.js'
 
 export interface VerifierDeps {
   db: DbOrTx
-  repo: ApiKeysRepository
+  repo: ApiKeyRepository
   cache: Cache
   /** How long a lookup may be served from the cache. */
   ttlSeconds: number

@@ -9,8 +9,6 @@ import type { AuditEventService } from './service.js'
 import { AuditEventPage, AuditEventQuery, auditEventList } from './schemas.js'
 
 const tags = ['audit-events']
-const invalidTimeRange = { status: 400, code: 'VALIDATION_ERROR', message: new InvalidTimeRangeError().message }
-
 export function auditEventRoutes(fastify: FastifyInstance, service: AuditEventService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
@@ -31,7 +29,7 @@ export function auditEventRoutes(fastify: FastifyInstance, service: AuditEventSe
           '(null on the last page). Events older than AUDIT_RETENTION_DAYS are deleted by a daily job.',
         security: authSecurity,
         querystring: AuditEventQuery,
-        response: { 200: Ref(AuditEventPage), ...errorResponses(invalidTimeRange, 401, 403) },
+        response: { 200: Ref(AuditEventPage), ...errorResponses(InvalidTimeRangeError, 401, 403) },
       },
     },
     async (request) => {

@@ -13,7 +13,7 @@ export type { Tokens, LoginResult } from './schemas.js'
 export type { AccessClaims } from '../../plugins/auth.js'
 export type { SessionState } from './service.js'
 
-export function createAuthContract(app: FastifyInstance) {
+export function createSessionContract(app: FastifyInstance) {
   return createSessions({
     db: app.db,
     cache: app.cache,
@@ -24,17 +24,17 @@ export function createAuthContract(app: FastifyInstance) {
   })
 }
 
-export type SessionsContract = ReturnType<typeof createAuthContract>
+export type SessionContract = ReturnType<typeof createSessionContract>
 
 declare module 'fastify' {
   interface FastifyInstance {
-    sessions: SessionsContract
+    sessions: SessionContract
   }
 }
 
 export default fp(
   async (app) => {
-    const sessions = createAuthContract(app)
+    const sessions = createSessionContract(app)
     app.decorate('sessions', sessions)
     app.credentials.use({
       async accessToken(claims) {

@@ -4,8 +4,10 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { auditFor, authSecurity, publicRoute } from '../../plugins/auth.js'
-import { byAddress, tooMany } from '../../plugins/rate-limit/index.js'
-import { errorResponses, ok, type ErrorSpec } from '../../src/lib/envelope.js'
+import { byAddress, LoginRefusedError, tooMany } from '../../plugins/rate-limit/index.js'
+import { errorResponses, ok } from '../../src/lib/envelope.js'
+import { AccountDisabledError, InvalidCredentialsError, InvalidRefreshTokenError, SessionNotFoundError } from './errors.js'
+import { EmailAlreadyVerifiedError, EmailTakenError, InvalidTokenError } from '../users/contract.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { modulePath, resourcePath } from '../../src/lib/urls.js'
 import { AcceptedResponse, UserResponse } from '../users/contract.js'
@@ -33,27 +35,6 @@ const deviceCookie = Type.String({
     '`keel_device=<token>; Path=/api/v1/auth/login; HttpOnly; SameSite=Strict` (and `Secure` in production): send it back on later ' +
     'logins (browsers do; other clients keep it, e.g. `curl -c jar -b jar`) and this client keeps its own failed-login budget on this account',
 })
-const emailTaken: ErrorSpec = { status: 409, code: 'EMAIL_TAKEN', message: 'An account with this email already exists' }
-const invalidCredentials: ErrorSpec = { status: 401, code: 'INVALID_CREDENTIALS', message: 'Invalid email or password' }
-const accountDisabled: ErrorSpec = { status: 403, code: 'ACCOUNT_DISABLED', message: 'This account is disabled' }
-const invalidRefreshToken: ErrorSpec = {
-  status: 401,
-  code: 'INVALID_REFRESH_TOKEN',
-  message: 'The refresh token is invalid, expired or revoked; log in again',
-}
-const tooManyFailures: ErrorSpec = {
-  status: 429,
-  code: 'RATE_LIMITED',
-  message: 'Too many failed logins for this account from this client, retry in 8 seconds',
-}
-const tooManyRegistrations: ErrorSpec = { status: 429, code: 'RATE_LIMITED', message: 'Rate limit exceeded, retry in 52 minutes' }
-const invalidToken: ErrorSpec = {
-  status: 400,
-  code: 'INVALID_TOKEN',
-  message: 'This link is invalid, expired or already used; ask for a new one',
-}
-const alreadyVerified: ErrorSpec = { status: 409, code: 'EMAIL_ALREADY_VERIFIED', message: 'Your email address is already verified' }
-const tooManyLinks: ErrorSpec = { status: 429, code: 'RATE_LIMITED', message: 'Rate limit exceeded, retry in 41 minutes' }
 
 const caller = (request: FastifyRequest): Caller => ({
   audit: auditFor(request),
@@ -61,7 +42,6 @@ const caller = (request: FastifyRequest): Caller => ({
   device: request.server.loginFailures.deviceOf(request),
   userAgent: request.headers['user-agent'],
 })
-const sessionNotFound: ErrorSpec = { status: 404, code: 'NOT_FOUND', message: 'Session not found' }
 
 export function authRoutes(fastify: FastifyInstance, service: AuthService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -114,7 +94,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
         body: Ref(RegisterBody),
         response: {
           201: { ...Ref(UserResponse), headers: { location: Type.String({ description: 'The new account' }) } },
-          ...errorResponses(emailTaken, tooManyRegistrations),
+          ...errorResponses(EmailTakenError, 429),
         },
       },
     },
@@ -144,7 +124,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
         body: Ref(LoginBody),
         response: {
           200: { ...Ref(LoginResultResponse), headers: { ...noStore, 'set-cookie': deviceCookie } },
-          ...errorResponses(invalidCredentials, accountDisabled, tooManyFailures),
+          ...errorResponses(InvalidCredentialsError, AccountDisabledError, LoginRefusedError),
         },
       },
     },
@@ -168,7 +148,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
           'presenting a spent one again ends the whole session (its refresh and access tokens): log in again. Never cached (`Cache-Control: no-store`).',
         security: publicRoute,
         body: Ref(RefreshBody),
-        response: { 200: { ...Ref(TokensResponse), headers: noStore }, ...errorResponses(invalidRefreshToken) },
+        response: { 200: { ...Ref(TokensResponse), headers: noStore }, ...errorResponses(InvalidRefreshTokenError) },
       },
     },
     async (request, reply) => {
@@ -218,7 +198,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
           '400 INVALID_TOKEN, all alike.',
         security: publicRoute,
         body: Ref(EmailTokenBody),
-        response: { 200: Ref(UserResponse), ...errorResponses(invalidToken) },
+        response: { 200: Ref(UserResponse), ...errorResponses(InvalidTokenError) },
       },
     },
     async (request) => ok(await service.verifyEmail(request.body.token, caller(request))),
@@ -238,7 +218,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
           'A new single-use link to your address; the previous one stops working. 409 EMAIL_ALREADY_VERIFIED when there is nothing to verify. ' +
           'Limited to RATE_LIMIT_EMAIL_LINK_MAX (default 5) per account per RATE_LIMIT_EMAIL_LINK_WINDOW_SECONDS (an hour).',
         security: authSecurity,
-        response: { 202: Ref(AcceptedResponse), ...errorResponses(401, alreadyVerified, tooManyLinks) },
+        response: { 202: Ref(AcceptedResponse), ...errorResponses(401, EmailAlreadyVerifiedError, 429) },
       },
     },
     async (request, reply) => reply.code(202).send(ok(await service.resendVerification(request.user!))),
@@ -261,7 +241,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
           'both count every request alike.',
         security: publicRoute,
         body: Ref(ForgotPasswordBody),
-        response: { 202: Ref(AcceptedResponse), ...errorResponses(tooManyLinks) },
+        response: { 202: Ref(AcceptedResponse), ...errorResponses(429) },
       },
     },
     async (request, reply) => reply.code(202).send(ok(await service.forgotPassword(request.body.email, caller(request)))),
@@ -280,7 +260,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
           'of the account stops working. A used, expired, voided or unknown token is 400 INVALID_TOKEN, all alike.',
         security: publicRoute,
         body: Ref(ResetPasswordBody),
-        response: { 204: Type.Null({ description: 'The password is set; log in with it' }), ...errorResponses(invalidToken) },
+        response: { 204: Type.Null({ description: 'The password is set; log in with it' }), ...errorResponses(InvalidTokenError) },
       },
     },
     async (request, reply) => {
@@ -302,7 +282,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
           'A used, expired, voided or unknown token — or an address taken meanwhile — is 400 INVALID_TOKEN.',
         security: publicRoute,
         body: Ref(EmailTokenBody),
-        response: { 200: Ref(UserResponse), ...errorResponses(invalidToken) },
+        response: { 200: Ref(UserResponse), ...errorResponses(InvalidTokenError) },
       },
     },
     async (request) => ok(await service.confirmEmailChange(request.body.token, caller(request))),
@@ -357,7 +337,7 @@ export function authRoutes(fastify: FastifyInstance, service: AuthService) {
           "Another user's session, an unknown one or one that already ended is a 404. Recorded in the audit trail (`auth.session.ended`).",
         security: [{ bearerAuth: [] }],
         params: SessionParams,
-        response: { 204: Type.Null({ description: 'The session ended' }), ...errorResponses(401, 403, sessionNotFound) },
+        response: { 204: Type.Null({ description: 'The session ended' }), ...errorResponses(401, 403, SessionNotFoundError) },
       },
     },
     async (request, reply) => {

@@ -11,7 +11,7 @@ import type { Db, DbOrTx } from '../../src/db/client.js'
 import { UnauthorizedError } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
 import type { AuditWriter } from '../audit-events/contract.js'
-import { verifyDummy, verifyPassword, type Accepted, type User, type UsersContract } from '../users/contract.js'
+import { verifyDummy, verifyPassword, type Accepted, type User, type UserContract } from '../users/contract.js'
 import { AccountDisabledError, InvalidCredentialsError, InvalidRefreshTokenError, SessionNotFoundError } from './errors.js'
 import type { AuthRepository, SessionClient } from './repository.js'
 import type { LoginInput, LoginResult, LogoutInput, Me, RegisterInput, Session, Tokens } from './schemas.js'
@@ -105,7 +105,7 @@ export interface AuthServiceDeps {
   repo: AuthRepository
   sessions: Sessions
   users: Pick<
-    UsersContract,
+    UserContract,
     | 'register'
     | 'findById'
     | 'findCredentials'

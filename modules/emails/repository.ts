@@ -70,14 +70,14 @@ export function createEmailRepository() {
         .where(and(eq(emailOutbox.id, id), eq(emailOutbox.status, 'queued')))
     },
 
-    /** One page (one query, whatever its size). */
+    /** One page plus one row (to tell whether a next page exists): one query, whatever its size. */
     async list(db: DbOrTx, filters: EmailFilters, list: ParsedList): Promise<EmailRow[]> {
       return db
         .select(columns)
         .from(emailOutbox)
         .where(whereOf(filters))
         .orderBy(...orderBy(list.sort, columns, emailOutbox.id))
-        .limit(list.limit)
+        .limit(list.limit + 1)
         .offset(list.offset)
     },
 

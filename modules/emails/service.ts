@@ -7,7 +7,7 @@ import type { Cache } from '../../plugins/cache.js'
 import { PermanentJobError, type Jobs } from '../../plugins/queue/index.js'
 import { ValidationError, withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
-import { pageMeta, type ParsedList } from '../../src/lib/pagination.js'
+import { toPage, type ParsedList } from '../../src/lib/pagination.js'
 import type { PageMeta } from '../../src/lib/envelope.js'
 import type { EmailRepository, EmailRow } from './repository.js'
 import type { Email, EmailFilters } from './schemas.js'
@@ -139,7 +139,7 @@ export function createEmailService({ dbRead, cache, repo }: { dbRead: Db; cache:
         repo.list(dbRead, filters, list),
         cache.count(EMAIL_COUNT_NAMESPACE, filters, () => repo.count(dbRead, filters)),
       ])
-      return { items: rows.map(toEmail), meta: pageMeta(list, total) }
+      return toPage(rows, list, toEmail, total)
     },
   }
 }

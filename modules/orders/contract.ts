@@ -10,7 +10,7 @@ import { createOrderService } from './service.js'
 export type { SalesDay, SalesQuery } from './sales.js'
 export { orderCreated, orderCancelled } from './events.js'
 
-export function createOrdersContract(app: FastifyInstance) {
+export function createOrderContract(app: FastifyInstance) {
   const service = createOrderService(orderServiceDeps(app))
   return {
     /** Place an order as the user (same rules as POST /orders: one transaction, stock checked). */
@@ -23,17 +23,17 @@ export function createOrdersContract(app: FastifyInstance) {
   }
 }
 
-export type OrdersContract = ReturnType<typeof createOrdersContract>
+export type OrderContract = ReturnType<typeof createOrderContract>
 
 declare module 'fastify' {
   interface FastifyInstance {
-    orders: OrdersContract
+    orders: OrderContract
   }
 }
 
 export default fp(
   async (app) => {
-    app.decorate('orders', createOrdersContract(app))
+    app.decorate('orders', createOrderContract(app))
   },
   { fastify: '5.x', name: 'orders-contract', dependencies: ['db', 'cache', 'events', 'products-contract'] },
 )

@@ -58,14 +58,14 @@ export function createOrderRepository() {
       return row!
     },
 
-    /** One query for the page, whatever its size. */
+    /** One page plus one row (to tell whether a next page exists): one query, whatever its size. */
     async list(db: DbOrTx, filters: OrderFilters, list: ParsedList): Promise<OrderRow[]> {
       return db
         .select(orderColumns)
         .from(orders)
         .where(whereOf(filters))
         .orderBy(...orderBy(list.sort, orderColumns, orders.id))
-        .limit(list.limit)
+        .limit(list.limit + 1)
         .offset(list.offset)
     },
 

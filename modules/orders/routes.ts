@@ -3,8 +3,16 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { errorResponses, ok, page } from '../../src/lib/envelope.js'
 import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
+import {
+  IdempotencyKeyReusedError,
+  InsufficientStockError,
+  InvalidOrderItemsError,
+  OrderNotCancellableError,
+  OrderNotFoundError,
+  ProductUnavailableError,
+} from './errors.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { OrderService } from './service.js'
@@ -12,24 +20,6 @@ import { CreateOrderBody, CreateOrderHeaders, OrderPage, OrderParams, OrderRespo
 
 const tags = ['orders']
 const security = authSecurity
-
-const insufficientStock: ErrorSpec = {
-  status: 409,
-  code: 'INSUFFICIENT_STOCK',
-  message: 'Not enough stock for product 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01: 1 left',
-}
-const productUnavailable: ErrorSpec = {
-  status: 422,
-  code: 'PRODUCT_UNAVAILABLE',
-  message: 'Product 01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01 does not exist or is not for sale',
-}
-const invalidItems: ErrorSpec = { status: 422, code: 'UNPROCESSABLE_ENTITY', message: 'An order needs at least one item' }
-const keyReused: ErrorSpec = {
-  status: 422,
-  code: 'IDEMPOTENCY_KEY_REUSED',
-  message: 'This Idempotency-Key was already used with a different request body; use a new key for a new order',
-}
-const notCancellable: ErrorSpec = { status: 409, code: 'ORDER_NOT_CANCELLABLE', message: 'This order is already cancelled' }
 
 export function orderRoutes(fastify: FastifyInstance, service: OrderService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -63,7 +53,7 @@ export function orderRoutes(fastify: FastifyInstance, service: OrderService) {
               ),
             },
           },
-          ...errorResponses(401, 403, insufficientStock, productUnavailable, invalidItems, keyReused),
+          ...errorResponses(401, 403, InsufficientStockError, ProductUnavailableError, InvalidOrderItemsError, IdempotencyKeyReusedError),
         },
       },
     },
@@ -115,7 +105,7 @@ export function orderRoutes(fastify: FastifyInstance, service: OrderService) {
         response: {
           200: { ...Ref(OrderResponse), headers: EtagHeader },
           304: NotModifiedResponse,
-          ...errorResponses(401, 403, 404),
+          ...errorResponses(401, 403, OrderNotFoundError),
         },
       },
     },
@@ -135,7 +125,10 @@ export function orderRoutes(fastify: FastifyInstance, service: OrderService) {
           'An order already cancelled is a 409 ORDER_NOT_CANCELLABLE. Answers the cancelled order with its new ETag.',
         security,
         params: OrderParams,
-        response: { 200: { ...Ref(OrderResponse), headers: EtagHeader }, ...errorResponses(401, 403, 404, notCancellable) },
+        response: {
+          200: { ...Ref(OrderResponse), headers: EtagHeader },
+          ...errorResponses(401, 403, OrderNotFoundError, OrderNotCancellableError),
+        },
       },
     },
     async (request, reply) => {

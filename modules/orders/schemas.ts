@@ -59,9 +59,6 @@ export const OrderSchema = Type.Object(
 )
 export type Order = Static<typeof OrderSchema>
 
-/** The order as events carry it: the same fields, self-contained. */
-export const OrderEventSchema = Type.Object({ ...orderProperties, items: Type.Array(Type.Object(orderItemProperties)) })
-
 export const CreateOrderBody = Type.Object(
   {
     // Emptiness and duplicates are checked by the service (422), not here (400).

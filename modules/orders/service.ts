@@ -7,9 +7,9 @@ import type { Events } from '../../plugins/events.js'
 import { actsOnAnything, type Principal } from '../../src/lib/permissions.js'
 import { newId } from '../../src/lib/ids.js'
 import { withDetails } from '../../src/lib/errors.js'
-import { pageMeta, type ParsedList } from '../../src/lib/pagination.js'
+import { toPage, type ParsedList } from '../../src/lib/pagination.js'
 import type { PageMeta } from '../../src/lib/envelope.js'
-import type { ProductsContract } from '../products/contract.js'
+import type { ProductContract } from '../products/contract.js'
 import {
   IdempotencyKeyReusedError,
   InsufficientStockError,
@@ -32,7 +32,7 @@ export interface OrderServiceDeps {
   cache: Cache
   events: Events
   /** Stock is reserved and restored through the products contract, inside the order's transaction. */
-  products: Pick<ProductsContract, 'reserveStock' | 'restoreStock' | 'invalidate'>
+  products: Pick<ProductContract, 'reserveStock' | 'restoreStock' | 'invalidate'>
   repo: OrderRepository
   idempotencyTtlHours: number
 }
@@ -172,7 +172,7 @@ export function createOrderService({ db, dbRead, cache, events, products, repo, 
       ])
       const byOrder = new Map<string, OrderItemRow[]>()
       for (const item of items) byOrder.set(item.orderId, [...(byOrder.get(item.orderId) ?? []), item])
-      return { items: rows.map((row) => toOrder(row, byOrder.get(row.id) ?? [])), meta: pageMeta(list, total) }
+      return toPage(rows, list, (row) => toOrder(row, byOrder.get(row.id) ?? []), total)
     },
 
     /** One order, for its buyer or a moderator/admin; anybody else gets a 404 (its existence is not revealed). */

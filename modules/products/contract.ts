@@ -51,7 +51,7 @@ const demoCatalog: [name: string, priceCents: number, stock: number, description
   ['Vintage typewriter', 15000, 1, 'Inactive listing: not for sale right now'],
 ]
 
-export function createProductsContract(app: FastifyInstance) {
+export function createProductContract(app: FastifyInstance) {
   const repo = createProductRepository()
   return {
     /**
@@ -110,17 +110,17 @@ export function createProductsContract(app: FastifyInstance) {
   }
 }
 
-export type ProductsContract = ReturnType<typeof createProductsContract>
+export type ProductContract = ReturnType<typeof createProductContract>
 
 declare module 'fastify' {
   interface FastifyInstance {
-    products: ProductsContract
+    products: ProductContract
   }
 }
 
 export default fp(
   async (app) => {
-    app.decorate('products', createProductsContract(app))
+    app.decorate('products', createProductContract(app))
   },
   {
     fastify: '5.x',

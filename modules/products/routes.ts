@@ -13,6 +13,7 @@ import {
   parseIfMatch,
   sendVersioned,
 } from '../../src/lib/conditional.js'
+import { ProductNotFoundError, StaleProductError } from './errors.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { ProductService } from './service.js'
@@ -70,7 +71,7 @@ export function productRoutes(fastify: FastifyInstance, service: ProductService)
         response: {
           200: { ...Ref(ProductResponse), headers: EtagHeader },
           304: NotModifiedResponse,
-          ...errorResponses(404),
+          ...errorResponses(ProductNotFoundError),
         },
       },
     },
@@ -101,7 +102,10 @@ export function productRoutes(fastify: FastifyInstance, service: ProductService)
     },
   )
 
-  const updateResponses = { 200: { ...Ref(ProductResponse), headers: EtagHeader }, ...errorResponses(401, 403, 404, 412) }
+  const updateResponses = {
+    200: { ...Ref(ProductResponse), headers: EtagHeader },
+    ...errorResponses(401, 403, ProductNotFoundError, StaleProductError),
+  }
 
   app.put(
     '/:id',
@@ -165,7 +169,7 @@ export function productRoutes(fastify: FastifyInstance, service: ProductService)
           'Moderators and admins (the `delete` permission). A soft delete: orders keep pointing at it; the product then answers 404.',
         security,
         params: ProductParams,
-        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(401, 403, 404) },
+        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(401, 403, ProductNotFoundError) },
       },
     },
     async (request, reply) => {

@@ -1,7 +1,12 @@
 // Reports' business events, published in the transaction that finishes a report. A report is private
 // to its requester: its events go to the requester and to admins (scheduled reports: admins only).
+import { Type, type Static } from '@sinclair/typebox'
 import { defineEvent, type Audience } from '../../plugins/events.js'
-import { ReportEventSchema } from './schemas.js'
+import { ReportSchema } from './schemas.js'
+
+/** The report as events carry it: the API's fields, self-contained (no $ref). */
+export const ReportEventSchema = Type.Object(ReportSchema.properties)
+export type ReportEvent = Static<typeof ReportEventSchema>
 
 const requesterAndAdmins = (report: { requesterId: string | null }): Audience => ({
   users: report.requesterId ? [report.requesterId] : [],

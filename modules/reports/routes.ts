@@ -5,8 +5,9 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { rateLimitPolicies } from '../../plugins/rate-limit/index.js'
-import { errorResponses, ok, type ErrorSpec } from '../../src/lib/envelope.js'
+import { errorResponses, ok } from '../../src/lib/envelope.js'
 import { EtagHeader, etagOf, IfNoneMatchHeaders, NotModifiedResponse, sendVersioned } from '../../src/lib/conditional.js'
+import { InvalidPeriodError, ReportNotFoundError, ReportNotReadyError } from './errors.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { ReportService } from './service.js'
@@ -15,9 +16,6 @@ import { CreateReportBody, ReportFile, ReportParams, ReportResponse } from './sc
 const tags = ['reports']
 const security = authSecurity
 const CHUNK = 64 * 1024
-
-const invalidPeriod: ErrorSpec = { status: 422, code: 'UNPROCESSABLE_ENTITY', message: 'The period may span at most 366 days' }
-const notReady: ErrorSpec = { status: 409, code: 'REPORT_NOT_READY', message: 'The report is running (70%)' }
 
 function* chunks(content: string) {
   for (let i = 0; i < content.length; i += CHUNK) yield content.slice(i, i + CHUNK)
@@ -45,7 +43,7 @@ export function reportRoutes(fastify: FastifyInstance, service: ReportService) {
         body: Ref(CreateReportBody),
         response: {
           202: { ...Ref(ReportResponse), headers: { location: Type.String({ description: 'The report (poll it)' }), ...EtagHeader } },
-          ...errorResponses(401, 403, invalidPeriod),
+          ...errorResponses(401, 403, InvalidPeriodError),
         },
       },
     },
@@ -74,7 +72,7 @@ export function reportRoutes(fastify: FastifyInstance, service: ReportService) {
         response: {
           200: { ...Ref(ReportResponse), headers: EtagHeader },
           304: NotModifiedResponse,
-          ...errorResponses(401, 403, 404),
+          ...errorResponses(401, 403, ReportNotFoundError),
         },
       },
     },
@@ -95,7 +93,7 @@ export function reportRoutes(fastify: FastifyInstance, service: ReportService) {
         security,
         params: ReportParams,
         produces: ['text/csv', 'application/json'],
-        response: { 200: ReportFile, ...errorResponses(401, 403, 404, notReady) },
+        response: { 200: ReportFile, ...errorResponses(401, 403, ReportNotFoundError, ReportNotReadyError) },
       },
     },
     async (request, reply) => {

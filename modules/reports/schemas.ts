@@ -75,9 +75,6 @@ export const ReportSchema = Type.Object(reportProperties, {
 })
 export type Report = Static<typeof ReportSchema>
 
-/** The report as events carry it: the same fields, self-contained. */
-export const ReportEventSchema = Type.Object(reportProperties)
-
 export const ReportParams = Type.Object({ id: Id('Report id') })
 
 /** The CSV or JSON file of a completed report. */

@@ -8,7 +8,7 @@ import { can, type Principal } from '../../src/lib/permissions.js'
 import { withDetails } from '../../src/lib/errors.js'
 import { newId } from '../../src/lib/ids.js'
 import { resourcePath } from '../../src/lib/urls.js'
-import type { OrdersContract } from '../orders/contract.js'
+import type { OrderContract } from '../orders/contract.js'
 import { InvalidPeriodError, ReportNotFoundError, ReportNotReadyError } from './errors.js'
 import { reportCompleted, reportFailed } from './events.js'
 import { salesCsv, salesJson } from './render.js'
@@ -124,7 +124,7 @@ export interface ReportBuilderDeps {
   db: Db
   repo: ReportRepository
   events: Pick<Events, 'publish'>
-  orders: Pick<OrdersContract, 'salesByDay'>
+  orders: Pick<OrderContract, 'salesByDay'>
   prefix: string
 }
 

@@ -9,9 +9,9 @@ import { resolveJwtSecret } from '../../plugins/auth.js'
 import { list } from '../../src/lib/config.js'
 import { createEmailTokens } from './email-tokens.js'
 import { generatePassword } from './passwords.js'
-import { createUsersRepository } from './repository.js'
+import { createUserRepository } from './repository.js'
 import type { User } from './schemas.js'
-import { createUsersService, type UsersServiceDeps, type VerifiedOnly } from './service.js'
+import { createUserService, type UserServiceDeps, type VerifiedOnly } from './service.js'
 
 export type { AuthState, NewUser } from './service.js'
 export type { User, Accepted } from './schemas.js'
@@ -28,8 +28,9 @@ export {
 } from './schemas.js'
 export { userRegistered, userDeleted, type UserEvent } from './events.js'
 export { verifyPassword, verifyDummy } from './passwords.js'
+export { EmailAlreadyVerifiedError, EmailNotVerifiedError, EmailTakenError, InvalidTokenError } from './errors.js'
 
-const repo = createUsersRepository()
+const repo = createUserRepository()
 
 export interface SeededUsers {
   admin: User
@@ -39,7 +40,7 @@ export interface SeededUsers {
 }
 
 /** The users service's dependencies, read from the instance (the contract here, the routes in index.ts). */
-export function usersServiceDeps(app: FastifyInstance): UsersServiceDeps {
+export function userServiceDeps(app: FastifyInstance): UserServiceDeps {
   const { config } = app
   const policy = list(config.REQUIRE_VERIFIED_EMAIL_FOR).filter((v): v is VerifiedOnly => v === 'api-keys' || v === 'webhooks')
   return {
@@ -63,9 +64,9 @@ export function usersServiceDeps(app: FastifyInstance): UsersServiceDeps {
   }
 }
 
-export function createUsersContract(app: FastifyInstance) {
-  const deps = usersServiceDeps(app)
-  const service = createUsersService(deps)
+export function createUserContract(app: FastifyInstance) {
+  const deps = userServiceDeps(app)
+  const service = createUserService(deps)
   return {
     /** Create an account of any role (password policy enforced; EMAIL_TAKEN when the email is in use). No event. */
     create: service.create,
@@ -120,17 +121,17 @@ export function createUsersContract(app: FastifyInstance) {
   }
 }
 
-export type UsersContract = ReturnType<typeof createUsersContract>
+export type UserContract = ReturnType<typeof createUserContract>
 
 declare module 'fastify' {
   interface FastifyInstance {
-    users: UsersContract
+    users: UserContract
   }
 }
 
 export default fp(
   async (app) => {
-    app.decorate('users', createUsersContract(app))
+    app.decorate('users', createUserContract(app))
   },
   {
     fastify: '5.x',

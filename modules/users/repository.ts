@@ -34,7 +34,7 @@ function whereOf(f: UserFilters): SQL | undefined {
   )
 }
 
-export function createUsersRepository() {
+export function createUserRepository() {
   return {
     async insert(db: DbOrTx, values: NewUserRow): Promise<UserRow> {
       const [row] = await db.insert(users).values(values).returning(userColumns)
@@ -185,4 +185,4 @@ export function createUsersRepository() {
   }
 }
 
-export type UsersRepository = ReturnType<typeof createUsersRepository>
+export type UserRepository = ReturnType<typeof createUserRepository>

@@ -2,29 +2,27 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
-import { EtagHeader, etagOf, IfMatchHeaders, IfNoneMatchHeaders, isNotModified, parseIfMatch } from '../../src/lib/conditional.js'
+import { authSecurity, SessionRequiredError } from '../../plugins/auth.js'
+import { errorResponses, ok, page } from '../../src/lib/envelope.js'
+import {
+  EtagHeader,
+  etagOf,
+  IfMatchHeaders,
+  IfNoneMatchHeaders,
+  NotModifiedResponse,
+  parseIfMatch,
+  sendVersioned,
+} from '../../src/lib/conditional.js'
+import { LastAdminError, StaleUserError, UserNotFoundError } from './errors.js'
+import { LoginRefusedError } from '../../plugins/rate-limit/index.js'
 import { Ref } from '../../src/lib/schemas.js'
-import type { UsersService } from './service.js'
+import type { UserService } from './service.js'
 import { AcceptedResponse, ChangeEmailBody, UpdateUserBody, userList, UserPage, UserParams, UserResponse } from './schemas.js'
 
 const tags = ['users']
 const security = authSecurity
 
-const sessionOnly: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: 'This needs a bearer session (log in); an API key cannot do it' }
-const lastAdmin: ErrorSpec = {
-  status: 409,
-  code: 'LAST_ADMIN',
-  message: 'This is the last active admin: it cannot be demoted, disabled or deleted (make another admin first)',
-}
-const tooManyFailures: ErrorSpec = {
-  status: 429,
-  code: 'RATE_LIMITED',
-  message: 'Too many failed logins for this account from this client, retry in 8 seconds',
-}
-
-export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
+export function userRoutes(fastify: FastifyInstance, service: UserService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
   app.get(
@@ -67,17 +65,12 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
         headers: IfNoneMatchHeaders,
         response: {
           200: { ...Ref(UserResponse), headers: EtagHeader },
-          304: Type.Null({ description: 'Not modified: your copy (If-None-Match) is current' }),
-          ...errorResponses(401, 404),
+          304: NotModifiedResponse,
+          ...errorResponses(401, UserNotFoundError),
         },
       },
     },
-    async (request, reply) => {
-      const user = await service.get(request.user!, request.params.id)
-      reply.header('etag', etagOf(user.version))
-      if (isNotModified(request.headers['if-none-match'], etagOf(user.version))) return reply.code(304).send(null)
-      return ok(user)
-    },
+    async (request, reply) => sendVersioned(request, reply, await service.get(request.user!, request.params.id)),
   )
 
   app.patch(
@@ -100,7 +93,7 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
         body: Ref(UpdateUserBody),
         response: {
           200: { ...Ref(UserResponse), headers: EtagHeader },
-          ...errorResponses(401, 403, 404, lastAdmin, 412, tooManyFailures),
+          ...errorResponses(401, 403, UserNotFoundError, LastAdminError, StaleUserError, LoginRefusedError),
         },
       },
     },
@@ -134,7 +127,7 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
         security,
         params: UserParams,
         body: Ref(ChangeEmailBody),
-        response: { 202: Ref(AcceptedResponse), ...errorResponses(401, sessionOnly, 404, tooManyFailures) },
+        response: { 202: Ref(AcceptedResponse), ...errorResponses(401, SessionRequiredError, UserNotFoundError, LoginRefusedError) },
       },
     },
     async (request, reply) => {
@@ -157,7 +150,10 @@ export function usersRoutes(fastify: FastifyInstance, service: UsersService) {
           'Its sessions, API keys and webhooks go with it (`user.deleted`). The last active admin cannot be deleted (409 LAST_ADMIN).',
         security,
         params: UserParams,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, sessionOnly, 404, lastAdmin) },
+        response: {
+          204: Type.Null({ description: 'Deleted' }),
+          ...errorResponses(401, SessionRequiredError, UserNotFoundError, LastAdminError),
+        },
       },
     },
     async (request, reply) => {

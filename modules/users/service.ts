@@ -27,7 +27,7 @@ import {
 import type { AuditEntry, AuditWriter } from '../audit-events/contract.js'
 import { userDeleted, userRegistered, type UserEvent } from './events.js'
 import { generatePassword, hashPassword, passwordProblem, verifyPassword } from './passwords.js'
-import type { EmailTokenPurpose, NewUserRow, UserRow, UsersRepository, UserValues } from './repository.js'
+import type { EmailTokenPurpose, NewUserRow, UserRow, UserRepository, UserValues } from './repository.js'
 import {
   EmailSchema,
   type Accepted,
@@ -46,13 +46,13 @@ export const PASSWORD_RESET_QUEUE = 'users.send-password-reset'
 export type VerifiedOnly = 'api-keys' | 'webhooks'
 const authStateKey = (id: string) => `users:auth-state:${id}`
 
-export interface UsersServiceDeps {
+export interface UserServiceDeps {
   db: Db
   /** Lists read here (a replica when configured). */
   dbRead: Db
   cache: Cache
   events: Events
-  repo: UsersRepository
+  repo: UserRepository
   /** A current-password check counts against the same failed-login budgets as a login. */
   loginFailures: LoginFailures
   /** How long a user's auth state may be served from the cache (invalidated on every change anyway). */
@@ -129,7 +129,7 @@ const linkPaths: Record<EmailTokenPurpose, string> = {
   'change-email': 'confirm-email',
 }
 
-export function createUsersService({
+export function createUserService({
   db,
   dbRead,
   cache,
@@ -146,7 +146,7 @@ export function createUsersService({
   requireVerifiedFor,
   now,
   audit,
-}: UsersServiceDeps) {
+}: UserServiceDeps) {
   /** Admins see everyone; anyone else only themselves (others answer 404, not 403: no existence probe). */
   const visible = (actor: Principal, id: string) => actor.id === id || can(actor, 'admin')
 
@@ -501,4 +501,4 @@ export function createUsersService({
   }
 }
 
-export type UsersService = ReturnType<typeof createUsersService>
+export type UserService = ReturnType<typeof createUserService>

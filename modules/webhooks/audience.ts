@@ -2,7 +2,7 @@
 // with its current role and status. Used when fanning out, before each attempt and when a delivery's
 // payload is shown.
 import type { EventEnvelope, Events } from '../../plugins/events.js'
-import type { UsersContract } from '../users/contract.js'
+import type { UserContract } from '../users/contract.js'
 
 /** The JSON body POSTed to a receiver (stored as the delivery's payload). */
 export interface DeliveryBody {
@@ -12,7 +12,7 @@ export interface DeliveryBody {
 }
 
 export interface AudienceDeps {
-  users: Pick<UsersContract, 'getAuthState'>
+  users: Pick<UserContract, 'getAuthState'>
   events: Pick<Events, 'mayReceive'>
 }
 

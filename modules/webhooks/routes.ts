@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
-import { errorResponses, ok, page, type ErrorSpec } from '../../src/lib/envelope.js'
+import { errorResponses, ok, page } from '../../src/lib/envelope.js'
 import {
   EtagHeader,
   etagOf,
@@ -15,6 +15,17 @@ import {
   parseIfMatch,
   sendVersioned,
 } from '../../src/lib/conditional.js'
+import { LoginRefusedError } from '../../plugins/rate-limit/index.js'
+import { EmailNotVerifiedError } from '../users/contract.js'
+import {
+  DeliveryNotFoundError,
+  DeliveryNotReplayableError,
+  RotateOthersSecretError,
+  StaleWebhookError,
+  UnsafeWebhookUrlError,
+  WebhookLimitError,
+  WebhookNotFoundError,
+} from './errors.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
 import type { WebhookService } from './service.js'
@@ -36,34 +47,6 @@ import {
 
 const tags = ['webhooks']
 const security = authSecurity
-
-const unsafeUrl: ErrorSpec = { status: 400, code: 'UNSAFE_WEBHOOK_URL', message: 'The webhook URL must resolve to public addresses only' }
-const notVerified: ErrorSpec = {
-  status: 403,
-  code: 'EMAIL_NOT_VERIFIED',
-  message: 'Confirm your email address first (the link we sent; POST /api/v1/auth/resend-verification sends a new one)',
-}
-const tooManyFailures: ErrorSpec = {
-  status: 429,
-  code: 'RATE_LIMITED',
-  message: 'Too many failed logins for this account from this client, retry in 8 seconds',
-}
-const limitReached: ErrorSpec = {
-  status: 409,
-  code: 'WEBHOOK_LIMIT_REACHED',
-  message: 'You have 25 webhooks, as many as allowed; delete one first',
-}
-const stale: ErrorSpec = {
-  status: 412,
-  code: 'PRECONDITION_FAILED',
-  message: 'The webhook has changed since you read it (If-Match does not match its ETag)',
-}
-const notOwner: ErrorSpec = { status: 403, code: 'FORBIDDEN', message: "Only the webhook's owner may rotate its secret" }
-const notReplayable: ErrorSpec = {
-  status: 409,
-  code: 'DELIVERY_NOT_REPLAYABLE',
-  message: "This delivery cannot be sent again: the subscription's owner is not in the event's audience",
-}
 
 export function webhookRoutes(fastify: FastifyInstance, service: WebhookService) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -94,7 +77,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
               'cache-control': Type.String({ description: '`no-store`: the body carries the signing secret' }),
             },
           },
-          ...errorResponses(unsafeUrl, 401, 403, notVerified, limitReached, tooManyFailures),
+          ...errorResponses(UnsafeWebhookUrlError, 401, 403, EmailNotVerifiedError, WebhookLimitError, LoginRefusedError),
         },
       },
     },
@@ -147,7 +130,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         response: {
           200: { ...Ref(WebhookResponse), headers: EtagHeader },
           304: NotModifiedResponse,
-          ...errorResponses(401, 403, 404),
+          ...errorResponses(401, 403, WebhookNotFoundError),
         },
       },
     },
@@ -170,7 +153,10 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         params: WebhookParams,
         headers: IfMatchHeaders,
         body: Ref(UpdateWebhookBody),
-        response: { 200: { ...Ref(WebhookResponse), headers: EtagHeader }, ...errorResponses(unsafeUrl, 401, 403, 404, stale) },
+        response: {
+          200: { ...Ref(WebhookResponse), headers: EtagHeader },
+          ...errorResponses(UnsafeWebhookUrlError, 401, 403, WebhookNotFoundError, StaleWebhookError),
+        },
       },
     },
     async (request, reply) => {
@@ -199,7 +185,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
             ...Ref(WebhookSecretResponse),
             headers: { ...EtagHeader, 'cache-control': Type.String({ description: '`no-store`: the body carries the signing secret' }) },
           },
-          ...errorResponses(401, notOwner, 404, stale),
+          ...errorResponses(401, RotateOthersSecretError, WebhookNotFoundError, StaleWebhookError),
         },
       },
     },
@@ -221,7 +207,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         description: 'Its owner or an admin. Its deliveries go with it: pending retries stop.',
         security,
         params: WebhookParams,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, 404) },
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, WebhookNotFoundError) },
       },
     },
     async (request, reply) => {
@@ -244,7 +230,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         security,
         params: WebhookParams,
         querystring: deliveryList.query,
-        response: { 200: Ref(DeliveryPage), ...errorResponses(401, 403, 404) },
+        response: { 200: Ref(DeliveryPage), ...errorResponses(401, 403, WebhookNotFoundError) },
       },
     },
     async (request) => {
@@ -271,7 +257,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         response: {
           200: { ...Ref(DeliveryResponse), headers: EtagHeader },
           304: NotModifiedResponse,
-          ...errorResponses(401, 403, 404),
+          ...errorResponses(401, 403, WebhookNotFoundError, DeliveryNotFoundError),
         },
       },
     },
@@ -292,7 +278,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
           'and the first 1 KiB of the answer. At most WEBHOOK_MAX_ATTEMPTS; a replay is a new delivery with attempts of its own.',
         security,
         params: DeliveryParams,
-        response: { 200: Ref(DeliveryAttemptList), ...errorResponses(401, 403, 404) },
+        response: { 200: Ref(DeliveryAttemptList), ...errorResponses(401, 403, WebhookNotFoundError, DeliveryNotFoundError) },
       },
     },
     async (request) => ok(await service.attempts(request.user!, request.params.id, request.params.deliveryId)),
@@ -313,7 +299,7 @@ export function webhookRoutes(fastify: FastifyInstance, service: WebhookService)
         params: DeliveryParams,
         response: {
           202: { ...Ref(DeliveryResponse), headers: { location: Type.String({ description: 'The new delivery' }), ...EtagHeader } },
-          ...errorResponses(401, 403, 404, notReplayable),
+          ...errorResponses(401, 403, WebhookNotFoundError, DeliveryNotFoundError, DeliveryNotReplayableError),
         },
       },
     },

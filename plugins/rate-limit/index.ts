@@ -54,6 +54,13 @@ export const rateLimitPolicies = {
 } as const
 
 export const RateLimitedError = defineError('RATE_LIMITED', 429, 'Rate limit exceeded')
+/** A login budget refused the attempt (the login route, and a password change that checks the current one). */
+export const LoginRefusedError = defineError(
+  'RATE_LIMITED',
+  429,
+  'Too many failed logins',
+  'Too many failed logins for this account from this client, retry in 8 seconds',
+)
 
 /** A budget's key for the client address (IPv6 by /64): `keyGenerator: byAddress` limits a route per address only. */
 export const byAddress = (request: FastifyRequest) => `ip:${normalizeIP(request.ip)}`
@@ -65,10 +72,14 @@ const retryIn = (ms: number) => {
 }
 
 /** A 429 thrown outside the library's hook (a budget checked with `app.createRateLimit`): the onError hook below puts its headers on the reply. */
-export const tooMany = (max: number, retryMs: number, message = `Rate limit exceeded, retry in ${retryIn(retryMs)}`) => {
+export const tooMany = (
+  max: number,
+  retryMs: number,
+  error: Error = new RateLimitedError(`Rate limit exceeded, retry in ${retryIn(retryMs)}`),
+) => {
   const seconds = Math.max(1, Math.ceil(retryMs / 1000))
   const headers = { 'x-ratelimit-limit': max, 'x-ratelimit-remaining': 0, 'x-ratelimit-reset': seconds, 'retry-after': seconds }
-  return Object.assign(new RateLimitedError(message), { rateLimitHeaders: headers })
+  return Object.assign(error, { rateLimitHeaders: headers })
 }
 
 const loginRefusals: Record<LoginBudgetName, string> = {
@@ -158,7 +169,8 @@ export default fp(
         secret: createHmac('sha256', resolveJwtSecret(config, fastify.log)).update('keel device cookie').digest(),
         secureCookie: config.NODE_ENV === 'production',
         failOpen: config.RATE_LIMIT_FAIL_OPEN,
-        refused: ({ budget, max, retryMs }) => tooMany(max, retryMs, `${loginRefusals[budget]}, retry in ${retryIn(retryMs)}`),
+        refused: ({ budget, max, retryMs }) =>
+          tooMany(max, retryMs, new LoginRefusedError(`${loginRefusals[budget]}, retry in ${retryIn(retryMs)}`)),
         unavailable: () => new RateLimitUnavailableError(),
         onError,
         onOk,

@@ -26,7 +26,7 @@ const names: Record<string, string> = {
   __table__: words.join('_'), // invoices, line_items
   __Name__: pascal(words), // Invoices, LineItems
   __Item__: pascal(singular), // Invoice, LineItem
-  __camel__: words[0] + pascal(words.slice(1)), // invoices, lineItems
+  __camel__: singular[0] + pascal(singular.slice(1)), // invoice, lineItem (functions and values: invoiceRoutes, invoiceCreated)
 }
 const fill = (text: string) => text.replace(/__(name|item|table|Name|Item|camel)__/g, (m) => names[m]!)
 

@@ -19,8 +19,6 @@ export interface BreakerOptions {
 export interface Breaker {
   /** True while the dependency is known down: fail at once. */
   readonly isOpen: boolean
-  /** Milliseconds a caller should wait before retrying (for retry-after). */
-  readonly retryAfterMs: number
   /** Something looks wrong (an error, a slow answer): probe now unless a probe is running; open if it fails. */
   suspect(): void
   /** Known down (a failure that proves it): open now. */
@@ -95,9 +93,6 @@ export function createBreaker({ probe, timeoutMs, intervalMs, isDown = () => tru
   return {
     get isOpen() {
       return openedAt !== undefined
-    },
-    get retryAfterMs() {
-      return intervalMs
     },
     suspect: () => {
       if (openedAt === undefined) runProbe()

@@ -2,6 +2,7 @@
 // the named envelopes of each resource, and the helpers routes use to answer in them.
 import { STATUS_CODES } from 'node:http'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import type { ErrorDefinition, ErrorSpec } from './errors.js'
 import { Ref } from './schemas.js'
 
 export const ErrorDetailSchema = Type.Object(
@@ -65,6 +66,10 @@ export const ProblemDetailsSchema = Type.Object(
 export type ProblemDetails = Static<typeof ProblemDetailsSchema>
 
 /** Schemas every app registers with addSchema, so `Ref` can point at them (ProblemDetails is only in the spec: see problemMedia). */
+/** `{ success: true, data }` for a response schema that is not a resource's envelope (e.g. a list without paging). */
+export const Success = <T extends TSchema>(data: T, description?: string) =>
+  Type.Object({ success: Type.Literal(true), data }, { description })
+
 export const sharedSchemas = [ErrorDetailSchema, ErrorResponseSchema, PageMetaSchema]
 
 type Named = TSchema & { $id?: string }
@@ -84,22 +89,12 @@ export function envelopes<R extends Named, I extends Named = R>(resource: R, lis
   return { response, page }
 }
 
-/** `{ success: true, data }` for a response schema. */
-export const Success = <T extends TSchema>(data: T, description?: string) =>
-  Type.Object({ success: Type.Literal(true), data }, { description })
-
-/** `{ success: true, data: [...], meta }` for a list response schema. */
-export const Page = <T extends TSchema>(item: T, description?: string) =>
-  Type.Object({ success: Type.Literal(true), data: Type.Array(item), meta: Ref(PageMetaSchema) }, { description })
-
-/** A documented error answer: its status, code and a realistic message (shown as the example). */
-export interface ErrorSpec {
-  status: number
-  code: string
-  message: string
-}
-
-const standardErrors: Record<number, Omit<ErrorSpec, 'status'> & { description: string }> = {
+/**
+ * What the server answers outside any module's rules — the error handler, the auth plugin, the
+ * permission checks, the rate limiter: routes list these by status. A module's own errors are listed
+ * by their definition (its errors.ts), never by status.
+ */
+const standardErrors = {
   400: {
     code: 'VALIDATION_ERROR',
     message: 'Validation failed: name must NOT have fewer than 1 characters',
@@ -111,13 +106,6 @@ const standardErrors: Record<number, Omit<ErrorSpec, 'status'> & { description: 
     description: 'Missing or invalid credentials',
   },
   403: { code: 'FORBIDDEN', message: "This action needs the 'write' permission", description: 'Authenticated, but not allowed' },
-  404: { code: 'NOT_FOUND', message: 'Resource not found', description: 'Not found (or not yours to see)' },
-  409: { code: 'CONFLICT', message: 'Conflict with the current state', description: 'Conflict with the current state' },
-  412: {
-    code: 'PRECONDITION_FAILED',
-    message: 'The resource has changed since you read it',
-    description: 'If-Match does not match the current version',
-  },
   408: {
     code: 'REQUEST_TIMEOUT',
     message: 'The request took too long to arrive',
@@ -134,11 +122,6 @@ const standardErrors: Record<number, Omit<ErrorSpec, 'status'> & { description: 
     message: 'Unsupported Media Type: application/x-www-form-urlencoded',
     description: 'The body is not JSON (send Content-Type: application/json)',
   },
-  422: {
-    code: 'UNPROCESSABLE_ENTITY',
-    message: 'The request is well-formed but cannot be processed',
-    description: 'Well-formed but semantically wrong',
-  },
   429: { code: 'RATE_LIMITED', message: 'Rate limit exceeded, retry in 12 seconds', description: 'Too many requests (see retry-after)' },
   500: { code: 'INTERNAL_ERROR', message: 'Internal server error', description: 'Unexpected error (logged with the request id)' },
   503: {
@@ -146,6 +129,18 @@ const standardErrors: Record<number, Omit<ErrorSpec, 'status'> & { description: 
     message: 'A required service is unavailable; try again shortly',
     description: 'A dependency is down (see retry-after)',
   },
+} satisfies Record<number, Omit<ErrorSpec, 'status'> & { description: string }>
+
+/** The statuses a route may list by number: see standardErrors. */
+export type StandardStatus = keyof typeof standardErrors
+
+/** What each status means, for a response's description (the codes it lists follow). */
+const statusDescriptions: Record<number, string> = {
+  ...Object.fromEntries(Object.entries(standardErrors).map(([status, { description }]) => [status, description])),
+  404: 'Not found (or not yours to see)',
+  409: 'Conflict with the current state',
+  412: 'If-Match does not match the current version',
+  422: 'Well-formed but semantically wrong',
 }
 
 const exampleRequestId = '01936b8e-7c1a-7d2e-9f3a-5b6c7d8e9f01'
@@ -197,10 +192,14 @@ export function prefersProblemJson(accept: string | undefined): boolean {
 
 type Example<T> = { summary?: string; value: T }
 
-/** One named example per code, for the media type's `examples`. */
+/** One named example per error, for the media type's `examples`: named by its code (CODE_2... when a code has several). */
 const examplesFor = (list: Omit<ErrorSpec, 'status'>[]): Record<string, Example<ErrorResponse>> =>
   Object.fromEntries(
-    list.map((spec) => [spec.code, { summary: spec.message, value: errorBody(spec, exampleRequestId, exampleDetails(spec.code)) }]),
+    list.map((spec, i) => {
+      const same = list.slice(0, i).filter((e) => e.code === spec.code).length
+      const name = same === 0 ? spec.code : `${spec.code}_${same + 1}`
+      return [name, { summary: spec.message, value: errorBody(spec, exampleRequestId, exampleDetails(spec.code)) }]
+    }),
   )
 
 /**
@@ -217,32 +216,31 @@ export function problemMedia(status: number, envelopeExamples: Record<string, Ex
 }
 
 /**
- * Error responses for a route: 400, 500 and 503 always, plus the statuses given — a number for the
- * standard code of that status, or an ErrorSpec for a specific one (several per status are fine).
- * Each is the ErrorResponse envelope with one example per code (at the media type, where OpenAPI
- * tools show it); the spec also lists ProblemDetails for it (see problemMedia).
+ * Error responses for a route: 400, 500 and 503 always, plus those given — a status for the
+ * standard answer of the server (401, 403, 429...: see standardErrors), or an error definition
+ * (defineError, the module's errors.ts) for an error the route's code throws: its status, code and
+ * example come from the definition itself (several per status are fine). Each is the ErrorResponse
+ * envelope with one example per code (at the media type, where OpenAPI tools show it); the spec also
+ * lists ProblemDetails for it (see problemMedia).
  */
-export function errorResponses(...specs: Array<number | ErrorSpec>): Record<number, TSchema> {
+export function errorResponses(...errors: Array<StandardStatus | ErrorDefinition>): Record<number, TSchema> {
   const byStatus = new Map<number, Omit<ErrorSpec, 'status'>[]>()
-  const add = (status: number, spec?: Omit<ErrorSpec, 'status'>) => {
+  const add = ({ status, code, message }: ErrorSpec) => {
     const list = byStatus.get(status) ?? []
-    const entry = spec ?? standardErrors[status] ?? standardErrors[500]!
-    if (!list.some((e) => e.code === entry.code)) list.push(entry)
+    if (!list.some((e) => e.code === code && e.message === message)) list.push({ code, message })
     byStatus.set(status, list)
   }
-  add(400)
-  for (const spec of specs) {
-    if (typeof spec === 'number') add(spec)
-    else add(spec.status, spec)
-  }
-  add(500)
-  add(503)
+  const standard = (status: StandardStatus): ErrorSpec => ({ status, ...standardErrors[status] })
+  add(standard(400))
+  for (const error of errors) add(typeof error === 'number' ? standard(error) : error.spec)
+  add(standard(500))
+  add(standard(503))
   const out: Record<number, TSchema> = {}
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
-    const codes = list.map((e) => e.code).join(', ')
+    const codes = [...new Set(list.map((e) => e.code))].join(', ')
     // @fastify/swagger copies `content` as it is, examples included (beside a $ref they were dropped).
     out[status] = Type.Unsafe<ErrorResponse>({
-      description: `${standardErrors[status]?.description ?? 'Error'} (${codes})`,
+      description: `${statusDescriptions[status] ?? 'Error'} (${codes})`,
       content: {
         'application/json': { schema: Ref(ErrorResponseSchema), examples: examplesFor(list) },
       },

@@ -2,4 +2,3 @@
 import { uuidv7 } from 'uuidv7'
 
 export const newId = (): string => uuidv7()
-export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'

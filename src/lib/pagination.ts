@@ -263,7 +263,7 @@ export function toPage<R extends Record<string, unknown>, T>(
   return { items, meta: pageMeta(list, list.cursor ? undefined : total, nextCursor) }
 }
 
-export const pageMeta = (list: ParsedList, total?: number, cursor?: string | null): PageMeta => ({
+const pageMeta = (list: ParsedList, total?: number, cursor?: string | null): PageMeta => ({
   ...(total === undefined ? {} : { total }),
   page: list.page,
   limit: list.limit,

@@ -1,12 +1,13 @@
 // __Name__: business events, published in the transaction of the change. One of __name__ is private
 // to its owner: its events go to the owner and to staff (moderators and admins).
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import { defineEvent, type Audience } from '../../plugins/events.js'
-import { __Item__Schema, type __Item__ } from './schemas.js'
+import { __Item__Schema } from './schemas.js'
 
-const ownerAndStaff = (item: __Item__): Audience => ({ users: [item.ownerId], roles: ['moderator', 'admin'] })
-// The item as the API shows it (the named component's properties, without its $id).
-const __Item__EventSchema = Type.Object(__Item__Schema.properties)
+const ownerAndStaff = (item: __Item__Event): Audience => ({ users: [item.ownerId], roles: ['moderator', 'admin'] })
+/** The payload: the item as the API shows it, self-contained (the named component's properties, no $id). */
+export const __Item__EventSchema = Type.Object(__Item__Schema.properties)
+export type __Item__Event = Static<typeof __Item__EventSchema>
 
 export const __camel__Created = defineEvent({
   name: '__item__.created',

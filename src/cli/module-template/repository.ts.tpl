@@ -36,13 +36,14 @@ export function create__Item__Repository() {
       return row
     },
 
+    /** One page plus one row (to tell whether a next page exists). */
     async list(db: DbOrTx, filters: __Item__Filters, list: ParsedList): Promise<__Item__Row[]> {
       return db
         .select(columns)
         .from(__table__)
         .where(whereOf(filters))
         .orderBy(...orderBy(list.sort, columns, __table__.id))
-        .limit(list.limit)
+        .limit(list.limit + 1)
         .offset(list.offset)
     },
 

@@ -4,9 +4,18 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { authSecurity } from '../../plugins/auth.js'
 import { errorResponses, ok, page } from '../../src/lib/envelope.js'
-import { EtagHeader, etagOf, IfMatchHeaders, parseIfMatch } from '../../src/lib/conditional.js'
+import {
+  EtagHeader,
+  etagOf,
+  IfMatchHeaders,
+  IfNoneMatchHeaders,
+  NotModifiedResponse,
+  parseIfMatch,
+  sendVersioned,
+} from '../../src/lib/conditional.js'
 import { Ref } from '../../src/lib/schemas.js'
 import { resourcePath } from '../../src/lib/urls.js'
+import { __Item__NotFoundError, Stale__Item__Error } from './errors.js'
 import type { __Item__Service } from './service.js'
 import { __camel__List, __Item__Page, __Item__Params, __Item__Response, Create__Item__Body, Update__Item__Body } from './schemas.js'
 
@@ -45,17 +54,19 @@ export function __camel__Routes(fastify: FastifyInstance, service: __Item__Servi
         operationId: 'get__Item__',
         tags,
         summary: 'Get one of __name__',
-        description: 'Its owner, moderators and admins; anybody else gets 404. The ETag is its version, for If-Match.',
+        description:
+          'Its owner, moderators and admins; anybody else gets 404. The ETag is its version: send it back in If-None-Match for a 304 while it is current, or in If-Match to change it.',
         security,
         params: __Item__Params,
-        response: { 200: { ...Ref(__Item__Response), headers: EtagHeader }, ...errorResponses(401, 403, 404) },
+        headers: IfNoneMatchHeaders,
+        response: {
+          200: { ...Ref(__Item__Response), headers: EtagHeader },
+          304: NotModifiedResponse,
+          ...errorResponses(401, 403, __Item__NotFoundError),
+        },
       },
     },
-    async (request, reply) => {
-      const item = await service.get(request.user!, request.params.id)
-      reply.header('etag', etagOf(item.version))
-      return ok(item)
-    },
+    async (request, reply) => sendVersioned(request, reply, await service.get(request.user!, request.params.id)),
   )
 
   app.post(
@@ -95,7 +106,7 @@ export function __camel__Routes(fastify: FastifyInstance, service: __Item__Servi
         params: __Item__Params,
         headers: IfMatchHeaders,
         body: Ref(Update__Item__Body),
-        response: { 200: { ...Ref(__Item__Response), headers: EtagHeader }, ...errorResponses(401, 403, 404, 412) },
+        response: { 200: { ...Ref(__Item__Response), headers: EtagHeader }, ...errorResponses(401, 403, __Item__NotFoundError, Stale__Item__Error) },
       },
     },
     async (request, reply) => {
@@ -116,7 +127,7 @@ export function __camel__Routes(fastify: FastifyInstance, service: __Item__Servi
         description: 'Its owner, moderators and admins.',
         security,
         params: __Item__Params,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, 404) },
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(401, 403, __Item__NotFoundError) },
       },
     },
     async (request, reply) => {

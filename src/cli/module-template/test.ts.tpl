@@ -21,6 +21,8 @@ t.test('__name__', async (t) => {
     const got = await app.inject({ method: 'GET', url: `${base}/${item.id}`, headers: alice.headers })
     t.equal(got.statusCode, 200)
     t.same(got.json().data, item)
+    const unchanged = await app.inject({ method: 'GET', url: `${base}/${item.id}`, headers: { ...alice.headers, 'if-none-match': '"1"' } })
+    t.equal(unchanged.statusCode, 304, 'a current ETag in If-None-Match is a 304')
 
     const list = await app.inject({ method: 'GET', url: `${base}?limit=10&sort=-createdAt`, headers: alice.headers })
     t.equal(list.statusCode, 200)

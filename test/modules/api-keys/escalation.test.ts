@@ -5,8 +5,8 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../helpers/build.js'
 import { createUser, DEFAULT_PASSWORD, login, type TestUser } from '../../helpers/auth.js'
-import { apiKeysServiceDeps } from '../../../modules/api-keys/index.js'
-import { createApiKeysService, type Issuer } from '../../../modules/api-keys/service.js'
+import { apiKeyServiceDeps } from '../../../modules/api-keys/index.js'
+import { createApiKeyService, type Issuer } from '../../../modules/api-keys/service.js'
 
 const base = '/api/v1/api-keys'
 const createKey = (app: FastifyInstance, headers: Record<string, string>, payload: Record<string, unknown> = {}) =>
@@ -110,7 +110,7 @@ t.test('keys per user are capped (API_KEYS_MAX_PER_USER), even when created all 
 
 t.test('were keys ever allowed to issue keys, none could yield more than itself', async (t) => {
   // The routes refuse keys (above); this drives the service's rule directly, as a key would reach it.
-  const service = createApiKeysService(apiKeysServiceDeps(app))
+  const service = createApiKeyService(apiKeyServiceDeps(app))
   const alice = await createUser(app)
   const sibling = (await createKey(app, alice.headers, { name: 'full' })).json().data
   const end = new Date(Date.now() + 3600_000)
