@@ -96,6 +96,21 @@ export const ConfigSchema = Type.Object({
       description: 'Redis URL for the shared cache and rate-limit counters; unset = in-process (per instance)',
     }),
   ),
+  REDIS_CLUSTER_NODES: Opt(
+    Type.String({
+      pattern: '^[^,\\s]+:\\d+(\\s*,\\s*[^,\\s]+:\\d+)*$',
+      description:
+        'A Redis Cluster instead of REDIS_URL: some of its nodes as `host:port,host:port` (the others are discovered); every Lua script names the keys of one slot',
+    }),
+  ),
+  REDIS_SENTINELS: Opt(
+    Type.String({
+      pattern: '^[^,\\s]+:\\d+(\\s*,\\s*[^,\\s]+:\\d+)*$',
+      description:
+        'Redis behind Sentinel instead of REDIS_URL: the sentinels as `host:port,host:port`; the master (REDIS_SENTINEL_NAME) is asked of them, and asked again after a failover',
+    }),
+  ),
+  REDIS_SENTINEL_NAME: Str('mymaster', 'The master group the sentinels watch (with REDIS_SENTINELS)'),
   REDIS_KEY_PREFIX: Str('keel:', 'Prefix of every Redis key (several apps can share one Redis)'),
   REDIS_COMMAND_TIMEOUT_MS: Int(
     250,
@@ -239,6 +254,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${[...new Set(lines)].join('\n')}`)
   }
   const config = converted as Config
+  if (config.REDIS_CLUSTER_NODES && config.REDIS_SENTINELS) {
+    throw new ConfigError('Invalid configuration:\n  REDIS_SENTINELS: set either REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both')
+  }
   if (config.NODE_ENV === 'production' && !config.JWT_SECRET) {
     throw new ConfigError('Invalid configuration:\n  JWT_SECRET="": required when NODE_ENV=production (at least 32 characters)')
   }
