@@ -73,6 +73,24 @@ export const ConfigSchema = Type.Object({
     60_000,
     'The database must answer a probe (`select 1` on a connection of its own) within this, or it is down: requests that need it answer 503 at once',
   ),
+  DB_READ_YOUR_WRITES_SECONDS: Int(
+    5,
+    0,
+    3600,
+    "With DATABASE_READ_URL: for this long after a user's successful write, that user's reads go to the primary, so they see their own write (0 = off)",
+  ),
+  DB_REPLICA_MAX_LAG_SECONDS: Int(
+    30,
+    0,
+    86_400,
+    'With DATABASE_READ_URL: a replica further behind than this is skipped (reads go to the primary, readiness `degraded`) until it catches up',
+  ),
+  DB_REPLICA_CHECK_INTERVAL_MS: Int(
+    2000,
+    100,
+    60_000,
+    "With DATABASE_READ_URL: how often the replica's lag is checked (keel_db_replica_lag_seconds); a failed check sends reads to the primary",
+  ),
   DB_PROBE_INTERVAL_MS: Int(500, 50, 60_000, 'While the database is down, probe it this often (recovery is noticed within this)'),
   DB_ACQUIRE_TIMEOUT_MS: Int(
     5000,
