@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { LruMap } from 'toad-cache'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
+import { Cluster } from 'ioredis'
+import type { RedisClient } from '../src/lib/redis.js'
 
 export interface CacheStats {
   hits: number
@@ -74,7 +75,13 @@ export function memoryStore(maxEntries: number, now: () => number = Date.now): S
   }
 }
 
-function redisStore(redis: Redis): Store {
+/**
+ * On a Redis Cluster a command naming several keys must name keys of one slot (else CROSSSLOT):
+ * `mget` is only given keys that share a hash tag (a namespace's generation and totals), and `del`
+ * of several keys is one DEL per key there (the keys of a logout everywhere spread over the nodes).
+ */
+function redisStore(redis: RedisClient): Store {
+  const cluster = redis instanceof Cluster
   return {
     get: (key) => redis.get(key),
     mget: (keys) => redis.mget(keys),
@@ -82,7 +89,9 @@ function redisStore(redis: Redis): Store {
       await redis.set(key, value, 'EX', ttl)
     },
     del: async (keys) => {
-      if (keys.length > 0) await redis.del(...keys)
+      if (keys.length === 0) return
+      if (cluster) await Promise.all(keys.map((key) => redis.del(key)))
+      else await redis.del(...keys)
     },
     incr: (key) => redis.incr(key),
   }
@@ -97,7 +106,7 @@ export function filterKey(filters: Record<string, unknown>): string {
 }
 
 export interface CacheOptions {
-  redis: Redis | null
+  redis: RedisClient | null
   log: FastifyBaseLogger
   defaultTtlSeconds: number
   countTtlSeconds: number
@@ -229,7 +238,9 @@ export function createCache({
     return entry.promise
   }
 
-  const generationKey = (namespace: string) => `${PREFIX}gen:${namespace}`
+  // A namespace's generation and its totals share a hash tag ({namespace}): one slot on a cluster,
+  // so `count` reads both in one MGET.
+  const generationKey = (namespace: string) => `${PREFIX}gen:{${namespace}}`
   // The generation each namespace had when last read here: what its next read guesses.
   const generations = new Map<string, string>()
 
@@ -237,7 +248,7 @@ export function createCache({
     const genKey = generationKey(namespace)
     if (countTtlSeconds <= 0 || pendingGenerations.has(genKey)) return loader()
     const filterSet = filterKey(filters)
-    const key = (generation: string) => `count:${namespace}:${generation}:${filterSet}`
+    const key = (generation: string) => `count:{${namespace}}:${generation}:${filterSet}`
     // One round trip: the generation and the total stored under the generation last seen. The total
     // counts only if the generation is still that one (no write since); else it is looked up again.
     const guess = generations.get(namespace) ?? '0'

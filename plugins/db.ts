@@ -5,6 +5,7 @@
 import fp from 'fastify-plugin'
 import { createDatabase, sessionUrl, type Database, type Db } from '../src/db/client.js'
 import type { GuardStats } from '../src/db/guard.js'
+import type { ReplicaState } from '../src/db/replica.js'
 import { runMigrations } from '../src/db/migrate.js'
 import { retry } from '../src/lib/retry.js'
 
@@ -15,6 +16,8 @@ declare module 'fastify' {
     sql: Database['sql']
     /** The primary's state: up (breaker closed), queries refused without reaching it, waiting for a connection. */
     dbStats(): GuardStats
+    /** The read replica's state (lag, whether reads go to it); null without DATABASE_READ_URL. */
+    dbReplica(): ReplicaState | null
   }
 }
 
@@ -35,11 +38,19 @@ export default fp<DbPluginOptions>(
           'database unavailable: requests that need it answer 503 until it is back',
         ),
       onUp: (which, downForMs) => fastify.log.info({ database: which, downForMs }, 'database is back'),
+      onReplicaChange: (state, err) =>
+        state.serving
+          ? fastify.log.info({ lagSeconds: state.lagSeconds }, 'replica is back: reads go to it again')
+          : fastify.log.warn(
+              { up: state.up, lagSeconds: state.lagSeconds, ...(err ? { err: { message: err.message } } : {}) },
+              'replica down or too far behind: reads go to the primary',
+            ),
     })
     fastify.decorate('db', database.db)
     fastify.decorate('dbRead', database.read)
     fastify.decorate('sql', database.sql)
     fastify.decorate('dbStats', () => database.guard.stats())
+    fastify.decorate('dbReplica', () => database.replica?.state() ?? null)
     fastify.addHook('onClose', async () => database.close())
 
     if (offline) return
@@ -56,6 +67,7 @@ export default fp<DbPluginOptions>(
       await runMigrations(sessionUrl(config) ?? url)
       fastify.log.debug('database migrations applied')
     }
+    database.replica?.start()
   },
   { fastify: '5.x', name: 'db', dependencies: ['config'] },
 )

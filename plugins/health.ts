@@ -34,7 +34,7 @@ const Readiness = Type.Object(
   {
     status: StringEnum(['healthy', 'degraded', 'unhealthy'], {
       description:
-        '`degraded`: the cache is down (reads go to the database); `unhealthy`: the database or the queue is down, or the instance is shutting down',
+        '`degraded`: the cache is down (reads go to the database), or the read replica is down or too far behind (reads go to the primary); `unhealthy`: the database or the queue is down, or the instance is shutting down',
     }),
     checks: Type.Object({
       database: Check,
@@ -42,6 +42,12 @@ const Readiness = Type.Object(
         description: '"ok" also when the in-process cache is used (no REDIS_URL)',
       }),
       queue: Check,
+      replica: Type.Optional(
+        StringEnum(['ok', 'down'], {
+          description:
+            'Only with a read replica (DATABASE_READ_URL): "down" while it does not answer or lags more than DB_REPLICA_MAX_LAG_SECONDS (reads go to the primary meanwhile)',
+        }),
+      ),
     }),
   },
   {
@@ -84,10 +90,10 @@ export default fp(
           tags: ['health'],
           summary: 'Readiness: database, cache and queue',
           description:
-            '200 while the database and queue answer (a cache outage is "degraded": reads bypass the cache); 503 otherwise, so a load balancer sends traffic elsewhere until it recovers. From the start of a shutdown it answers 503 (`unhealthy`) while requests are still served for SHUTDOWN_DRAIN_DELAY_MS, so the balancer stops sending first.',
+            '200 while the database and queue answer (a cache outage, or a read replica down or too far behind, is "degraded": reads bypass the cache, or go to the primary); 503 otherwise, so a load balancer sends traffic elsewhere until it recovers. From the start of a shutdown it answers 503 (`unhealthy`) while requests are still served for SHUTDOWN_DRAIN_DELAY_MS, so the balancer stops sending first.',
           security: publicRoute,
           response: {
-            200: { ...Ref(Readiness), description: 'Ready: `healthy`, or `degraded` when only the cache is down' },
+            200: { ...Ref(Readiness), description: 'Ready: `healthy`, or `degraded` when only the cache or the read replica is down' },
             // Its own example at the media type (one beside a $ref would be dropped).
             503: Type.Unsafe<Static<typeof Readiness>>({
               description: 'Not ready: the database or the queue is down, or the instance is shutting down',
@@ -108,9 +114,11 @@ export default fp(
           redis ? check(() => redis.ping(), timeoutMs) : Promise.resolve<CheckResult>('ok'),
           check(() => fastify.jobs.boss.getDb().executeSql('select 1', []), timeoutMs),
         ])
+        const state = fastify.dbReplica()
+        const replica: CheckResult | undefined = state ? (state.serving ? 'ok' : 'down') : undefined
         const required = database === 'ok' && queue === 'ok' && !fastify.draining()
-        const status = !required ? 'unhealthy' : cache === 'ok' ? 'healthy' : 'degraded'
-        return reply.code(required ? 200 : 503).send({ status, checks: { database, cache, queue } })
+        const status = !required ? 'unhealthy' : cache === 'ok' && replica !== 'down' ? 'healthy' : 'degraded'
+        return reply.code(required ? 200 : 503).send({ status, checks: { database, cache, queue, ...(replica ? { replica } : {}) } })
       },
     )
   },

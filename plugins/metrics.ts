@@ -86,6 +86,17 @@ export default fp(
       },
     })
 
+    if (fastify.dbReplica())
+      new client.Gauge({
+        name: 'keel_db_replica_lag_seconds',
+        help: 'How far the read replica replays behind the primary, in seconds, at its last check (0 when caught up)',
+        registers: [registry],
+        collect() {
+          const lag = fastify.dbReplica()?.lagSeconds
+          if (lag !== null && lag !== undefined) this.set(lag)
+        },
+      })
+
     new client.Gauge({
       name: 'keel_database_refused_total',
       help: 'Queries and transactions refused without reaching the database (known down, or no connection free in time), since start',

@@ -1,29 +1,22 @@
-// Redis (ioredis), when REDIS_URL is set: short timeouts and no offline queue, so a slow or
-// stopped Redis fails fast and callers fall back; reconnects by itself. `fastify.redis` is null without it.
+// Redis (ioredis), when REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is set (src/lib/redis.ts):
+// short timeouts and no offline queue, so a slow or stopped Redis fails fast and callers fall back;
+// reconnects by itself. `fastify.redis` is null without it.
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import { createRedisClient, type RedisClient } from '../src/lib/redis.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: Redis | null
+    redis: RedisClient | null
   }
 }
 
 export default fp(
   async (fastify) => {
-    const { REDIS_URL, REDIS_KEY_PREFIX, REDIS_COMMAND_TIMEOUT_MS } = fastify.config
-    if (!REDIS_URL) {
+    const redis = createRedisClient(fastify.config)
+    if (!redis) {
       fastify.decorate('redis', null)
       return
     }
-    const redis = new Redis(REDIS_URL, {
-      keyPrefix: REDIS_KEY_PREFIX,
-      commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-      connectTimeout: Math.max(1000, REDIS_COMMAND_TIMEOUT_MS * 4),
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-    })
     let down = false
     redis.on('error', (err) => {
       if (down) return
@@ -34,7 +27,7 @@ export default fp(
       if (down) fastify.log.info('redis is back')
       down = false
     })
-    fastify.decorate('redis', redis)
+    fastify.decorate<RedisClient | null>('redis', redis)
     fastify.addHook('onClose', async () => {
       redis.disconnect()
     })

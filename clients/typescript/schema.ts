@@ -33,7 +33,7 @@ export interface paths {
         };
         /**
          * Readiness: database, cache and queue
-         * @description 200 while the database and queue answer (a cache outage is "degraded": reads bypass the cache); 503 otherwise, so a load balancer sends traffic elsewhere until it recovers. From the start of a shutdown it answers 503 (`unhealthy`) while requests are still served for SHUTDOWN_DRAIN_DELAY_MS, so the balancer stops sending first.
+         * @description 200 while the database and queue answer (a cache outage, or a read replica down or too far behind, is "degraded": reads bypass the cache, or go to the primary); 503 otherwise, so a load balancer sends traffic elsewhere until it recovers. From the start of a shutdown it answers 503 (`unhealthy`) while requests are still served for SHUTDOWN_DRAIN_DELAY_MS, so the balancer stops sending first.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -909,7 +909,7 @@ export interface components {
          */
         Readiness: {
             /**
-             * @description `degraded`: the cache is down (reads go to the database); `unhealthy`: the database or the queue is down, or the instance is shutting down
+             * @description `degraded`: the cache is down (reads go to the database), or the read replica is down or too far behind (reads go to the primary); `unhealthy`: the database or the queue is down, or the instance is shutting down
              * @enum {string}
              */
             status: "healthy" | "degraded" | "unhealthy";
@@ -923,6 +923,11 @@ export interface components {
                 cache: "ok" | "down";
                 /** @enum {string} */
                 queue: "ok" | "down";
+                /**
+                 * @description Only with a read replica (DATABASE_READ_URL): "down" while it does not answer or lags more than DB_REPLICA_MAX_LAG_SECONDS (reads go to the primary meanwhile)
+                 * @enum {string}
+                 */
+                replica?: "ok" | "down";
             };
         };
         /**
@@ -2886,7 +2891,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Ready: `healthy`, or `degraded` when only the cache is down */
+            /** @description Ready: `healthy`, or `degraded` when only the cache or the read replica is down */
             200: {
                 headers: {
                     [name: string]: unknown;

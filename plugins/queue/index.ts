@@ -12,6 +12,7 @@ import {
   type Queue,
   type SendOptions as BossSendOptions,
 } from 'pg-boss'
+import { queuePoolMax } from '../../src/db/budget.js'
 import { sessionUrl } from '../../src/db/client.js'
 import { isConnectionError } from '../../src/db/guard.js'
 import { serializeError } from '../errors.js'
@@ -91,7 +92,7 @@ export default fp<QueuePluginOptions>(
       // none of it goes through a pooler in transaction mode.
       connectionString: sessionUrl(config),
       schema,
-      max: Math.max(2, Math.ceil(config.DB_POOL_MAX / 2)),
+      max: queuePoolMax(config.DB_POOL_MAX),
       application_name: 'keel-queue',
       instanceName: `keel-${config.ROLE}`,
       supervise: runsWorkers,

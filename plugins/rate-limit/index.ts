@@ -7,12 +7,12 @@ import { createHmac } from 'node:crypto'
 import { once } from 'node:events'
 import fp from 'fastify-plugin'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
-import { Cluster } from 'ioredis'
+import { createRedisClient } from '../../src/lib/redis.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { defineError } from '../../src/lib/errors.js'
 import { errorResponses } from '../../src/lib/envelope.js'
 import { API_KEY_HEADER, resolveJwtSecret } from '../auth.js'
-import type { RedisClient, Strategy } from './limiters.js'
+import type { Strategy } from './limiters.js'
 import { createLoginFailures, unlimitedLoginFailures, type LoginBudgetName } from './login-failures.js'
 import { createStoreClass, keyPrefix, RateLimitUnavailableError } from './store.js'
 
@@ -88,9 +88,6 @@ const loginRefusals: Record<LoginBudgetName, string> = {
   account: 'Too many failed logins for this account from new devices',
 }
 
-const autoPipelined = (client: RedisClient): RedisClient =>
-  client instanceof Cluster ? client.duplicate([], { enableAutoPipelining: true }) : client.duplicate({ enableAutoPipelining: true })
-
 // Infrastructure routes are never limited: probes, scrapers and the docs must always answer.
 const EXEMPT = /^\/(health|metrics|docs)(\/|$)/
 
@@ -119,7 +116,7 @@ export default fp(
     }
 
     // A connection of its own, auto-pipelined: the checks of one event-loop tick go out in one write.
-    const redis = fastify.redis ? autoPipelined(fastify.redis) : null
+    const redis = fastify.redis ? createRedisClient(config, { enableAutoPipelining: true }) : null
     if (redis) {
       redis.on('error', () => {}) // reported per check (onError below)
       // Commands are not queued while connecting: wait (briefly) for the connection before serving.

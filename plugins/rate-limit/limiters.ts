@@ -1,13 +1,13 @@
 // The three strategies, each twice: an atomic Redis Lua script on one key (so it runs on Redis
 // Cluster as on a single node, shared by every instance) and an in-process twin with the same
 // arithmetic. Time is Redis TIME in the scripts, Date.now() in memory; both take a clock for tests.
-import type { Cluster, Redis } from 'ioredis'
+import type { RedisClient } from '../../src/lib/redis.js'
 import { LruMap } from 'toad-cache'
 
 export const STRATEGIES = ['sliding', 'fixed', 'token-bucket'] as const
 export type Strategy = (typeof STRATEGIES)[number]
 /** A single node or a cluster: every command here names one key. */
-export type RedisClient = Redis | Cluster
+export type { RedisClient }
 
 /** One request counted against a key. */
 export interface Hit {

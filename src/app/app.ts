@@ -14,6 +14,7 @@ import db from '../../plugins/db.js'
 import redis from '../../plugins/redis.js'
 import cache from '../../plugins/cache.js'
 import auth from '../../plugins/auth.js'
+import replica from '../../plugins/replica.js'
 import rateLimit from '../../plugins/rate-limit/index.js'
 import deprecation from '../../plugins/deprecation.js'
 import queue from '../../plugins/queue/index.js'
@@ -66,6 +67,7 @@ export async function buildApp({ config, logger, offline = false }: BuildOptions
   await app.register(redis)
   await app.register(cache)
   await app.register(auth)
+  await app.register(replica)
   await app.register(rateLimit)
   // After every plugin that adds responses to a route's schema, so a deprecated route documents its headers on all of them.
   await app.register(deprecation)

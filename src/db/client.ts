@@ -5,6 +5,7 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
 import type { Config } from '../lib/config.js'
 import { createGuard, type Guard } from './guard.js'
 import { traceQuery } from './tracing.js'
+import { createReplicaRouting, type ReplicaRouting, type ReplicaState } from './replica.js'
 
 export type Db = PostgresJsDatabase
 /** A Drizzle handle inside `db.transaction(async (tx) => ...)`; repositories accept either. */
@@ -19,6 +20,8 @@ export interface Database {
   /** The primary's guard (breaker, waits); the replica has its own. */
   guard: Guard
   readGuard?: Guard
+  /** The replica's routing and state (DATABASE_READ_URL set): reads go to the primary while it is down or too far behind. */
+  replica?: ReplicaRouting
   close: (timeoutSeconds?: number) => Promise<void>
 }
 
@@ -41,6 +44,8 @@ export interface PoolEvents {
   /** The breaker opened: the database is known down (which: 'primary' or 'replica'). */
   onDown?: (which: 'primary' | 'replica', err: Error) => void
   onUp?: (which: 'primary' | 'replica', downForMs: number) => void
+  /** Reads moved to the primary (the replica down or too far behind), or back to the replica. */
+  onReplicaChange?: (state: ReplicaState, err?: Error) => void
 }
 
 /** A guarded pool: the raw postgres.js pool wrapped by its guard. */
@@ -111,18 +116,31 @@ function preparedStatements<T extends Scope>(sql: T, server: URL): T {
 export const sessionUrl = (config: Pick<Config, 'DATABASE_URL' | 'DATABASE_DIRECT_URL'>): string | undefined =>
   config.DATABASE_DIRECT_URL ?? config.DATABASE_URL
 
-export function createDatabase(url: string, config: PoolConfig & Pick<Config, 'DATABASE_READ_URL'>, events: PoolEvents = {}): Database {
+export function createDatabase(
+  url: string,
+  config: PoolConfig & Pick<Config, 'DATABASE_READ_URL' | 'DB_REPLICA_MAX_LAG_SECONDS' | 'DB_REPLICA_CHECK_INTERVAL_MS'>,
+  events: PoolEvents = {},
+): Database {
   const primary = createPool(url, config, 'primary', events)
   const db = drizzle(primary.sql, { casing: 'snake_case' })
   const replica = config.DATABASE_READ_URL ? createPool(config.DATABASE_READ_URL, config, 'replica', events) : undefined
-  const read = replica ? drizzle(replica.sql, { casing: 'snake_case' }) : db
+  const routing = replica
+    ? createReplicaRouting(db, primary.sql, replica.sql, {
+        maxLagSeconds: config.DB_REPLICA_MAX_LAG_SECONDS,
+        checkIntervalMs: config.DB_REPLICA_CHECK_INTERVAL_MS,
+        checkTimeoutMs: config.DB_PROBE_TIMEOUT_MS,
+        onChange: events.onReplicaChange,
+      })
+    : undefined
   return {
     sql: primary.sql,
     db,
-    read,
+    read: routing?.read ?? db,
     guard: primary.guard,
     readGuard: replica?.guard,
+    replica: routing,
     async close(timeout = 5) {
+      routing?.stop()
       // A database known down gets no grace: its connections are cut at once.
       const end = (pool: { sql: postgres.Sql; guard: Guard }) =>
         Promise.all([pool.guard.stop(), pool.sql.end({ timeout: pool.guard.breaker.isOpen ? 0 : timeout })])

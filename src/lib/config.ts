@@ -104,6 +104,24 @@ export const ConfigSchema = Type.Object({
     60_000,
     'The database must answer a probe (`select 1` on a connection of its own) within this, or it is down: requests that need it answer 503 at once',
   ),
+  DB_READ_YOUR_WRITES_SECONDS: Int(
+    5,
+    0,
+    3600,
+    "With DATABASE_READ_URL: for this long after a user's successful write, that user's reads go to the primary, so they see their own write (0 = off)",
+  ),
+  DB_REPLICA_MAX_LAG_SECONDS: Int(
+    30,
+    0,
+    86_400,
+    'With DATABASE_READ_URL: a replica further behind than this is skipped (reads go to the primary, readiness `degraded`) until it catches up',
+  ),
+  DB_REPLICA_CHECK_INTERVAL_MS: Int(
+    2000,
+    100,
+    60_000,
+    "With DATABASE_READ_URL: how often the replica's lag is checked (keel_db_replica_lag_seconds); a failed check sends reads to the primary",
+  ),
   DB_PROBE_INTERVAL_MS: Int(500, 50, 60_000, 'While the database is down, probe it this often (recovery is noticed within this)'),
   DB_ACQUIRE_TIMEOUT_MS: Int(
     5000,
@@ -127,6 +145,21 @@ export const ConfigSchema = Type.Object({
       description: 'Redis URL for the shared cache and rate-limit counters; unset = in-process (per instance)',
     }),
   ),
+  REDIS_CLUSTER_NODES: Opt(
+    Type.String({
+      pattern: '^[^,\\s]+:\\d+(\\s*,\\s*[^,\\s]+:\\d+)*$',
+      description:
+        'A Redis Cluster instead of REDIS_URL: some of its nodes as `host:port,host:port` (the others are discovered); every Lua script names the keys of one slot',
+    }),
+  ),
+  REDIS_SENTINELS: Opt(
+    Type.String({
+      pattern: '^[^,\\s]+:\\d+(\\s*,\\s*[^,\\s]+:\\d+)*$',
+      description:
+        'Redis behind Sentinel instead of REDIS_URL: the sentinels as `host:port,host:port`; the master (REDIS_SENTINEL_NAME) is asked of them, and asked again after a failover',
+    }),
+  ),
+  REDIS_SENTINEL_NAME: Str('mymaster', 'The master group the sentinels watch (with REDIS_SENTINELS)'),
   REDIS_KEY_PREFIX: Str('keel:', 'Prefix of every Redis key (several apps can share one Redis)'),
   REDIS_COMMAND_TIMEOUT_MS: Int(
     250,
@@ -323,6 +356,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${[...new Set(lines)].join('\n')}`)
   }
   const config = converted as Config
+  if (config.REDIS_CLUSTER_NODES && config.REDIS_SENTINELS) {
+    throw new ConfigError('Invalid configuration:\n  REDIS_SENTINELS: set either REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both')
+  }
   if (config.NODE_ENV === 'production' && !config.JWT_SECRET) {
     throw new ConfigError('Invalid configuration:\n  JWT_SECRET="": required when NODE_ENV=production (at least 32 characters)')
   }

@@ -6,6 +6,7 @@ import t from 'tap'
 import postgres from 'postgres'
 import { products } from '../../modules/products/tables.js'
 import { buildApp } from '../../src/app/app.js'
+import { connectionBudget } from '../../src/db/budget.js'
 import { build, createTestDatabase, testConfig } from '../helpers/build.js'
 
 const preparedOnTheConnection = async (app: Awaited<ReturnType<typeof build>>) => {
@@ -53,4 +54,30 @@ t.test('DATABASE_DIRECT_URL: migrations and the queue use it; DATABASE_URL serve
   t.ok(id, 'pg-boss writes its jobs over the direct URL')
   const list = await app.inject({ method: 'GET', url: '/api/v1/products' })
   t.equal(list.statusCode, 200, 'reads are served by the pooled URL')
+})
+
+t.test('the connection budget: a process under load opens no more connections than connectionBudget says', async (t) => {
+  const app = await build(t, { DB_POOL_MAX: 3 })
+  const budget = connectionBudget(app.config)
+  t.same(budget, { pooled: 4, read: 0, direct: 3, total: 7 })
+  const database = new URL(app.config.DATABASE_URL!).pathname.slice(1)
+  const watcher = postgres(app.config.DATABASE_URL!, { max: 1, onnotice: () => {} })
+  t.teardown(() => watcher.end())
+  // Saturate the request pool and pg-boss's at once, counting the server's backends meanwhile.
+  let peak = 0
+  const load = Promise.all([
+    ...Array.from({ length: 12 }, () => app.sql`select pg_sleep(0.3)`),
+    ...Array.from({ length: 6 }, () => app.jobs.stats()),
+  ])
+  const deadline = Date.now() + 1500
+  while (Date.now() < deadline) {
+    const [row] = await watcher<
+      { n: number }[]
+    >`select count(*)::int as n from pg_stat_activity where datname = ${database} and pid <> pg_backend_pid()`
+    peak = Math.max(peak, row!.n)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  await load
+  t.ok(peak >= 3, `the pools were in use (${peak} connections at the peak)`)
+  t.ok(peak <= budget.total, `${peak} connections at the peak, within the budget of ${budget.total}`)
 })
