@@ -114,7 +114,10 @@ t.test('over the balancer, a rate limit is exact across the 3 instances', { skip
       }),
     ),
   )
-  t.equal(answers.filter((a) => a.status === 200).length, 300, '300 admitted (RATE_LIMIT_MAX)')
+  const counts = new Map<number, number>()
+  for (const a of answers) counts.set(a.status, (counts.get(a.status) ?? 0) + 1)
+  const statuses = [...counts].map(([status, n]) => `${status}: ${n}`)
+  t.equal(answers.filter((a) => a.status === 200).length, 300, `300 admitted (RATE_LIMIT_MAX); answers ${statuses.join(', ')}`)
   t.equal(answers.filter((a) => a.status === 429).length, 30, 'the other 30 refused')
   t.same([...new Set(answers.map((a) => a.instance))].sort(), ['api-1', 'api-2', 'api-3'], 'answered by all three instances')
 })
