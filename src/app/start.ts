@@ -40,7 +40,10 @@ export async function start(overrides: Record<string, string> = {}): Promise<voi
     await embedded?.stop()
     throw err
   })
-  if (!config.REDIS_URL) app.log.warn('No REDIS_URL: cache and rate-limit counters are in-process (per instance, not shared)')
+  if (!config.REDIS_URL && !config.REDIS_CLUSTER_NODES && !config.REDIS_SENTINELS)
+    app.log.warn(
+      'No Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): cache and rate-limit counters are in-process (per instance, not shared)',
+    )
 
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')

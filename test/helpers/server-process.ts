@@ -47,7 +47,8 @@ export async function startServer(
   const base = await waitFor(
     () => {
       if (child.exitCode !== null) throw new Error(`server exited at start (${child.exitCode}):\n${out}`)
-      return /Swagger UI: (http:\/\/\S+)\/docs/.exec(out)?.[1]
+      // The banner's API line (Swagger UI may be off: DOCS_ENABLED, production's default).
+      return /API:\s+(http:\/\/\S+)\/api\/v1/.exec(out)?.[1]
     },
     { timeoutMs, intervalMs: 100, what: 'the server to start' },
   ).catch((err: Error) => {
