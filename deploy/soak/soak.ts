@@ -67,10 +67,12 @@ const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.le
 // --- The topology --------------------------------------------------------------------------------
 const topologyEnv = {
   ...process.env,
-  // What the soak needs of every Keel process: webhooks to a receiver on loopback, and per-user
-  // budgets above what a few users driving the whole load send.
+  // What the soak needs of every Keel process: webhooks to a receiver on loopback, per-user budgets
+  // above what a few users driving the whole load send, and its users (signed up over HTTP, who
+  // never open their verification email) allowed to subscribe webhooks.
   TOPOLOGY_KEEL_WEBHOOK_ALLOW_PRIVATE: 'true',
   TOPOLOGY_KEEL_RATE_LIMIT_MAX: '1000000',
+  TOPOLOGY_KEEL_REQUIRE_VERIFIED_EMAIL_FOR: 'none',
 }
 async function topology(...command: string[]): Promise<string> {
   const tsx = join(root, 'node_modules', '.bin', 'tsx')
@@ -548,7 +550,8 @@ async function main(): Promise<void> {
     for (const user of users) {
       const { status } = await call('webhook', 'POST', '/api/v1/webhooks', {
         token: user.token,
-        body: { url: hookUrl, events: ['order.created', 'order.cancelled'] },
+        // A webhook outlives the session: creating one takes the current password.
+        body: { url: hookUrl, events: ['order.created', 'order.cancelled'], currentPassword: password },
       })
       if (status !== 201) throw new Error(`webhook subscription: ${status}`)
     }
