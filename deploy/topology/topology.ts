@@ -21,6 +21,7 @@ import { promisify } from 'node:util'
 import postgres from 'postgres'
 import { reachableDataDir } from '../../src/dev/embedded-postgres.js'
 import { projectRoot } from '../../src/lib/paths.js'
+import { isAlive } from '../../src/lib/processes.js'
 
 const run = promisify(execFile)
 const here = join(projectRoot, 'deploy', 'topology')
@@ -281,21 +282,13 @@ async function replicaStreaming(): Promise<boolean> {
   }
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 /** The pid is still the process we started (not a reused pid): its command line names our binary. */
 function ours(pid: number, proc: Proc, dir: string): boolean {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
     return cmdline.includes(proc.command(dir)[0].split('/').pop()!)
   } catch {
-    return alive(pid) // (no /proc: trust the pid)
+    return isAlive(pid) // (no /proc: trust the pid)
   }
 }
 
@@ -352,7 +345,7 @@ async function clusterNodes(): Promise<ClusterNode[]> {
 // --- Starting and stopping one process ----------------------------------------------------------
 async function startProcess(state: State, proc: Proc, { wait = true } = {}): Promise<void> {
   const running = state.pids[proc.name]
-  if (running && alive(running) && ours(running, proc, state.dir)) throw new Error(`${proc.name} is already running (pid ${running})`)
+  if (running && isAlive(running) && ours(running, proc, state.dir)) throw new Error(`${proc.name} is already running (pid ${running})`)
   const [binary, args] = proc.command(state.dir)
   const account = proc.asPostgres ? serviceAccount() : undefined
   const log = openSync(join(state.dir, 'logs', `${proc.name}.log`), 'a')
@@ -381,7 +374,7 @@ async function waitReady(state: State, proc: Proc, timeoutMs = 90_000): Promise<
     `${proc.name} to be ready (its log: ${join(state.dir, 'logs', `${proc.name}.log`)})`,
     async () => {
       const pid = state.pids[proc.name]
-      if (!pid || !alive(pid)) throw new Error(`${proc.name} exited at start; its log:\n${tail(state, proc.name)}`)
+      if (!pid || !isAlive(pid)) throw new Error(`${proc.name} exited at start; its log:\n${tail(state, proc.name)}`)
       return proc.ready()
     },
     timeoutMs,
@@ -410,12 +403,12 @@ async function stopProcess(
   timeoutMs = 30_000,
 ): Promise<void> {
   const pid = state.pids[proc.name]
-  if (pid && alive(pid) && ours(pid, proc, state.dir)) {
+  if (pid && isAlive(pid) && ours(pid, proc, state.dir)) {
     process.kill(pid, signal)
     const deadline = Date.now() + timeoutMs
-    while (alive(pid) && Date.now() < deadline) await sleep(50)
-    if (alive(pid)) process.kill(pid, 'SIGKILL')
-    while (alive(pid)) await sleep(50)
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50)
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL')
+    while (isAlive(pid)) await sleep(50)
   }
   delete state.pids[proc.name]
   await saveState(state)
@@ -608,7 +601,7 @@ async function status(): Promise<void> {
   const rows = await Promise.all(
     processes.map(async (proc) => {
       const pid = state.pids[proc.name]
-      const running = pid !== undefined && alive(pid) && ours(pid, proc, state.dir)
+      const running = pid !== undefined && isAlive(pid) && ours(pid, proc, state.dir)
       const ready = running && (await proc.ready().catch(() => false))
       let note = ''
       if (proc.name.startsWith('api-')) note = `balancer: ${(view as Record<string, string>)[proc.name] ?? '?'}`

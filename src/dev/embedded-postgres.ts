@@ -13,6 +13,7 @@ import { arch, platform, tmpdir } from 'node:os'
 import { dirname, join, resolve, sep } from 'node:path'
 import { promisify } from 'node:util'
 import postgres from 'postgres'
+import { isAlive } from '../lib/processes.js'
 
 const run = promisify(execFile)
 
@@ -150,25 +151,16 @@ function exec(binary: string, args: string[], account: Account | undefined): Pro
   })
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** A server left running by a previous Keel that was killed: stop it so this one can start. */
 async function stopLeftover(dataDir: string, log: (line: string) => void) {
   const pidFile = join(dataDir, 'postmaster.pid')
   if (!existsSync(pidFile)) return
   const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0])
-  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return
   log(`a previous embedded PostgreSQL (pid ${pid}) is still running on ${dataDir}: stopping it`)
   process.kill(pid, 'SIGINT')
-  for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50))
-  if (alive(pid)) process.kill(pid, 'SIGKILL')
+  for (let i = 0; i < 200 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50))
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL')
 }
 
 const SYSTEM_DIRS = { cache: '/var/cache/keel', data: '/var/lib/keel' }

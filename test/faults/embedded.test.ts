@@ -16,17 +16,10 @@ import { copyTemplate, scratchDir } from '../helpers/postgres-server.js'
 import { freePort } from '../helpers/redis-server.js'
 import { startServer } from '../helpers/server-process.js'
 import postgres from 'postgres'
+import { isAlive } from '../../src/lib/processes.js'
 
 const run = promisify(execFile)
 const scratch = () => scratchDir('embedded')
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 t.test('Ctrl-C on npm start: Keel drains first, then stops its PostgreSQL; no error is logged', async (t) => {
   const dir = await scratch()
@@ -40,11 +33,11 @@ t.test('Ctrl-C on npm start: Keel drains first, then stops its PostgreSQL; no er
   )
   t.equal((await fetch(`${server.base}/health/ready`)).status, 200)
   const postmaster = Number(readFileSync(join(dir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0])
-  t.ok(alive(postmaster), 'the embedded PostgreSQL is running')
+  t.ok(isAlive(postmaster), 'the embedded PostgreSQL is running')
 
   process.kill(-server.child.pid!, 'SIGINT') // what a terminal sends to its foreground process group
   t.equal(await server.exited, 0, 'exit code 0')
-  t.notOk(alive(postmaster), 'PostgreSQL is stopped too')
+  t.notOk(isAlive(postmaster), 'PostgreSQL is stopped too')
   t.notOk(existsSync(join(dir, 'postgres', 'postmaster.pid')), 'cleanly (no pid file left)')
   t.notMatch(server.output(), /57P01|terminating connection/, 'PostgreSQL did not end the connections under the app')
   t.same(

@@ -14,6 +14,7 @@ import { reachableDataDir, startEmbeddedPostgres, type EmbeddedDatabase } from '
 import { projectRoot } from '../../src/lib/paths.js'
 import { freePort } from './redis-server.js'
 import { waitFor } from './wait.js'
+import { isAlive } from '../../src/lib/processes.js'
 
 const run = promisify(execFile)
 type Test = { teardown: (fn: () => unknown) => void }
@@ -63,15 +64,6 @@ export interface PostgresServer {
   resume(): Promise<void>
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** The server's processes: the postmaster, then its children (each backend is a process group of its own). */
 async function processes(postmaster: number): Promise<number[]> {
   const { stdout } = await run('pgrep', ['-P', String(postmaster)]).catch(() => ({ stdout: '' }))
@@ -107,7 +99,7 @@ export async function startPostgres(t: Test): Promise<PostgresServer> {
       const pids = await processes(pg.pid)
       const at = performance.now()
       signal(pids, 'SIGKILL')
-      await waitFor(() => pids.every((pid) => !alive(pid)), { what: "the killed server's processes to be gone" })
+      await waitFor(() => pids.every((pid) => !isAlive(pid)), { what: "the killed server's processes to be gone" })
       return at
     },
     async restart() {
